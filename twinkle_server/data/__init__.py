@@ -1,0 +1,1 @@
+"""Server-side data pipeline: datasets, templates, preprocessors, encoding and dataloaders."""

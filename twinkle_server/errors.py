@@ -1,0 +1,83 @@
+"""Domain errors shared by the engine, the data pipeline, the store and the HTTP layer.
+
+None of these know about HTTP. The HTTP layer maps each class to one status code, so a
+component raises the error that describes what went wrong and never picks a status itself::
+
+    TwinkleError                 500 internal_error  (a real bug)
+    ├── InvalidInput             400 invalid_input   (the request can never succeed as sent)
+    ├── NotFound                 404 not_found       (missing, or owned by someone else)
+    ├── Conflict                 409 conflict        (valid, but not in the resource's current state)
+    ├── CapacityExceeded         429 capacity_exceeded (retry later; carries retry_after)
+    └── Unavailable              503 unavailable     (overloaded or not ready; carries retry_after)
+        └── OutOfMemory          503 out_of_memory   (the device ran out of memory for this request)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CapacityExceeded",
+    "Conflict",
+    "InvalidInput",
+    "NotFound",
+    "OutOfMemory",
+    "TwinkleError",
+    "Unavailable",
+]
+
+
+class TwinkleError(Exception):
+    """Base of every error Twinkle raises on purpose.
+
+    Args:
+        message: what went wrong and, where possible, how to fix it. Shown to the user.
+        details: machine-readable context (the offending field, the accepted values...).
+    """
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidInput(TwinkleError):
+    code = "invalid_input"
+
+
+class NotFound(TwinkleError):
+    code = "not_found"
+
+
+class Conflict(TwinkleError):
+    code = "conflict"
+
+
+class CapacityExceeded(TwinkleError):
+    """A limit (max_loras, max_r, sessions...) is reached; ``retry_after`` is in seconds."""
+
+    code = "capacity_exceeded"
+
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class Unavailable(TwinkleError):
+    """The service cannot take the request now (model loading, shutting down, overloaded)."""
+
+    code = "unavailable"
+
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class OutOfMemory(Unavailable):
+    code = "out_of_memory"
