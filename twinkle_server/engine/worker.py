@@ -1,0 +1,477 @@
+"""The work queue of one served base model: one thread owns the device, tenants share it fairly.
+
+Why a dedicated thread: the model (`MultiLoraModel`) is not thread-safe and every operation
+touches the device, so exactly one thread may drive it. The HTTP layer, the local face and the
+session reaper all call in from their own threads; they get a `concurrent.futures.Future` back and
+never touch the model themselves.
+
+Scheduling::
+
+    submit(run, op) ──► per-run FIFO (bounded) ──┐
+                                                 ├─► round = head op of every waiting run
+    submit(other, op) ─► per-run FIFO (bounded) ─┘        │
+                                                          ▼
+                                              _execute_round(ops) ──► one op after another today
+
+- Operations of one run execute in submission order: a run contributes at most one op per round
+  and rounds run one after another.
+- Runs are served round robin: every run with work gets exactly one op per round, so a tenant that
+  submits continuously cannot starve another; the run that starts a round rotates.
+- Creating and releasing a run go through the same queue (they mutate the model), so an op
+  submitted after `create_run` sees the run, and `release_run` waits for the ops queued before it.
+- A failing op (any exception, OutOfMemory included) fails only its own future.
+
+Fusion hook: `_execute_round` receives every run's head op at one moment. A later change can group
+the `forward_backward` ops of a round into one batched pass over the shared base model there
+(it needs a batched LoRA layer; peft's mixed-adapter batches are inference-only), leaving the
+queueing, ordering and error isolation here untouched.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, OutOfMemory, Unavailable
+
+if TYPE_CHECKING:
+    from twinkle_server.engine.spec import Capacity, ModelSpec
+
+__all__ = ["DEFAULT_MAX_QUEUE_PER_RUN", "ModelWorker", "WorkerState", "WorkerStats"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_QUEUE_PER_RUN = 1024
+"""Queued (not yet started) ops one run may hold; beyond it `submit` fails with CapacityExceeded."""
+
+QUEUE_FULL_RETRY_AFTER_S = 1.0
+"""Hint sent with a full queue: a second usually drains a few ops of a busy run."""
+
+_CREATE = "<create_run>"
+_RELEASE = "<release_run>"
+
+
+class WorkerState(enum.StrEnum):
+    """Lifecycle: new ─start()─► loading ─► ready ─stop()─► stopped; loading ─error─► failed."""
+
+    NEW = "new"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """A snapshot for health pages and tests: how busy the worker is and what it has done."""
+
+    state: WorkerState
+    queued: int
+    queued_by_run: dict[str, int]
+    executed: int
+    failed: int
+
+
+@dataclass
+class _Op:
+    run_id: str
+    name: str
+    kwargs: dict[str, Any]
+    future: Future = field(default_factory=Future)
+
+
+class ModelWorker:
+    """Serves one base model: loads it on its own thread and runs every tenant's operations there.
+
+    Args:
+        spec: the model to serve and its limits.
+        resolver: passed to the model to find the weights (`twinkle_server.resolver.Resolver`).
+        model_factory: builds the model on the worker thread as ``model_factory(spec, resolver=...)``;
+            `MultiLoraModel` unless given.
+        max_queue_per_run: ops one run may have waiting; more fail with CapacityExceeded.
+
+    Every call returns a future (errors included: a rejected submit gives a failed future), so a
+    caller handles success and failure in one place. Futures fail with the model's domain errors
+    unchanged (InvalidInput, NotFound, ...), with `Unavailable` when the model is not loaded or the
+    worker shuts down, with `OutOfMemory` when the device ran out of memory for that op, and with
+    the original exception for a bug (logged with its traceback).
+
+    Example:
+        >>> worker = ModelWorker(ModelSpec("tiny", path=model_dir))
+        >>> worker.start()
+        >>> worker.create_run("run_a", lora={"r": 8}).result()
+        >>> worker.submit("run_a", "forward_backward", inputs=rows).result()["loss"]
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        resolver: Any = None,
+        model_factory: Callable[..., Any] | None = None,
+        max_queue_per_run: int = DEFAULT_MAX_QUEUE_PER_RUN,
+    ) -> None:
+        if max_queue_per_run < 1:
+            raise InvalidInput(f"max_queue_per_run must be at least 1, got {max_queue_per_run}")
+        self._spec = spec
+        self._resolver = resolver
+        self._factory = model_factory
+        self._max_queue_per_run = max_queue_per_run
+        self._cond = threading.Condition()
+        self._queues: OrderedDict[str, deque[_Op]] = OrderedDict()
+        self._state = WorkerState.NEW
+        self._load_error: BaseException | None = None
+        self._stop_requested = False
+        self._model: Any = None
+        self._capacity: Capacity | None = None
+        self._executed = 0
+        self._failed = 0
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def model_id(self) -> str:
+        return self._spec.model_id
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._spec
+
+    @property
+    def state(self) -> WorkerState:
+        return self._state
+
+    def start(self) -> None:
+        """Start the worker thread; it loads the model, then serves. Returns at once.
+
+        Operations submitted while the model loads wait for it. Use `wait_ready` to block.
+        """
+        with self._cond:
+            if self._state is not WorkerState.NEW:
+                raise Conflict(f"worker for {self.model_id!r} was already started (state {self._state})")
+            self._state = WorkerState.LOADING
+            self._thread = threading.Thread(
+                target=self._main, name=f"twinkle-worker-{self.model_id}", daemon=True
+            )
+            self._thread.start()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until the model is loaded; raise Unavailable if it failed, stopped or took too long."""
+        with self._cond:
+            ready = self._cond.wait_for(lambda: self._state is not WorkerState.LOADING, timeout)
+            if not ready:
+                raise Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
+            if self._state is not WorkerState.READY:
+                raise self._unavailable()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Shut down: the op already running finishes, every op not yet started fails.
+
+        Queued futures fail at once with Unavailable("... shutting down"), even while a long op
+        runs; then this waits up to `timeout` seconds for the running op and the thread to end.
+        Calling it again, or before `start`, is harmless.
+        """
+        with self._cond:
+            self._stop_requested = True
+            dropped = [op for queue in self._queues.values() for op in queue]
+            self._queues.clear()
+            if self._state is WorkerState.NEW:
+                self._state = WorkerState.STOPPED
+            self._cond.notify_all()
+        for op in dropped:
+            _fail(op, self._shutting_down())
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> ModelWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ model facts
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer; Unavailable until the model is loaded."""
+        model = self._model
+        if self._state is not WorkerState.READY or model is None:
+            raise self._unavailable()
+        return model.tokenizer
+
+    def capacity(self) -> Capacity:
+        """How many adapters the model holds and can still take. Safe from any thread.
+
+        A snapshot taken on the worker thread after every create and release; before the model has
+        loaded it reports the configured limit with nothing used.
+        """
+        snapshot = self._capacity
+        if snapshot is not None:
+            return snapshot
+        from twinkle_server.engine.spec import Capacity
+
+        limit = self._spec.max_loras
+        return Capacity(max_loras=limit, used=0, free=limit)
+
+    def stats(self) -> WorkerStats:
+        with self._cond:
+            by_run = {run_id: len(queue) for run_id, queue in self._queues.items()}
+            return WorkerStats(
+                state=self._state,
+                queued=sum(by_run.values()),
+                queued_by_run=by_run,
+                executed=self._executed,
+                failed=self._failed,
+            )
+
+    # ------------------------------------------------------------------ submitting work
+
+    def submit(self, run_id: str, op: str, /, **kwargs: Any) -> Future[dict]:
+        """Queue operation `op` of run `run_id`; the future gets the model's result dict.
+
+        Operations of one run run in the order submitted. Unknown operation names, a full queue,
+        a failed or stopped worker give an already-failed future.
+        """
+        accepted = self._operations()
+        if accepted is not None and op not in accepted:
+            return _failed_future(
+                InvalidInput(
+                    f"unknown operation {op!r}; accepted: {', '.join(sorted(accepted))}",
+                    details={"operation": op, "accepted": sorted(accepted)},
+                )
+            )
+        return self._enqueue(_Op(run_id, op, kwargs))
+
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        lora: dict,
+        gradient_accumulation_steps: int = 1,
+        seed: int | None = None,
+    ) -> Future[dict]:
+        """Add run `run_id`'s adapter to the model (queued like any op of that run)."""
+        kwargs = {"lora": lora, "gradient_accumulation_steps": gradient_accumulation_steps, "seed": seed}
+        return self._enqueue(_Op(run_id, _CREATE, kwargs))
+
+    def release_run(self, run_id: str) -> Future[None]:
+        """Free run `run_id`'s adapter after the ops queued before this call have run."""
+        return self._enqueue(_Op(run_id, _RELEASE, {}))
+
+    def _enqueue(self, op: _Op) -> Future:
+        with self._cond:
+            if self._stop_requested:
+                return _failed_future(self._shutting_down())
+            if self._state is WorkerState.FAILED:
+                return _failed_future(self._unavailable())
+            queue = self._queues.get(op.run_id)
+            if queue is None:
+                queue = self._queues[op.run_id] = deque()
+            elif len(queue) >= self._max_queue_per_run:
+                return _failed_future(
+                    CapacityExceeded(
+                        f"run {op.run_id!r} already has {len(queue)} operations waiting "
+                        f"(limit {self._max_queue_per_run}); wait for earlier results before sending more",
+                        details={"run_id": op.run_id, "limit": self._max_queue_per_run},
+                        retry_after=QUEUE_FULL_RETRY_AFTER_S,
+                    )
+                )
+            queue.append(op)
+            self._cond.notify_all()
+        return op.future
+
+    def _operations(self) -> frozenset[str] | None:
+        """The op names the model accepts, when it declares them (checked before queueing)."""
+        source = self._model if self._model is not None else self._factory
+        if source is None:
+            from twinkle_server.engine.multilora import MultiLoraModel
+
+            source = MultiLoraModel
+        accepted = getattr(source, "OPERATIONS", None)
+        return frozenset(accepted) if accepted is not None else None
+
+    # ------------------------------------------------------------------ the worker thread
+
+    def _main(self) -> None:
+        if not self._load():
+            return
+        while True:
+            ops = self._next_round()
+            if ops is None:
+                break
+            self._execute_round(ops)
+        self._unload()
+
+    def _load(self) -> bool:
+        started = time.perf_counter()
+        try:
+            factory = self._factory
+            if factory is None:
+                from twinkle_server.engine.multilora import MultiLoraModel
+
+                factory = MultiLoraModel
+            model = factory(self._spec, resolver=self._resolver)
+            capacity = model.capacity()
+        except BaseException as exc:
+            logger.exception("model %r failed to load", self.model_id)
+            with self._cond:
+                self._load_error = exc
+                self._state = WorkerState.FAILED
+                dropped = [op for queue in self._queues.values() for op in queue]
+                self._queues.clear()
+                self._cond.notify_all()
+            for op in dropped:
+                _fail(op, self._unavailable())
+            return False
+        with self._cond:
+            self._model = model
+            self._capacity = capacity
+            self._state = WorkerState.READY
+            self._cond.notify_all()
+        logger.info("model %r ready in %.1fs", self.model_id, time.perf_counter() - started)
+        return True
+
+    def _unload(self) -> None:
+        with self._cond:
+            self._model = None
+            self._state = WorkerState.STOPPED
+            self._cond.notify_all()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _next_round(self) -> list[_Op] | None:
+        """Wait for work; take the head op of every waiting run. None once stop() was called."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._stop_requested or bool(self._queues))
+            if self._stop_requested:
+                return None
+            ops = []
+            for run_id in list(self._queues):
+                queue = self._queues[run_id]
+                ops.append(queue.popleft())
+                if not queue:
+                    del self._queues[run_id]
+            if self._queues:
+                # The run that went first this round goes last in the next one.
+                first = next(iter(self._queues))
+                if first == ops[0].run_id:
+                    self._queues.move_to_end(first)
+            return ops
+
+    def _execute_round(self, ops: list[_Op]) -> None:
+        """Run one round: at most one op per run, all runs distinct.
+
+        The fusion hook: ops of different runs are independent here, so a batched implementation
+        may group this round's `forward_backward` ops into one pass over the base model, as long
+        as each op's future still gets its own result or its own error. Today they run in turn.
+        """
+        for op in ops:
+            self._execute(op)
+
+    def _execute(self, op: _Op) -> None:
+        """Run one op on the model and settle its future; never raises."""
+        if self._stop_requested:
+            _fail(op, self._shutting_down())
+            return
+        if not op.future.set_running_or_notify_cancel():
+            return  # cancelled by its caller while queued
+        try:
+            result = self._call_model(op)
+        except BaseException as exc:
+            error = self._translate(op, exc)
+            with self._cond:
+                self._failed += 1
+                self._executed += 1
+            op.future.set_exception(error)
+            return
+        with self._cond:
+            self._executed += 1
+        op.future.set_result(result)
+
+    def _call_model(self, op: _Op) -> Any:
+        model = self._model
+        if op.name not in (_CREATE, _RELEASE):
+            return model.run_op(op.run_id, op.name, **op.kwargs)
+        try:
+            if op.name == _CREATE:
+                return model.add_run(op.run_id, **op.kwargs)
+            model.remove_run(op.run_id)
+            return None
+        finally:
+            self._capacity = model.capacity()
+
+    def _translate(self, op: _Op, exc: BaseException) -> BaseException:
+        """Domain errors pass unchanged; a device OOM becomes OutOfMemory; bugs keep their type."""
+        from twinkle_server.errors import TwinkleError
+
+        if isinstance(exc, TwinkleError):
+            logger.info("run %s op %s failed: %s: %s", op.run_id, _label(op), exc.code, exc)
+            return exc
+        if _is_device_oom(exc):
+            logger.warning("run %s op %s ran out of device memory", op.run_id, _label(op))
+            torch = sys.modules.get("torch")
+            if torch is not None and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            error = OutOfMemory(
+                f"the device ran out of memory during {_label(op)} on model {self.model_id!r}; "
+                "send fewer or shorter rows per call",
+                details={"run_id": op.run_id, "operation": _label(op)},
+            )
+            error.__cause__ = exc
+            return error
+        logger.error("run %s op %s raised an unexpected error", op.run_id, _label(op), exc_info=exc)
+        return exc
+
+    # ------------------------------------------------------------------ errors
+
+    def _unavailable(self) -> Unavailable:
+        if self._state is WorkerState.FAILED:
+            cause = self._load_error
+            return Unavailable(
+                f"model {self.model_id!r} failed to load: {type(cause).__name__}: {cause}",
+                details={"model_id": self.model_id, "cause": f"{type(cause).__name__}: {cause}"},
+            )
+        if self._state in (WorkerState.NEW, WorkerState.LOADING):
+            return Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
+        return self._shutting_down()
+
+    def _shutting_down(self) -> Unavailable:
+        return Unavailable(
+            f"model {self.model_id!r} is shutting down; the operation did not run",
+            details={"model_id": self.model_id},
+        )
+
+
+def _label(op: _Op) -> str:
+    return {_CREATE: "create_run", _RELEASE: "release_run"}.get(op.name, op.name)
+
+
+def _is_device_oom(exc: BaseException) -> bool:
+    torch = sys.modules.get("torch")
+    oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _fail(op: _Op, error: BaseException) -> None:
+    if op.future.set_running_or_notify_cancel():
+        op.future.set_exception(error)
+
+
+def _failed_future(error: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(error)
+    return future
