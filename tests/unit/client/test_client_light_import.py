@@ -11,7 +11,8 @@ HEAVY = ("torch", "transformers", "peft", "twinkle_server", "fastapi", "sqlalche
 def test_transport_modules_import_without_heavy_packages() -> None:
     code = (
         "import sys\n"
-        "import twinkle_client._http, twinkle_client.errors, twinkle_client._tasks, twinkle_client._constants\n"
+        "import twinkle_client._constants, twinkle_client._http\n"
+        "import twinkle_client._tasks, twinkle_client.errors\n"
         f"print(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
     result = subprocess.run(
