@@ -1,0 +1,136 @@
+"""Restart: everything survives reopening the file; unfinished work is failed; migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from twinkle_server.errors import Conflict
+from twinkle_server.store import (
+    CURRENT_VERSION,
+    authenticate,
+    create_api_key,
+    create_checkpoint,
+    create_run,
+    create_task,
+    create_upload_task,
+    fail_unfinished_tasks,
+    finish_task,
+    get_checkpoint,
+    get_run,
+    get_task,
+    get_upload_task,
+    open_store,
+    release_active_runs,
+    start_task,
+)
+from twinkle_server.store.migrations import MIGRATIONS
+
+
+def test_state_survives_reopen(db_url):
+    store = open_store(db_url)
+    with store.session() as s:
+        plaintext, key = create_api_key(s, user_name="alice")
+        run = create_run(s, user_id=key.user_id, base_model="tiny", adapter_name="a", lora_config={"r": 4})
+        ckpt = create_checkpoint(
+            s, user_id=key.user_id, run_id=run.id, name="c1", path="checkpoints/x", size_bytes=9
+        )
+        done = create_task(s, user_id=key.user_id, operation="step", run_id=run.id)
+        finish_task(s, task_id=done.id, result={"applied": True})
+        running = create_task(s, user_id=key.user_id, operation="forward", run_id=run.id)
+        start_task(s, task_id=running.id)
+        upload = create_upload_task(
+            s, user_id=key.user_id, checkpoint_id=ckpt.id, hub="local", hub_model_id="a/b"
+        )
+    store.close()
+
+    store = open_store(db_url)
+    with store.session() as s:
+        assert sorted(fail_unfinished_tasks(s)) == sorted([running.id, upload.id])
+        assert release_active_runs(s) == [run.id]
+    with store.session() as s:
+        user = authenticate(s, plaintext=plaintext)
+        assert user.id == key.user_id
+        got = get_run(s, user_id=user.id, run_id=run.id)
+        assert (got.lora_config, got.status) == ({"r": 4}, "released")
+        c = get_checkpoint(s, user_id=user.id, checkpoint_id=ckpt.id)
+        assert (c.path, c.size_bytes) == ("checkpoints/x", 9)
+        assert c.created_at.tzinfo is not None
+        t = get_task(s, user_id=user.id, task_id=done.id)
+        assert (t.status, t.result, t.http_status) == ("succeeded", {"applied": True}, 200)
+        r = get_task(s, user_id=user.id, task_id=running.id)
+        assert (r.status, r.error["code"], r.http_status) == ("failed", "unavailable", 503)
+        assert get_upload_task(s, user_id=user.id, upload_id=upload.id).status == "failed"
+        with pytest.raises(Conflict):
+            finish_task(s, task_id=done.id, result={})
+    store.close()
+
+
+def test_fresh_database_is_at_current_version(db_url):
+    store = open_store(db_url)
+    assert store.schema_version() == CURRENT_VERSION == MIGRATIONS[-1][0]
+    store.close()
+
+
+def test_version_zero_database_migrates(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    conn.commit()
+    conn.close()
+    store = open_store(f"sqlite:///{path}")
+    assert store.schema_version() == CURRENT_VERSION
+    with store.session() as s:
+        create_api_key(s, user_name="alice")
+    store.close()
+
+
+def test_pending_migration_runs_once(tmp_path):
+    """A later migration is applied to a database at the previous version, and only once."""
+    from sqlalchemy import create_engine, text
+
+    from twinkle_server.store.migrations import migrate
+
+    calls = []
+
+    def add_column(conn):
+        calls.append(1)
+        conn.execute(text("ALTER TABLE users ADD COLUMN email VARCHAR(256)"))
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    with engine.begin() as conn:
+        assert migrate(conn) == (0, 1)
+    steps = (*MIGRATIONS, (CURRENT_VERSION + 1, add_column))
+    with engine.begin() as conn:
+        assert migrate(conn, steps) == (1, CURRENT_VERSION + 1)
+    with engine.begin() as conn:
+        assert migrate(conn, steps) == (CURRENT_VERSION + 1, CURRENT_VERSION + 1)
+        assert "email" in [c[1] for c in conn.execute(text("PRAGMA table_info(users)"))]
+    assert calls == [1]
+    engine.dispose()
+
+
+def test_newer_or_foreign_database_is_refused(tmp_path):
+    newer = tmp_path / "newer.db"
+    conn = sqlite3.connect(newer)
+    conn.execute("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
+    conn.execute("INSERT INTO schema_version VALUES (1, 99)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(Conflict, match="newer"):
+        open_store(f"sqlite:///{newer}")
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE something (x INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(Conflict, match="not a Twinkle database"):
+        open_store(f"sqlite:///{foreign}")
+
+
+def test_sqlite_pragmas(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

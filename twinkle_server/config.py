@@ -1,0 +1,249 @@
+"""Server settings: one validated object, read from a YAML file and then the environment.
+
+Why by hand rather than pydantic-settings: the server must start on machines where only pydantic is
+installed. The rules are short:
+
+* The YAML file (optional) gives any field; unknown keys are refused, so a typo fails at start-up
+  instead of being silently ignored.
+* ``TWINKLE_<FIELD>`` overrides a top-level field (``TWINKLE_PORT=9000``,
+  ``TWINKLE_DATA_DIR=/srv/twinkle``); ``TWINKLE_<FIELD>__<SUB>`` reaches one level down
+  (``TWINKLE_HUBS__DEFAULT=modelscope``). Values of list, dict or model fields are parsed as
+  YAML/JSON (``TWINKLE_DATA_ROOTS='["/data/a", "/data/b"]'``). Environment variables that name no
+  field are ignored, because the client shares the ``TWINKLE_`` prefix.
+* Fields left unset that depend on ``data_dir`` (``data_roots``, ``database_url``, ``hub_cache_dir``,
+  ``hubs.local_dir``) are derived from it after the merge, so moving the data dir moves them all.
+* Relative paths are resolved against the current directory.
+
+Example::
+
+    settings = load_settings(Path("twinkle.yaml"))
+    settings.find_model("Qwen/Qwen2.5-7B-Instruct")   # -> ServedModel or None
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from twinkle_server.errors import InvalidInput
+
+__all__ = [
+    "ENV_PREFIX",
+    "HubSettings",
+    "ServedModel",
+    "Settings",
+    "load_settings",
+]
+
+ENV_PREFIX = "TWINKLE_"
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServedModel(_Strict):
+    """One base model the server loads, and the limits of the adapters trained on it."""
+
+    model_id: str = Field(min_length=1, description="The id users send, e.g. Qwen/Qwen2.5-7B-Instruct.")
+    path: str | None = Field(
+        default=None, description="Local folder, alias or hub id to load from; defaults to model_id."
+    )
+    aliases: list[str] = Field(default_factory=list, description="Other ids users may send for it.")
+    device: str = Field(default="auto", description="auto, cpu, mps, cuda or cuda:N.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    max_loras: int = Field(default=8, ge=1, description="Adapters trained at once on this model.")
+    max_r: int = Field(default=64, ge=1, description="Largest LoRA rank accepted.")
+    max_length: int = Field(default=2048, ge=1, description="Longest sequence accepted, in tokens.")
+    random_init: bool = Field(default=False, description="Build from config.json without loading weights.")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not _DEVICE_RE.match(value):
+            raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, not {value!r}")
+        return value
+
+    @property
+    def ids(self) -> list[str]:
+        """Every id that names this model: its model_id first, then the aliases."""
+        return [self.model_id, *self.aliases]
+
+
+class HubSettings(_Strict):
+    """Where checkpoints can be uploaded; tokens are read from the named environment variables."""
+
+    default: Literal["local", "modelscope", "huggingface"] = "local"
+    local_dir: Path | None = Field(default=None, description="Local-folder hub root; data_dir/hub if unset.")
+    modelscope_token_env: str = "MODELSCOPE_API_TOKEN"
+    huggingface_token_env: str = "HF_TOKEN"
+
+
+class Settings(_Strict):
+    """Everything the server reads at start-up. Build it with :func:`load_settings`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("twinkle-data")
+    data_roots: list[Path] | None = Field(
+        default=None, description="Folders users may name data files in; data_dir/datasets if unset."
+    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; sqlite in data_dir if unset.")
+    models: list[ServedModel] = Field(default_factory=list)
+    dataset_aliases: dict[str, str] = Field(default_factory=dict, description="dataset id -> local path")
+    hub_cache_dir: Path | None = Field(
+        default=None, description="Local hub cache; data_dir/hub_cache if unset."
+    )
+    session_timeout_s: float = Field(default=120.0, gt=0)
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    wait_window_s: float = Field(default=2.0, ge=0)
+    idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    hubs: HubSettings = Field(default_factory=HubSettings)
+    allow_unauthenticated_non_loopback: bool = False
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        # Assign through __dict__ so validate_assignment does not re-enter this validator.
+        data_dir = self.data_dir.expanduser().resolve()
+        self.__dict__["data_dir"] = data_dir
+        roots = self.data_roots if self.data_roots is not None else [data_dir / "datasets"]
+        self.__dict__["data_roots"] = [p.expanduser().resolve() for p in roots]
+        if self.database_url is None:
+            self.__dict__["database_url"] = f"sqlite:///{data_dir / 'twinkle.db'}"
+        cache = self.hub_cache_dir if self.hub_cache_dir is not None else data_dir / "hub_cache"
+        self.__dict__["hub_cache_dir"] = cache.expanduser().resolve()
+        local = self.hubs.local_dir if self.hubs.local_dir is not None else data_dir / "hub"
+        self.hubs.__dict__["local_dir"] = local.expanduser().resolve()
+        if self.heartbeat_interval_s >= self.session_timeout_s:
+            raise ValueError(
+                f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be below "
+                f"session_timeout_s ({self.session_timeout_s}), or every session would expire"
+            )
+        seen: dict[str, str] = {}
+        for model in self.models:
+            for name in model.ids:
+                if name in seen:
+                    raise ValueError(
+                        f"model id {name!r} is used by both {seen[name]!r} and {model.model_id!r}"
+                    )
+                seen[name] = model.model_id
+        return self
+
+    def find_model(self, model_id: str) -> ServedModel | None:
+        """The served model that ``model_id`` names (its id or an alias), or None."""
+        for model in self.models:
+            if model_id in model.ids:
+                return model
+        return None
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Root of every checkpoint folder (see twinkle_server.checkpoints)."""
+        return self.data_dir / "checkpoints"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"config file {path} must hold a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def _is_structured(model: type[BaseModel], field: str) -> bool:
+    """True for fields whose env value should be parsed as YAML/JSON (lists, dicts, models)."""
+    annotation = str(model.model_fields[field].annotation)
+    return any(word in annotation for word in ("list", "dict", "Settings", "ServedModel"))
+
+
+def _parse_env_value(model: type[BaseModel], field: str, raw: str, var: str) -> Any:
+    if not _is_structured(model, field):
+        return raw  # pydantic's lax mode turns "8000" into 8000 and "true" into True
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"environment variable {var} must hold YAML or JSON: {exc}") from exc
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Merge TWINKLE_* variables into ``data``; returns field path -> variable name, for errors."""
+    sources: dict[str, str] = {}
+    fields = Settings.model_fields
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        parts = var[len(ENV_PREFIX) :].lower().split("__")
+        top = parts[0]
+        if top not in fields:
+            continue
+        if len(parts) == 1:
+            data[top] = _parse_env_value(Settings, top, env[var], var)
+            sources[top] = var
+        elif len(parts) == 2 and top == "hubs":
+            sub = parts[1]
+            if sub not in HubSettings.model_fields:
+                known = ", ".join(sorted(HubSettings.model_fields))
+                raise InvalidInput(
+                    f"environment variable {var}: hubs has no setting {sub!r} (known: {known})"
+                )
+            section = data.get("hubs")
+            if not isinstance(section, dict):
+                section = {}
+            section[sub] = _parse_env_value(HubSettings, sub, env[var], var)
+            data["hubs"] = section
+            sources[f"hubs.{sub}"] = var
+        else:
+            raise InvalidInput(
+                f"environment variable {var} cannot be applied: only TWINKLE_<FIELD> and "
+                "TWINKLE_HUBS__<FIELD> are understood; give lists and dicts as JSON"
+            )
+    return sources
+
+
+def _explain(exc: ValidationError, origin: str, sources: dict[str, str]) -> InvalidInput:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(settings)"
+        var = next((v for k, v in sources.items() if loc == k or loc.startswith(k + ".")), None)
+        where = f" (from {var})" if var else ""
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting; check its spelling"
+        lines.append(f"  {loc}{where}: {message}")
+    return InvalidInput(
+        f"invalid server settings in {origin}:\n" + "\n".join(lines),
+        details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+    )
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (YAML, optional) and then ``env`` (default ``os.environ``).
+
+    Raises:
+        InvalidInput: the file is unreadable or not YAML, or a value is invalid or unknown. The
+            message lists every problem with its dotted location and, for overrides, the variable.
+    """
+    env = os.environ if env is None else env
+    data = _read_yaml(Path(path)) if path is not None else {}
+    sources = _apply_env(data, env)
+    origin = str(path) if path is not None else "the environment"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, origin, sources) from None

@@ -1,0 +1,78 @@
+"""Versioned schema: numbered migrations applied in order, the version kept in ``schema_version``.
+
+Why a runner of our own: the schema is small and we need only "bring this database to the
+current version" at start-up, on SQLite and PostgreSQL, without a migration tool as a dependency.
+
+Version 0 is an empty database. Migration 1 creates every table. A later change appends a
+migration (``(2, _add_column_x)``) written with explicit DDL, so that an existing database is
+upgraded in place; migration 1 keeps creating the tables as they are defined now, so a fresh
+database created by it is complete and is then marked as being at the latest version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection, inspect, select
+
+from twinkle_server.errors import Conflict
+from twinkle_server.store.models import Base, SchemaVersion
+
+__all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
+
+Migration = Callable[[Connection], None]
+
+
+def _create_all(conn: Connection) -> None:
+    Base.metadata.create_all(conn)
+
+
+MIGRATIONS: Sequence[tuple[int, Migration]] = ((1, _create_all),)
+CURRENT_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    """The version recorded in the database; 0 for an empty one.
+
+    Raises:
+        Conflict: the database holds tables but no ``schema_version`` (it is not Twinkle's).
+    """
+    tables = set(inspect(conn).get_table_names())
+    if SchemaVersion.__tablename__ not in tables:
+        if tables:
+            raise Conflict(
+                "the database holds tables but no schema_version table, so it is not a Twinkle "
+                f"database (tables: {', '.join(sorted(tables)[:8])}); point database_url at an empty one"
+            )
+        return 0
+    version = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).scalar()
+    return int(version or 0)
+
+
+def _set_version(conn: Connection, version: int) -> None:
+    table = SchemaVersion.__table__
+    if conn.execute(select(table.c.id).where(table.c.id == 1)).first() is None:
+        conn.execute(table.insert().values(id=1, version=version))
+    else:
+        conn.execute(table.update().where(table.c.id == 1).values(version=version))
+
+
+def migrate(conn: Connection, migrations: Sequence[tuple[int, Migration]] = MIGRATIONS) -> tuple[int, int]:
+    """Apply every migration above the database's version, in one transaction; (from, to) versions.
+
+    Raises:
+        Conflict: the database is newer than this code (downgrade refused) or not Twinkle's.
+    """
+    start = current_version(conn)
+    latest = migrations[-1][0]
+    if start > latest:
+        raise Conflict(
+            f"the database schema is at version {start}, newer than this server knows ({latest}); "
+            "upgrade Twinkle or point database_url at another database"
+        )
+    SchemaVersion.__table__.create(conn, checkfirst=True)
+    for number, step in migrations:
+        if number > start:
+            step(conn)
+            _set_version(conn, number)
+    return start, max(start, latest)

@@ -1,0 +1,131 @@
+"""Training runs: one LoRA adapter each, owned by a user and usually created in a session.
+
+A run is ``active`` while its adapter is loaded in the engine and ``released`` after its session
+ended, it was released explicitly, or the server restarted (adapters live in memory). A released
+run keeps its checkpoints; training continues in a new run loaded from one of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from twinkle_server.errors import Conflict, InvalidInput, NotFound
+from twinkle_server.store.ids import new_id
+from twinkle_server.store.models import TrainingRun, utcnow
+from twinkle_server.store.pagination import paginate
+from twinkle_server.store.sessions import get_session
+
+__all__ = [
+    "count_active_runs",
+    "create_run",
+    "get_run",
+    "list_runs",
+    "release_active_runs",
+    "release_run",
+]
+
+
+def create_run(
+    s: Session,
+    *,
+    user_id: str,
+    base_model: str,
+    adapter_name: str,
+    session_id: str | None = None,
+    lora_config: dict[str, Any] | None = None,
+    gradient_accumulation_steps: int = 1,
+    seed: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    now: datetime | None = None,
+) -> TrainingRun:
+    """Record a new active run. Pass ``run_id`` (from ``new_id("run")``) to create the engine
+    adapter under the same id before committing the row.
+
+    Raises:
+        NotFound: ``session_id`` is missing or another user's.
+        Conflict: the session is no longer active.
+        InvalidInput: gradient_accumulation_steps below 1.
+    """
+    if gradient_accumulation_steps < 1:
+        raise InvalidInput(
+            f"gradient_accumulation_steps must be 1 or more, not {gradient_accumulation_steps}",
+            details={"field": "gradient_accumulation_steps"},
+        )
+    if session_id is not None:
+        sess = get_session(s, user_id=user_id, session_id=session_id)
+        if sess is None:
+            raise NotFound(f"session {session_id} not found", details={"session_id": session_id})
+        if sess.status != "active":
+            raise Conflict(f"session {session_id} is {sess.status}; create a new session")
+    row = TrainingRun(
+        id=run_id or new_id("run"),
+        user_id=user_id,
+        session_id=session_id,
+        base_model=base_model,
+        adapter_name=adapter_name,
+        lora_config=dict(lora_config or {}),
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        seed=seed,
+        meta=dict(metadata or {}),
+        created_at=now or utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_run(s: Session, *, user_id: str, run_id: str) -> TrainingRun | None:
+    """The run if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
+    row = s.get(TrainingRun, run_id)
+    return row if row is not None and row.user_id == user_id else None
+
+
+def list_runs(
+    s: Session,
+    *,
+    user_id: str,
+    limit: int = 100,
+    offset: int = 0,
+    status: str | None = None,
+    session_id: str | None = None,
+    base_model: str | None = None,
+) -> tuple[list[TrainingRun], int]:
+    """The user's runs, newest first, and their total count."""
+    stmt = select(TrainingRun).where(TrainingRun.user_id == user_id)
+    if status is not None:
+        stmt = stmt.where(TrainingRun.status == status)
+    if session_id is not None:
+        stmt = stmt.where(TrainingRun.session_id == session_id)
+    if base_model is not None:
+        stmt = stmt.where(TrainingRun.base_model == base_model)
+    stmt = stmt.order_by(TrainingRun.created_at.desc(), TrainingRun.id)
+    return paginate(s, stmt, limit=limit, offset=offset)
+
+
+def release_run(s: Session, *, user_id: str, run_id: str) -> TrainingRun | None:
+    """Mark a run released (its adapter is freed). None if missing or not the user's; idempotent."""
+    row = get_run(s, user_id=user_id, run_id=run_id)
+    if row is not None and row.status != "released":
+        row.status = "released"
+        s.flush()
+    return row
+
+
+def release_active_runs(s: Session) -> list[str]:
+    """Mark every active run released; call at start-up, when no adapter is loaded yet."""
+    ids = list(s.scalars(select(TrainingRun.id).where(TrainingRun.status == "active")))
+    if ids:
+        s.execute(update(TrainingRun).where(TrainingRun.id.in_(ids)).values(status="released"))
+    return ids
+
+
+def count_active_runs(s: Session, *, base_model: str | None = None) -> int:
+    stmt = select(TrainingRun.id).where(TrainingRun.status == "active")
+    if base_model is not None:
+        stmt = stmt.where(TrainingRun.base_model == base_model)
+    return len(s.scalars(stmt).all())

@@ -1,0 +1,186 @@
+"""Tasks (engine work answered with 202) and upload tasks (checkpoint uploads to a hub).
+
+Status goes pending -> running -> succeeded | failed. A finished task holds what the request would
+have answered: ``result`` and ``http_status`` on success, ``error`` (the error schema's
+``{"code", "message", "details"}``) and ``http_status`` on failure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from twinkle_server.errors import Conflict, NotFound
+from twinkle_server.store.ids import new_id
+from twinkle_server.store.models import Task, UploadTask, utcnow
+from twinkle_server.store.pagination import paginate
+
+__all__ = [
+    "FINISHED",
+    "INTERRUPTED_ERROR",
+    "create_task",
+    "create_upload_task",
+    "fail_unfinished_tasks",
+    "finish_task",
+    "finish_upload_task",
+    "get_task",
+    "get_upload_task",
+    "list_tasks",
+    "list_upload_tasks",
+    "start_task",
+    "start_upload_task",
+]
+
+FINISHED = ("succeeded", "failed")
+INTERRUPTED_ERROR = {
+    "code": "unavailable",
+    "message": "the server restarted before this task finished; send the request again",
+    "details": {},
+}
+
+
+def create_task(
+    s: Session, *, user_id: str, operation: str, run_id: str | None = None, now: datetime | None = None
+) -> Task:
+    """A pending task; ``operation`` is the operationId (``forward_backward``...)."""
+    row = Task(
+        id=new_id("task"), user_id=user_id, operation=operation, run_id=run_id, created_at=now or utcnow()
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_task(s: Session, *, user_id: str, task_id: str) -> Task | None:
+    """The task if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
+    row = s.get(Task, task_id)
+    return row if row is not None and row.user_id == user_id else None
+
+
+def list_tasks(
+    s: Session, *, user_id: str, run_id: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[Task], int]:
+    stmt = select(Task).where(Task.user_id == user_id)
+    if run_id is not None:
+        stmt = stmt.where(Task.run_id == run_id)
+    return paginate(s, stmt.order_by(Task.created_at.desc(), Task.id), limit=limit, offset=offset)
+
+
+def _load_unfinished(s: Session, model: type[Any], task_id: str) -> Any:
+    row = s.get(model, task_id)
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    if row.status in FINISHED:
+        raise Conflict(f"task {task_id} already {row.status}")
+    return row
+
+
+def start_task(s: Session, *, task_id: str) -> Task:
+    """Mark a task running (the engine picked it up)."""
+    row = _load_unfinished(s, Task, task_id)
+    row.status = "running"
+    s.flush()
+    return row
+
+
+def finish_task(
+    s: Session,
+    *,
+    task_id: str,
+    result: Any = None,
+    error: dict[str, Any] | None = None,
+    http_status: int = 200,
+    now: datetime | None = None,
+) -> Task:
+    """Record the outcome: ``succeeded`` when ``error`` is None, ``failed`` otherwise.
+
+    Raises:
+        NotFound: no such task. Conflict: it already finished (an outcome is written once).
+    """
+    row = _load_unfinished(s, Task, task_id)
+    row.status = "failed" if error is not None else "succeeded"
+    row.result = result if error is None else None
+    row.error = error
+    row.http_status = http_status
+    row.finished_at = now or utcnow()
+    s.flush()
+    return row
+
+
+def create_upload_task(
+    s: Session, *, user_id: str, checkpoint_id: str, hub: str, hub_model_id: str, now: datetime | None = None
+) -> UploadTask:
+    """A pending upload of ``checkpoint_id`` to ``hub`` as ``hub_model_id``."""
+    row = UploadTask(
+        id=new_id("upl"),
+        user_id=user_id,
+        checkpoint_id=checkpoint_id,
+        hub=hub,
+        hub_model_id=hub_model_id,
+        created_at=now or utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_upload_task(s: Session, *, user_id: str, upload_id: str) -> UploadTask | None:
+    """The upload task if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
+    row = s.get(UploadTask, upload_id)
+    return row if row is not None and row.user_id == user_id else None
+
+
+def list_upload_tasks(
+    s: Session, *, user_id: str, checkpoint_id: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[UploadTask], int]:
+    stmt = select(UploadTask).where(UploadTask.user_id == user_id)
+    if checkpoint_id is not None:
+        stmt = stmt.where(UploadTask.checkpoint_id == checkpoint_id)
+    return paginate(s, stmt.order_by(UploadTask.created_at.desc(), UploadTask.id), limit=limit, offset=offset)
+
+
+def start_upload_task(s: Session, *, upload_id: str) -> UploadTask:
+    row = _load_unfinished(s, UploadTask, upload_id)
+    row.status = "running"
+    s.flush()
+    return row
+
+
+def finish_upload_task(
+    s: Session,
+    *,
+    upload_id: str,
+    url: str | None = None,
+    error: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> UploadTask:
+    """``succeeded`` with the hub ``url`` when ``error`` is None, ``failed`` otherwise."""
+    row = _load_unfinished(s, UploadTask, upload_id)
+    row.status = "failed" if error is not None else "succeeded"
+    row.url = url if error is None else None
+    row.error = error
+    row.finished_at = now or utcnow()
+    s.flush()
+    return row
+
+
+def fail_unfinished_tasks(s: Session, *, now: datetime | None = None) -> list[str]:
+    """At start-up: mark every pending or running task and upload failed (their worker is gone).
+
+    They answer 503 ``unavailable`` so a client retries. Returns the ids marked.
+    """
+    now = now or utcnow()
+    marked: list[str] = []
+    for model in (Task, UploadTask):
+        for row in s.scalars(select(model).where(model.status.in_(("pending", "running")))):
+            row.status = "failed"
+            row.error = dict(INTERRUPTED_ERROR)
+            row.finished_at = now
+            if model is Task:
+                row.http_status = 503
+            marked.append(row.id)
+    s.flush()
+    return marked

@@ -1,0 +1,144 @@
+"""Users and API keys. Only a key's sha256 hash is stored; the plaintext is shown once, at creation.
+
+A key is ``tw-`` + 40 characters of [A-Za-z0-9] (about 238 random bits), so a plain sha256 is
+enough (no slow hash needed: keys are not guessable like passwords). ``authenticate`` looks
+candidates up by the non-secret display prefix and compares hashes in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from twinkle_server.errors import Conflict, InvalidInput, NotFound
+from twinkle_server.store.ids import new_id
+from twinkle_server.store.models import ApiKey, User, utcnow
+
+__all__ = [
+    "KEY_PREFIX",
+    "authenticate",
+    "count_active_api_keys",
+    "create_api_key",
+    "create_user",
+    "get_or_create_user",
+    "get_user",
+    "get_user_by_name",
+    "hash_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+]
+
+KEY_PREFIX = "tw-"
+_KEY_BODY_LEN = 40
+_DISPLAY_LEN = len(KEY_PREFIX) + 8
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def hash_api_key(plaintext: str) -> str:
+    """Hex sha256 of a key: what the database holds instead of the key."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def _check_user_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 128 or any(ch.isspace() or not ch.isprintable() for ch in name):
+        raise InvalidInput(f"user name must be 1-128 printable characters without spaces, not {name!r}")
+    return name
+
+
+def create_user(s: Session, *, name: str) -> User:
+    """A new user. Raises Conflict if the name is taken, InvalidInput if it is malformed."""
+    name = _check_user_name(name)
+    if get_user_by_name(s, name=name) is not None:
+        raise Conflict(f"user {name!r} already exists")
+    user = User(id=new_id("user"), name=name)
+    s.add(user)
+    s.flush()
+    return user
+
+
+def get_user(s: Session, *, user_id: str) -> User | None:
+    return s.get(User, user_id)
+
+
+def get_user_by_name(s: Session, *, name: str) -> User | None:
+    return s.scalar(select(User).where(User.name == name))
+
+
+def get_or_create_user(s: Session, *, name: str) -> User:
+    return get_user_by_name(s, name=_check_user_name(name)) or create_user(s, name=name)
+
+
+def create_api_key(s: Session, *, user_name: str) -> tuple[str, ApiKey]:
+    """A new key for ``user_name`` (the user is created if new): (plaintext, stored row).
+
+    The plaintext is returned only here; print it once and forget it.
+    """
+    user = get_or_create_user(s, name=user_name)
+    plaintext = KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(_KEY_BODY_LEN))
+    key = ApiKey(
+        id=new_id("key"), user_id=user.id, prefix=plaintext[:_DISPLAY_LEN], key_hash=hash_api_key(plaintext)
+    )
+    s.add(key)
+    s.flush()
+    return plaintext, key
+
+
+def authenticate(s: Session, *, plaintext: str) -> User | None:
+    """The user owning this key, or None for an unknown, malformed or revoked key."""
+    if not plaintext.startswith(KEY_PREFIX) or len(plaintext) != len(KEY_PREFIX) + _KEY_BODY_LEN:
+        return None
+    digest = hash_api_key(plaintext)
+    candidates = s.scalars(select(ApiKey).where(ApiKey.prefix == plaintext[:_DISPLAY_LEN])).all()
+    match = None
+    for key in candidates:  # compare every candidate, so timing does not depend on which matched
+        if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
+            match = key
+    if match is None:
+        return None
+    return s.get(User, match.user_id)
+
+
+def list_api_keys(s: Session, *, user_name: str | None = None, include_revoked: bool = True) -> list[ApiKey]:
+    """Keys (never their plaintext), oldest first; all users' unless ``user_name`` is given."""
+    stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if user_name is not None:
+        stmt = stmt.join(User, User.id == ApiKey.user_id).where(User.name == user_name)
+    if not include_revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    return list(s.scalars(stmt))
+
+
+def revoke_api_key(s: Session, *, key: str, now: datetime | None = None) -> ApiKey:
+    """Revoke a key named by its id (``key_…``), its display prefix or its plaintext.
+
+    Raises:
+        NotFound: no key matches.
+        Conflict: the prefix matches several keys (use the id).
+    """
+    if key.startswith("key_"):
+        rows = [k for k in [s.get(ApiKey, key)] if k is not None]
+    elif len(key) == len(KEY_PREFIX) + _KEY_BODY_LEN:
+        rows = list(s.scalars(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key))))
+    else:
+        rows = list(s.scalars(select(ApiKey).where(ApiKey.prefix == key)))
+    if not rows:
+        raise NotFound(f"no API key matches {key!r}; list keys to see their ids and prefixes")
+    if len(rows) > 1:
+        raise Conflict(f"{key!r} matches {len(rows)} keys; revoke by id instead")
+    row = rows[0]
+    if row.revoked_at is None:
+        row.revoked_at = now or utcnow()
+        s.flush()
+    return row
+
+
+def count_active_api_keys(s: Session) -> int:
+    """Keys not revoked; a server with none refuses to listen beyond loopback unless told to."""
+    return int(s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0)
