@@ -16,7 +16,9 @@ Scheduling::
 - Operations of one run execute in submission order: a run contributes at most one op per round
   and rounds run one after another.
 - Runs are served round robin: every run with work gets exactly one op per round, so a tenant that
-  submits continuously cannot starve another; the run that starts a round rotates.
+  submits continuously cannot starve another; the run that starts a round rotates. Fairness is
+  counted in operations, not device seconds: a tenant sending bigger batches gets more time per op
+  (bounded by the model's `max_length` and the server's batch limits).
 - Creating and releasing a run go through the same queue (they mutate the model), so an op
   submitted after `create_run` sees the run, and `release_run` waits for the ops queued before it.
 - A failing op (any exception, OutOfMemory included) fails only its own future.
@@ -40,7 +42,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, OutOfMemory, Unavailable
+from twinkle_server.errors import (
+    CapacityExceeded,
+    Conflict,
+    InvalidInput,
+    OutOfMemory,
+    TwinkleError,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     from twinkle_server.engine.spec import Capacity, ModelSpec
@@ -414,8 +423,6 @@ class ModelWorker:
 
     def _translate(self, op: _Op, exc: BaseException) -> BaseException:
         """Domain errors pass unchanged; a device OOM becomes OutOfMemory; bugs keep their type."""
-        from twinkle_server.errors import TwinkleError
-
         if isinstance(exc, TwinkleError):
             logger.info("run %s op %s failed: %s: %s", op.run_id, _label(op), exc.code, exc)
             return exc
@@ -443,7 +450,9 @@ class ModelWorker:
                 f"model {self.model_id!r} failed to load: {type(cause).__name__}: {cause}",
                 details={"model_id": self.model_id, "cause": f"{type(cause).__name__}: {cause}"},
             )
-        if self._state in (WorkerState.NEW, WorkerState.LOADING):
+        if self._state is WorkerState.NEW:
+            return Unavailable(f"model {self.model_id!r} is not started; call start() first")
+        if self._state is WorkerState.LOADING:
             return Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
         return self._shutting_down()
 
