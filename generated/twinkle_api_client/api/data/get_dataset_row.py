@@ -1,0 +1,210 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.dataset_row import DatasetRow
+from ...models.error_response import ErrorResponse
+from ...types import Response
+
+
+def _get_kwargs(
+    dataset_id: str,
+    index: int,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/api/v1/datasets/{dataset_id}/rows/{index}".format(
+            dataset_id=quote(str(dataset_id), safe=""),
+            index=quote(str(index), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> DatasetRow | ErrorResponse | None:
+    if response.status_code == 200:
+        response_200 = DatasetRow.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorResponse.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorResponse.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = ErrorResponse.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 413:
+        response_413 = ErrorResponse.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = ErrorResponse.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorResponse.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorResponse.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorResponse.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[DatasetRow | ErrorResponse]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    dataset_id: str,
+    index: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Response[DatasetRow | ErrorResponse]:
+    """One row of a dataset.
+
+    Args:
+        dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
+        index (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[DatasetRow | ErrorResponse]
+    """
+
+    kwargs = _get_kwargs(
+        dataset_id=dataset_id,
+        index=index,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    dataset_id: str,
+    index: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> DatasetRow | ErrorResponse | None:
+    """One row of a dataset.
+
+    Args:
+        dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
+        index (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        DatasetRow | ErrorResponse
+    """
+
+    return sync_detailed(
+        dataset_id=dataset_id,
+        index=index,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    dataset_id: str,
+    index: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> Response[DatasetRow | ErrorResponse]:
+    """One row of a dataset.
+
+    Args:
+        dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
+        index (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[DatasetRow | ErrorResponse]
+    """
+
+    kwargs = _get_kwargs(
+        dataset_id=dataset_id,
+        index=index,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    dataset_id: str,
+    index: int,
+    *,
+    client: AuthenticatedClient | Client,
+) -> DatasetRow | ErrorResponse | None:
+    """One row of a dataset.
+
+    Args:
+        dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
+        index (int):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        DatasetRow | ErrorResponse
+    """
+
+    return (
+        await asyncio_detailed(
+            dataset_id=dataset_id,
+            index=index,
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="LrStepResult")
+
+
+@_attrs_define
+class LrStepResult:
+    """
+    Attributes:
+        applied (bool):
+        lr (float | None):
+    """
+
+    applied: bool
+    lr: float | None
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        applied = self.applied
+
+        lr: float | None
+        lr = self.lr
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "applied": applied,
+                "lr": lr,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        applied = d.pop("applied")
+
+        def _parse_lr(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        lr = _parse_lr(d.pop("lr"))
+
+        lr_step_result = cls(
+            applied=applied,
+            lr=lr,
+        )
+
+        lr_step_result.additional_properties = d
+        return lr_step_result
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.chat_message import ChatMessage
+
+
+T = TypeVar("T", bound="Row")
+
+
+@_attrs_define
+class Row:
+    """One training example: either encoded (`input_ids` with `labels` already shifted, so `labels[i]` is the target of
+    position `i` and -100 means no loss) or chat `messages`, which the server encodes with the run's template. Exactly
+    one of `input_ids` and `messages` must be present.
+
+        Attributes:
+            input_ids (list[int] | Unset):
+            labels (list[int] | Unset):
+            attention_mask (list[int] | Unset):
+            position_ids (list[int] | Unset):
+            length (int | Unset):
+            messages (list[ChatMessage] | Unset):
+    """
+
+    input_ids: list[int] | Unset = UNSET
+    labels: list[int] | Unset = UNSET
+    attention_mask: list[int] | Unset = UNSET
+    position_ids: list[int] | Unset = UNSET
+    length: int | Unset = UNSET
+    messages: list[ChatMessage] | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        input_ids: list[int] | Unset = UNSET
+        if not isinstance(self.input_ids, Unset):
+            input_ids = self.input_ids
+
+        labels: list[int] | Unset = UNSET
+        if not isinstance(self.labels, Unset):
+            labels = self.labels
+
+        attention_mask: list[int] | Unset = UNSET
+        if not isinstance(self.attention_mask, Unset):
+            attention_mask = self.attention_mask
+
+        position_ids: list[int] | Unset = UNSET
+        if not isinstance(self.position_ids, Unset):
+            position_ids = self.position_ids
+
+        length = self.length
+
+        messages: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.messages, Unset):
+            messages = []
+            for messages_item_data in self.messages:
+                messages_item = messages_item_data.to_dict()
+                messages.append(messages_item)
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({})
+        if input_ids is not UNSET:
+            field_dict["input_ids"] = input_ids
+        if labels is not UNSET:
+            field_dict["labels"] = labels
+        if attention_mask is not UNSET:
+            field_dict["attention_mask"] = attention_mask
+        if position_ids is not UNSET:
+            field_dict["position_ids"] = position_ids
+        if length is not UNSET:
+            field_dict["length"] = length
+        if messages is not UNSET:
+            field_dict["messages"] = messages
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.chat_message import ChatMessage  # noqa: PLC0415
+
+        d = dict(src_dict)
+        input_ids = cast(list[int], d.pop("input_ids", UNSET))
+
+        labels = cast(list[int], d.pop("labels", UNSET))
+
+        attention_mask = cast(list[int], d.pop("attention_mask", UNSET))
+
+        position_ids = cast(list[int], d.pop("position_ids", UNSET))
+
+        length = d.pop("length", UNSET)
+
+        _messages = d.pop("messages", UNSET)
+        messages: list[ChatMessage] | Unset = UNSET
+        if _messages is not UNSET:
+            messages = []
+            for messages_item_data in _messages:
+                messages_item = ChatMessage.from_dict(messages_item_data)
+
+                messages.append(messages_item)
+
+        row = cls(
+            input_ids=input_ids,
+            labels=labels,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            length=length,
+            messages=messages,
+        )
+
+        return row

@@ -1,0 +1,3669 @@
+# Generated from openapi.yaml by `python -m codegen`. Do not edit by hand.
+"""Build the FastAPI router of the Twinkle API from a `TwinkleService` implementation.
+
+Paths, methods, operationIds, tags, status codes, response models, documented error
+responses (all with `models.ErrorResponse`) and bearer security come from openapi.yaml.
+
+Per request the router: resolves bearer credentials with `HTTPBearer(auto_error=False)` and
+calls `service.authenticate(request, token)` on secured operations (its result becomes
+`ctx.principal`); validates path, query, header and body parameters (422 on failure, raised
+as FastAPI's `RequestValidationError`); calls the service method; answers a raised
+`OperationNotImplemented` with 501 in the error schema; sends `Accepted(task)` as 202 with
+the Task body; passes any `fastapi.Response` through unchanged; otherwise validates the
+result against the success model and sends it with the success status.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from . import models
+from .service import Accepted, OperationNotImplemented, RequestContext, TwinkleService
+
+__all__ = ["SECURITY_SCHEME", "build_router", "error_response"]
+
+SECURITY_SCHEME = "bearerAuth"
+_bearer = HTTPBearer(scheme_name=SECURITY_SCHEME, auto_error=False)
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    request_id: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON response in the one error schema of the API (`models.ErrorResponse`)."""
+    body = models.ErrorResponse(
+        error=models.ErrorBody(code=code, message=message, details=details or {}, request_id=request_id)
+    )
+    all_headers = {"X-Request-Id": request_id, **(headers or {})}
+    return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"), headers=all_headers)
+
+
+def _principal_dependency(service: TwinkleService) -> Callable[..., Awaitable[Any]]:
+    async def principal(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Any:
+        token = credentials.credentials if credentials is not None else None
+        result = service.authenticate(request, token)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return principal
+
+
+async def _no_principal() -> None:
+    return None
+
+
+async def _invoke(ctx: RequestContext, operation_id: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        result = await call()
+    except OperationNotImplemented:
+        return error_response(
+            501,
+            "not_implemented",
+            f"The operation '{operation_id}' is not implemented by this server.",
+            ctx.request_id,
+            {"operation_id": operation_id},
+        )
+    if isinstance(result, Accepted):
+        task = models.Task.model_validate(result.task)
+        return JSONResponse(
+            status_code=202,
+            content=task.model_dump(mode="json", exclude_unset=True),
+            headers={"X-Request-Id": ctx.request_id},
+        )
+    return result
+
+
+def _empty(result: Any, status_code: int) -> Response:
+    return result if isinstance(result, Response) else Response(status_code=status_code)
+
+
+def build_router(service: TwinkleService) -> APIRouter:
+    """An APIRouter serving every operation of openapi.yaml with `service`."""
+    if not isinstance(service, TwinkleService):
+        raise TypeError(f"build_router needs a TwinkleService, got {type(service).__name__}")
+    router = APIRouter()
+    secured = Depends(_principal_dependency(service))
+    open_ = Depends(_no_principal)
+
+    @router.get(
+        "/healthz",
+        operation_id="healthz",
+        tags=["service"],
+        summary="Liveness check.",
+        description="Answers while the HTTP server is up; needs no credentials.",
+        status_code=200,
+        response_model=models.Health,
+        response_model_exclude_unset=True,
+        response_description="The server is up.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def healthz(
+        *,
+        request: Request,
+        principal: Any = open_,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "healthz",
+            lambda: service.healthz(
+                ctx,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/capabilities",
+        operation_id="get_server_capabilities",
+        tags=["service"],
+        summary="Models served, supported components and limits.",
+        status_code=200,
+        response_model=models.ServerCapabilities,
+        response_model_exclude_unset=True,
+        response_description="The server's capabilities.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_server_capabilities(
+        *,
+        request: Request,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_server_capabilities",
+            lambda: service.get_server_capabilities(
+                ctx,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/capacity",
+        operation_id="get_capacity",
+        tags=["service"],
+        summary="Adapter slots per served model.",
+        status_code=200,
+        response_model=models.Capacity,
+        response_model_exclude_unset=True,
+        response_description="Used and free adapter slots per model.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_capacity(
+        *,
+        request: Request,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_capacity",
+            lambda: service.get_capacity(
+                ctx,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/sessions",
+        operation_id="create_session",
+        tags=["sessions"],
+        summary="Open a session.",
+        description="A session must be kept alive with heartbeats; when it expires or closes, its adapters are freed.",
+        status_code=201,
+        response_model=models.Session,
+        response_model_exclude_unset=True,
+        response_description="The new session.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def create_session(
+        *,
+        request: Request,
+        body: Annotated[models.CreateSessionRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "create_session",
+            lambda: service.create_session(
+                ctx,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/sessions/{session_id}/heartbeat",
+        operation_id="session_heartbeat",
+        tags=["sessions"],
+        summary="Keep a session alive.",
+        status_code=200,
+        response_model=models.Session,
+        response_model_exclude_unset=True,
+        response_description="The session with its new expiry.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def session_heartbeat(
+        *,
+        request: Request,
+        session_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "session_heartbeat",
+            lambda: service.session_heartbeat(
+                ctx,
+                session_id=session_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/sessions/{session_id}/close",
+        operation_id="close_session",
+        tags=["sessions"],
+        summary="Close a session and free its adapters.",
+        status_code=200,
+        response_model=models.Session,
+        response_model_exclude_unset=True,
+        response_description="The closed session.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def close_session(
+        *,
+        request: Request,
+        session_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "close_session",
+            lambda: service.close_session(
+                ctx,
+                session_id=session_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs",
+        operation_id="list_training_runs",
+        tags=["training_runs"],
+        summary="List the caller's training runs, newest first.",
+        status_code=200,
+        response_model=models.TrainingRunList,
+        response_model_exclude_unset=True,
+        response_description="One page of training runs.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def list_training_runs(
+        *,
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+        offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "list_training_runs",
+            lambda: service.list_training_runs(
+                ctx,
+                limit=limit,
+                offset=offset,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs",
+        operation_id="create_training_run",
+        tags=["training_runs"],
+        summary="Add a LoRA adapter to a served base model.",
+        description="The run belongs to the session; closing the session releases it.",
+        status_code=201,
+        response_model=models.TrainingRun,
+        response_model_exclude_unset=True,
+        response_description="The new training run.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def create_training_run(
+        *,
+        request: Request,
+        body: Annotated[models.CreateTrainingRunRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "create_training_run",
+            lambda: service.create_training_run(
+                ctx,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}",
+        operation_id="get_training_run",
+        tags=["training_runs"],
+        summary="One training run.",
+        status_code=200,
+        response_model=models.TrainingRun,
+        response_model_exclude_unset=True,
+        response_description="The training run.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_training_run(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_training_run",
+            lambda: service.get_training_run(
+                ctx,
+                run_id=run_id,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/set_template",
+        operation_id="set_template",
+        tags=["run_config"],
+        summary="Choose the chat template used to encode `messages` rows.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def set_template(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetTemplateRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "set_template",
+            lambda: service.set_template(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/set_processor",
+        operation_id="set_processor",
+        tags=["run_config"],
+        summary="Choose the input processor that collates rows into a batch.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def set_processor(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetProcessorRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "set_processor",
+            lambda: service.set_processor(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/set_loss",
+        operation_id="set_loss",
+        tags=["run_config"],
+        summary="Choose the loss function.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def set_loss(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetLossRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "set_loss",
+            lambda: service.set_loss(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/set_optimizer",
+        operation_id="set_optimizer",
+        tags=["run_config"],
+        summary="Choose the optimizer and its hyperparameters.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def set_optimizer(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetOptimizerRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "set_optimizer",
+            lambda: service.set_optimizer(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/set_lr_scheduler",
+        operation_id="set_lr_scheduler",
+        tags=["run_config"],
+        summary="Choose the learning-rate scheduler.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def set_lr_scheduler(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetLrSchedulerRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "set_lr_scheduler",
+            lambda: service.set_lr_scheduler(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/add_metric",
+        operation_id="add_metric",
+        tags=["run_config"],
+        summary="Track one more metric in calculate_metric.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def add_metric(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.AddMetricRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "add_metric",
+            lambda: service.add_metric(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/train_configs",
+        operation_id="get_train_configs",
+        tags=["run_compute"],
+        summary="The run's current configuration and counters.",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_train_configs(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_train_configs",
+            lambda: service.get_train_configs(
+                ctx,
+                run_id=run_id,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/forward",
+        operation_id="forward",
+        tags=["run_compute"],
+        summary="Forward pass with the loss, keeping activations for a later backward.",
+        status_code=200,
+        response_model=models.ForwardResult,
+        response_model_exclude_unset=True,
+        response_description="The loss of the batch.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def forward(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.ForwardRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "forward",
+            lambda: service.forward(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/forward_only",
+        operation_id="forward_only",
+        tags=["run_compute"],
+        summary="Forward pass without gradients (evaluation).",
+        status_code=200,
+        response_model=models.ForwardResult,
+        response_model_exclude_unset=True,
+        response_description="The loss of the batch.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def forward_only(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.ForwardRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "forward_only",
+            lambda: service.forward_only(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/calculate_loss",
+        operation_id="calculate_loss",
+        tags=["run_compute"],
+        summary="The loss of the last forward pass.",
+        status_code=200,
+        response_model=models.LossResult,
+        response_model_exclude_unset=True,
+        response_description="The loss.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def calculate_loss(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "calculate_loss",
+            lambda: service.calculate_loss(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/backward",
+        operation_id="backward",
+        tags=["run_compute"],
+        summary="Backward pass of the last forward, accumulating gradients.",
+        status_code=200,
+        response_model=models.BackwardResult,
+        response_model_exclude_unset=True,
+        response_description="The accumulation counters.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def backward(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "backward",
+            lambda: service.backward(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/forward_backward",
+        operation_id="forward_backward",
+        tags=["run_compute"],
+        summary="Forward and backward in one call, accumulating gradients.",
+        status_code=200,
+        response_model=models.ForwardBackwardResult,
+        response_model_exclude_unset=True,
+        response_description="The loss and the accumulation counters.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def forward_backward(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.ForwardRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "forward_backward",
+            lambda: service.forward_backward(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/clip_grad_norm",
+        operation_id="clip_grad_norm",
+        tags=["run_compute"],
+        summary="Clip the accumulated gradients at an accumulation boundary.",
+        status_code=200,
+        response_model=models.ClipGradNormResult,
+        response_model_exclude_unset=True,
+        response_description="The gradient norm before clipping.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def clip_grad_norm(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.ClipGradNormRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "clip_grad_norm",
+            lambda: service.clip_grad_norm(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/step",
+        operation_id="step",
+        tags=["run_compute"],
+        summary="Optimizer step at an accumulation boundary.",
+        status_code=200,
+        response_model=models.StepResult,
+        response_model_exclude_unset=True,
+        response_description="Whether the step was applied.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def step(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "step",
+            lambda: service.step(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/zero_grad",
+        operation_id="zero_grad",
+        tags=["run_compute"],
+        summary="Zero the gradients at an accumulation boundary.",
+        status_code=200,
+        response_model=models.AppliedResult,
+        response_model_exclude_unset=True,
+        response_description="Whether the gradients were zeroed.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def zero_grad(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "zero_grad",
+            lambda: service.zero_grad(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/lr_step",
+        operation_id="lr_step",
+        tags=["run_compute"],
+        summary="Scheduler step at an accumulation boundary.",
+        status_code=200,
+        response_model=models.LrStepResult,
+        response_model_exclude_unset=True,
+        response_description="The learning rate after the step.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def lr_step(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.EmptyRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "lr_step",
+            lambda: service.lr_step(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/clip_grad_and_step",
+        operation_id="clip_grad_and_step",
+        tags=["run_compute"],
+        summary="clip_grad_norm followed by step, in one call.",
+        status_code=200,
+        response_model=models.ClipGradAndStepResult,
+        response_model_exclude_unset=True,
+        response_description="The gradient norm and the step outcome.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def clip_grad_and_step(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.ClipGradNormRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "clip_grad_and_step",
+            lambda: service.clip_grad_and_step(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/calculate_metric",
+        operation_id="calculate_metric",
+        tags=["run_compute"],
+        summary="The tracked metrics since the last call.",
+        status_code=200,
+        response_model=models.MetricResult,
+        response_model_exclude_unset=True,
+        response_description="Metric values by name.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def calculate_metric(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.CalculateMetricRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "calculate_metric",
+            lambda: service.calculate_metric(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/checkpoints",
+        operation_id="list_checkpoints",
+        tags=["checkpoints"],
+        summary="List a run's checkpoints, newest first.",
+        status_code=200,
+        response_model=models.CheckpointList,
+        response_model_exclude_unset=True,
+        response_description="One page of checkpoints.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def list_checkpoints(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+        offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "list_checkpoints",
+            lambda: service.list_checkpoints(
+                ctx,
+                run_id=run_id,
+                limit=limit,
+                offset=offset,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/checkpoints",
+        operation_id="save_checkpoint",
+        tags=["checkpoints"],
+        summary="Save the adapter (and optionally the optimizer) under a name.",
+        status_code=200,
+        response_model=models.Checkpoint,
+        response_model_exclude_unset=True,
+        response_description="The saved checkpoint.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def save_checkpoint(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SaveCheckpointRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "save_checkpoint",
+            lambda: service.save_checkpoint(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/load",
+        operation_id="load_checkpoint",
+        tags=["checkpoints"],
+        summary="Load a checkpoint into the run's adapter (and optionally its optimizer).",
+        status_code=200,
+        response_model=models.TrainConfigs,
+        response_model_exclude_unset=True,
+        response_description="The run's configuration after the change.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def load_checkpoint(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.LoadCheckpointRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "load_checkpoint",
+            lambda: service.load_checkpoint(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}",
+        operation_id="get_checkpoint_path",
+        tags=["checkpoints"],
+        summary="One checkpoint, by id or by name.",
+        status_code=200,
+        response_model=models.Checkpoint,
+        response_model_exclude_unset=True,
+        response_description="The checkpoint with its twinkle:// path.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_checkpoint_path(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        checkpoint_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=128,
+                pattern="^[A-Za-z0-9_-](?:[A-Za-z0-9_-]|\\.[A-Za-z0-9_-])*\\.?$",
+                description="The checkpoint's `ckpt_...` id or its name.",
+            ),
+        ],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_checkpoint_path",
+            lambda: service.get_checkpoint_path(
+                ctx,
+                run_id=run_id,
+                checkpoint_id=checkpoint_id,
+            ),
+        )
+        return result
+
+    @router.delete(
+        "/api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}",
+        operation_id="delete_checkpoint",
+        tags=["checkpoints"],
+        summary="Delete a checkpoint and its files.",
+        status_code=204,
+        response_model=None,
+        response_class=Response,
+        response_description="Deleted.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def delete_checkpoint(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        checkpoint_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=128,
+                pattern="^[A-Za-z0-9_-](?:[A-Za-z0-9_-]|\\.[A-Za-z0-9_-])*\\.?$",
+                description="The checkpoint's `ckpt_...` id or its name.",
+            ),
+        ],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "delete_checkpoint",
+            lambda: service.delete_checkpoint(
+                ctx,
+                run_id=run_id,
+                checkpoint_id=checkpoint_id,
+            ),
+        )
+        return _empty(result, 204)
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/weights_info",
+        operation_id="get_weights_info",
+        tags=["checkpoints"],
+        summary="The tensors stored in a checkpoint.",
+        status_code=200,
+        response_model=models.WeightsInfo,
+        response_model_exclude_unset=True,
+        response_description="Tensor names, shapes and dtypes.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_weights_info(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        checkpoint_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=128,
+                pattern="^[A-Za-z0-9_-](?:[A-Za-z0-9_-]|\\.[A-Za-z0-9_-])*\\.?$",
+                description="The checkpoint's `ckpt_...` id or its name.",
+            ),
+        ],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_weights_info",
+            lambda: service.get_weights_info(
+                ctx,
+                run_id=run_id,
+                checkpoint_id=checkpoint_id,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/archive",
+        operation_id="download_checkpoint",
+        tags=["checkpoints"],
+        summary="Download the checkpoint as a tar.gz of its PEFT adapter folder.",
+        status_code=200,
+        response_model=None,
+        response_class=Response,
+        response_description="A gzip-compressed tar archive (adapter_config.json, adapter_model.safetensors).",
+        responses={
+            200: {
+                "description": "A gzip-compressed tar archive (adapter_config.json, adapter_model.safetensors).",
+                "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def download_checkpoint(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        checkpoint_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=128,
+                pattern="^[A-Za-z0-9_-](?:[A-Za-z0-9_-]|\\.[A-Za-z0-9_-])*\\.?$",
+                description="The checkpoint's `ckpt_...` id or its name.",
+            ),
+        ],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "download_checkpoint",
+            lambda: service.download_checkpoint(
+                ctx,
+                run_id=run_id,
+                checkpoint_id=checkpoint_id,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/upload",
+        operation_id="upload_checkpoint_to_hub",
+        tags=["checkpoints"],
+        summary="Upload a checkpoint to a model hub in the background.",
+        status_code=202,
+        response_model=models.UploadTask,
+        response_model_exclude_unset=True,
+        response_description="The upload was queued; poll get_upload_task.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def upload_checkpoint_to_hub(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        checkpoint_id: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=128,
+                pattern="^[A-Za-z0-9_-](?:[A-Za-z0-9_-]|\\.[A-Za-z0-9_-])*\\.?$",
+                description="The checkpoint's `ckpt_...` id or its name.",
+            ),
+        ],
+        body: Annotated[models.UploadCheckpointRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "upload_checkpoint_to_hub",
+            lambda: service.upload_checkpoint_to_hub(
+                ctx,
+                run_id=run_id,
+                checkpoint_id=checkpoint_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/uploads/{upload_id}",
+        operation_id="get_upload_task",
+        tags=["checkpoints"],
+        summary="The state of a hub upload.",
+        status_code=200,
+        response_model=models.UploadTask,
+        response_model_exclude_unset=True,
+        response_description="The upload task.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_upload_task(
+        *,
+        request: Request,
+        upload_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_upload_task",
+            lambda: service.get_upload_task(
+                ctx,
+                upload_id=upload_id,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets",
+        operation_id="create_dataset",
+        tags=["data"],
+        summary="Load a dataset on the server.",
+        description="Answers 201 when the load finishes within the wait window, otherwise 202 with a Task.",
+        status_code=201,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The loaded dataset.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def create_dataset(
+        *,
+        request: Request,
+        body: Annotated[models.CreateDatasetRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "create_dataset",
+            lambda: service.create_dataset(
+                ctx,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/datasets/{dataset_id}",
+        operation_id="get_dataset",
+        tags=["data"],
+        summary="A dataset's length, columns and state.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_dataset(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_dataset",
+            lambda: service.get_dataset(
+                ctx,
+                dataset_id=dataset_id,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets/{dataset_id}/template",
+        operation_id="dataset_set_template",
+        tags=["data"],
+        summary="Choose the chat template used by encode.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def dataset_set_template(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetTemplateRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "dataset_set_template",
+            lambda: service.dataset_set_template(
+                ctx,
+                dataset_id=dataset_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets/{dataset_id}/map",
+        operation_id="dataset_map",
+        tags=["data"],
+        summary="Apply a named preprocessor to every row.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def dataset_map(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.DatasetMapRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "dataset_map",
+            lambda: service.dataset_map(
+                ctx,
+                dataset_id=dataset_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets/{dataset_id}/filter",
+        operation_id="dataset_filter",
+        tags=["data"],
+        summary="Keep the rows a named filter accepts.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def dataset_filter(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.DatasetFilterRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "dataset_filter",
+            lambda: service.dataset_filter(
+                ctx,
+                dataset_id=dataset_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets/{dataset_id}/encode",
+        operation_id="dataset_encode",
+        tags=["data"],
+        summary="Encode every row into token ids and shifted labels with the dataset's template.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def dataset_encode(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.DatasetEncodeRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "dataset_encode",
+            lambda: service.dataset_encode(
+                ctx,
+                dataset_id=dataset_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets/{dataset_id}/add",
+        operation_id="dataset_add",
+        tags=["data"],
+        summary="Load another dataset and keep it alongside this one for mix.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def dataset_add(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.DatasetAddRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "dataset_add",
+            lambda: service.dataset_add(
+                ctx,
+                dataset_id=dataset_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/datasets/{dataset_id}/mix",
+        operation_id="dataset_mix",
+        tags=["data"],
+        summary="Combine the added datasets into one.",
+        status_code=200,
+        response_model=models.DatasetInfo,
+        response_model_exclude_unset=True,
+        response_description="The dataset.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def dataset_mix(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.DatasetMixRequest | None, Body()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "dataset_mix",
+            lambda: service.dataset_mix(
+                ctx,
+                dataset_id=dataset_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/datasets/{dataset_id}/rows/{index}",
+        operation_id="get_dataset_row",
+        tags=["data"],
+        summary="One row of a dataset.",
+        status_code=200,
+        response_model=models.DatasetRow,
+        response_model_exclude_unset=True,
+        response_description="The row.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_dataset_row(
+        *,
+        request: Request,
+        dataset_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        index: Annotated[int, Path(ge=0, le=2147483647, description="Zero-based position.")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_dataset_row",
+            lambda: service.get_dataset_row(
+                ctx,
+                dataset_id=dataset_id,
+                index=index,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/dataloaders",
+        operation_id="create_dataloader",
+        tags=["data"],
+        summary="Batch a dataset; batches are then fetched by index.",
+        status_code=201,
+        response_model=models.DataLoaderInfo,
+        response_model_exclude_unset=True,
+        response_description="The new dataloader.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def create_dataloader(
+        *,
+        request: Request,
+        body: Annotated[models.CreateDataLoaderRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "create_dataloader",
+            lambda: service.create_dataloader(
+                ctx,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/dataloaders/{dataloader_id}/batches/{index}",
+        operation_id="get_dataloader_batch",
+        tags=["data"],
+        summary="One batch by index; a pure function of the index and the dataloader's settings.",
+        status_code=200,
+        response_model=models.Batch,
+        response_model_exclude_unset=True,
+        response_description="The batch.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_dataloader_batch(
+        *,
+        request: Request,
+        dataloader_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        index: Annotated[int, Path(ge=0, le=2147483647, description="Zero-based position.")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_dataloader_batch",
+            lambda: service.get_dataloader_batch(
+                ctx,
+                dataloader_id=dataloader_id,
+                index=index,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/dataloaders/{dataloader_id}/state",
+        operation_id="get_dataloader_state",
+        tags=["data"],
+        summary="How far the dataloader has been consumed.",
+        status_code=200,
+        response_model=models.DataLoaderState,
+        response_model_exclude_unset=True,
+        response_description="The dataloader's progress.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_dataloader_state(
+        *,
+        request: Request,
+        dataloader_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_dataloader_state",
+            lambda: service.get_dataloader_state(
+                ctx,
+                dataloader_id=dataloader_id,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/dataloaders/{dataloader_id}/state",
+        operation_id="set_dataloader_state",
+        tags=["data"],
+        summary="Record progress, or move the resume point.",
+        status_code=200,
+        response_model=models.DataLoaderState,
+        response_model_exclude_unset=True,
+        response_description="The dataloader's progress.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def set_dataloader_state(
+        *,
+        request: Request,
+        dataloader_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SetDataLoaderStateRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "set_dataloader_state",
+            lambda: service.set_dataloader_state(
+                ctx,
+                dataloader_id=dataloader_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/tasks/{task_id}",
+        operation_id="get_task",
+        tags=["tasks"],
+        summary="A task's state; with `wait`, holds the request until it finishes or the wait ends.",
+        status_code=200,
+        response_model=models.Task,
+        response_model_exclude_unset=True,
+        response_description="The task.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_task(
+        *,
+        request: Request,
+        task_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        wait: Annotated[
+            float, Query(ge=0, le=60, description="Seconds to wait for the task to finish before answering.")
+        ] = 0,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_task",
+            lambda: service.get_task(
+                ctx,
+                task_id=task_id,
+                wait=wait,
+            ),
+        )
+        return result
+
+    return router

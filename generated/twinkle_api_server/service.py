@@ -1,0 +1,837 @@
+# Generated from openapi.yaml by `python -m codegen`. Do not edit by hand.
+"""The server-side interface of the Twinkle API: one async method per operationId.
+
+Implement `TwinkleService` (subclass it, override `authenticate` and the operations you
+serve) and pass the instance to `twinkle_api_server.router.build_router`.
+
+Method contract (identical for every operation):
+
+    async def <operation_id>(self, ctx: RequestContext, *, <path params>, <query params>,
+                             body: <RequestModel> (when the operation has a body),
+                             idempotency_key: str | None (on POSTs)) -> <result>
+
+- Path and query parameters arrive validated and converted to their Python types; the body
+  arrives as a validated pydantic model (unknown fields were already refused with 422).
+  A body the spec marks optional is `None` when the client sent none.
+- The result is the success model of the operation (an instance or a dict of its fields;
+  it is validated and sent with the success status), or `Accepted(task)` on operations that
+  may answer 202 (the Task body is sent with 202), or any `fastapi.Response` (file downloads,
+  204, custom headers), which is sent unchanged.
+- The default body of every operation raises `OperationNotImplemented`; the router answers
+  it with 501 and the error schema (code "not_implemented").
+- Domain errors raised here are not handled by the router: the application installs
+  exception handlers that map them to the error schema.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+
+from . import models
+
+__all__ = ["Accepted", "OperationNotImplemented", "RequestContext", "TwinkleService"]
+
+
+@dataclass
+class RequestContext:
+    """What every operation receives besides its parameters.
+
+    `principal` is whatever `TwinkleService.authenticate` returned (None on operations
+    without security, such as healthz). `request_id` is `request.state.request_id` when a
+    middleware set one, else a fresh uuid4 hex.
+    """
+
+    request: Request
+    principal: Any
+    request_id: str
+
+    @classmethod
+    def from_request(cls, request: Request, principal: Any) -> RequestContext:
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        return cls(request=request, principal=principal, request_id=str(request_id))
+
+
+@dataclass
+class Accepted:
+    """Return this from an operation that may answer 202: the router sends `task` with 202.
+
+    `task` is a `models.Task` or a dict of its fields.
+    """
+
+    task: models.Task | dict[str, Any]
+
+
+class OperationNotImplemented(Exception):
+    """Raised by the default operation bodies; the router answers 501 in the error schema."""
+
+    def __init__(self, operation_id: str) -> None:
+        super().__init__(f"operation {operation_id!r} is not implemented by this server")
+        self.operation_id = operation_id
+
+
+class TwinkleService(abc.ABC):
+    """Abstract Twinkle service: override `authenticate` and the operations you serve."""
+
+    @abc.abstractmethod
+    def authenticate(self, request: Request, token: str | None) -> Any:
+        """Check the bearer token of a secured operation and return the caller's principal.
+
+        Called by the router before every operation that requires bearer auth, with the token
+        from `Authorization: Bearer <token>` (None when absent or not a bearer header). Raise
+        to refuse (an exception the application maps to 401). May be a coroutine function.
+        """
+
+    async def healthz(
+        self,
+        ctx: RequestContext,
+    ) -> models.Health | Response:
+        """GET /healthz: Liveness check.
+
+        Answers while the HTTP server is up; needs no credentials.
+
+        Success: 200 (Health).
+        Errors documented: 400, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("healthz")
+
+    async def get_server_capabilities(
+        self,
+        ctx: RequestContext,
+    ) -> models.ServerCapabilities | Response:
+        """GET /api/v1/capabilities: Models served, supported components and limits.
+
+        Success: 200 (ServerCapabilities).
+        Errors documented: 400, 401, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_server_capabilities")
+
+    async def get_capacity(
+        self,
+        ctx: RequestContext,
+    ) -> models.Capacity | Response:
+        """GET /api/v1/capacity: Adapter slots per served model.
+
+        Success: 200 (Capacity).
+        Errors documented: 400, 401, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_capacity")
+
+    async def create_session(
+        self,
+        ctx: RequestContext,
+        *,
+        body: models.CreateSessionRequest | None,
+        idempotency_key: str | None,
+    ) -> models.Session | Response:
+        """POST /api/v1/sessions: Open a session.
+
+        A session must be kept alive with heartbeats; when it expires or closes, its adapters are freed.
+
+        Success: 201 (Session).
+        Errors documented: 400, 401, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("create_session")
+
+    async def session_heartbeat(
+        self,
+        ctx: RequestContext,
+        *,
+        session_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.Session | Response:
+        """POST /api/v1/sessions/{session_id}/heartbeat: Keep a session alive.
+
+        Success: 200 (Session).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("session_heartbeat")
+
+    async def close_session(
+        self,
+        ctx: RequestContext,
+        *,
+        session_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.Session | Response:
+        """POST /api/v1/sessions/{session_id}/close: Close a session and free its adapters.
+
+        Success: 200 (Session).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("close_session")
+
+    async def list_training_runs(
+        self,
+        ctx: RequestContext,
+        *,
+        limit: int,
+        offset: int,
+    ) -> models.TrainingRunList | Response:
+        """GET /api/v1/training_runs: List the caller's training runs, newest first.
+
+        Success: 200 (TrainingRunList).
+        Errors documented: 400, 401, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("list_training_runs")
+
+    async def create_training_run(
+        self,
+        ctx: RequestContext,
+        *,
+        body: models.CreateTrainingRunRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainingRun | Response:
+        """POST /api/v1/training_runs: Add a LoRA adapter to a served base model.
+
+        The run belongs to the session; closing the session releases it.
+
+        Success: 201 (TrainingRun).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("create_training_run")
+
+    async def get_training_run(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+    ) -> models.TrainingRun | Response:
+        """GET /api/v1/training_runs/{run_id}: One training run.
+
+        Success: 200 (TrainingRun).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_training_run")
+
+    async def set_template(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetTemplateRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/set_template: Choose the chat template used to encode `messages` rows.
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("set_template")
+
+    async def set_processor(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetProcessorRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/set_processor: Choose the input processor that collates rows into a batch.
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("set_processor")
+
+    async def set_loss(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetLossRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/set_loss: Choose the loss function.
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("set_loss")
+
+    async def set_optimizer(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetOptimizerRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/set_optimizer: Choose the optimizer and its hyperparameters.
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("set_optimizer")
+
+    async def set_lr_scheduler(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetLrSchedulerRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/set_lr_scheduler: Choose the learning-rate scheduler.
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("set_lr_scheduler")
+
+    async def add_metric(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.AddMetricRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/add_metric: Track one more metric in calculate_metric.
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("add_metric")
+
+    async def get_train_configs(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+    ) -> models.TrainConfigs | Response:
+        """GET /api/v1/training_runs/{run_id}/train_configs: The run's current configuration and counters.
+
+        Success: 200 (TrainConfigs).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_train_configs")
+
+    async def forward(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.ForwardRequest,
+        idempotency_key: str | None,
+    ) -> models.ForwardResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/forward: Forward pass with the loss, keeping activations for a later backward.
+
+        Success: 200 (ForwardResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("forward")
+
+    async def forward_only(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.ForwardRequest,
+        idempotency_key: str | None,
+    ) -> models.ForwardResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/forward_only: Forward pass without gradients (evaluation).
+
+        Success: 200 (ForwardResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("forward_only")
+
+    async def calculate_loss(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.LossResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/calculate_loss: The loss of the last forward pass.
+
+        Success: 200 (LossResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("calculate_loss")
+
+    async def backward(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.BackwardResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/backward: Backward pass of the last forward, accumulating gradients.
+
+        Success: 200 (BackwardResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("backward")
+
+    async def forward_backward(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.ForwardRequest,
+        idempotency_key: str | None,
+    ) -> models.ForwardBackwardResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/forward_backward: Forward and backward in one call, accumulating gradients.
+
+        Success: 200 (ForwardBackwardResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("forward_backward")
+
+    async def clip_grad_norm(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.ClipGradNormRequest,
+        idempotency_key: str | None,
+    ) -> models.ClipGradNormResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/clip_grad_norm: Clip the accumulated gradients at an accumulation boundary.
+
+        Success: 200 (ClipGradNormResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("clip_grad_norm")
+
+    async def step(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.StepResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/step: Optimizer step at an accumulation boundary.
+
+        Success: 200 (StepResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("step")
+
+    async def zero_grad(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.AppliedResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/zero_grad: Zero the gradients at an accumulation boundary.
+
+        Success: 200 (AppliedResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("zero_grad")
+
+    async def lr_step(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.EmptyRequest | None,
+        idempotency_key: str | None,
+    ) -> models.LrStepResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/lr_step: Scheduler step at an accumulation boundary.
+
+        Success: 200 (LrStepResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("lr_step")
+
+    async def clip_grad_and_step(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.ClipGradNormRequest,
+        idempotency_key: str | None,
+    ) -> models.ClipGradAndStepResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/clip_grad_and_step: clip_grad_norm followed by step, in one call.
+
+        Success: 200 (ClipGradAndStepResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("clip_grad_and_step")
+
+    async def calculate_metric(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.CalculateMetricRequest | None,
+        idempotency_key: str | None,
+    ) -> models.MetricResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/calculate_metric: The tracked metrics since the last call.
+
+        Success: 200 (MetricResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("calculate_metric")
+
+    async def list_checkpoints(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        limit: int,
+        offset: int,
+    ) -> models.CheckpointList | Response:
+        """GET /api/v1/training_runs/{run_id}/checkpoints: List a run's checkpoints, newest first.
+
+        Success: 200 (CheckpointList).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("list_checkpoints")
+
+    async def save_checkpoint(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SaveCheckpointRequest,
+        idempotency_key: str | None,
+    ) -> models.Checkpoint | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/checkpoints: Save the adapter (and optionally the optimizer) under a name.
+
+        Success: 200 (Checkpoint).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("save_checkpoint")
+
+    async def load_checkpoint(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.LoadCheckpointRequest,
+        idempotency_key: str | None,
+    ) -> models.TrainConfigs | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/load: Load a checkpoint into the run's adapter (and optionally its optimizer).
+
+        Success: 200 (TrainConfigs).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("load_checkpoint")
+
+    async def get_checkpoint_path(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        checkpoint_id: str,
+    ) -> models.Checkpoint | Response:
+        """GET /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}: One checkpoint, by id or by name.
+
+        Success: 200 (Checkpoint).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_checkpoint_path")
+
+    async def delete_checkpoint(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        checkpoint_id: str,
+    ) -> None | Response:
+        """DELETE /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}: Delete a checkpoint and its files.
+
+        Success: 204 (no body).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("delete_checkpoint")
+
+    async def get_weights_info(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        checkpoint_id: str,
+    ) -> models.WeightsInfo | Response:
+        """GET /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/weights_info: The tensors stored in a checkpoint.
+
+        Success: 200 (WeightsInfo).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_weights_info")
+
+    async def download_checkpoint(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        checkpoint_id: str,
+    ) -> Response:
+        """GET /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/archive: Download the checkpoint as a tar.gz of its PEFT adapter folder.
+
+        Success: 200 (application/gzip).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("download_checkpoint")
+
+    async def upload_checkpoint_to_hub(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        checkpoint_id: str,
+        body: models.UploadCheckpointRequest,
+        idempotency_key: str | None,
+    ) -> models.UploadTask | Response:
+        """POST /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/upload: Upload a checkpoint to a model hub in the background.
+
+        Success: 202 (UploadTask).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("upload_checkpoint_to_hub")
+
+    async def get_upload_task(
+        self,
+        ctx: RequestContext,
+        *,
+        upload_id: str,
+    ) -> models.UploadTask | Response:
+        """GET /api/v1/uploads/{upload_id}: The state of a hub upload.
+
+        Success: 200 (UploadTask).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_upload_task")
+
+    async def create_dataset(
+        self,
+        ctx: RequestContext,
+        *,
+        body: models.CreateDatasetRequest,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Accepted | Response:
+        """POST /api/v1/datasets: Load a dataset on the server.
+
+        Answers 201 when the load finishes within the wait window, otherwise 202 with a Task.
+
+        Success: 201 (DatasetInfo).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("create_dataset")
+
+    async def get_dataset(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+    ) -> models.DatasetInfo | Response:
+        """GET /api/v1/datasets/{dataset_id}: A dataset's length, columns and state.
+
+        Success: 200 (DatasetInfo).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_dataset")
+
+    async def dataset_set_template(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        body: models.SetTemplateRequest,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Response:
+        """POST /api/v1/datasets/{dataset_id}/template: Choose the chat template used by encode.
+
+        Success: 200 (DatasetInfo).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("dataset_set_template")
+
+    async def dataset_map(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        body: models.DatasetMapRequest,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Accepted | Response:
+        """POST /api/v1/datasets/{dataset_id}/map: Apply a named preprocessor to every row.
+
+        Success: 200 (DatasetInfo).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("dataset_map")
+
+    async def dataset_filter(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        body: models.DatasetFilterRequest,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Accepted | Response:
+        """POST /api/v1/datasets/{dataset_id}/filter: Keep the rows a named filter accepts.
+
+        Success: 200 (DatasetInfo).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("dataset_filter")
+
+    async def dataset_encode(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        body: models.DatasetEncodeRequest | None,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Accepted | Response:
+        """POST /api/v1/datasets/{dataset_id}/encode: Encode every row into token ids and shifted labels with the dataset's template.
+
+        Success: 200 (DatasetInfo).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("dataset_encode")
+
+    async def dataset_add(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        body: models.DatasetAddRequest,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Accepted | Response:
+        """POST /api/v1/datasets/{dataset_id}/add: Load another dataset and keep it alongside this one for mix.
+
+        Success: 200 (DatasetInfo).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("dataset_add")
+
+    async def dataset_mix(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        body: models.DatasetMixRequest | None,
+        idempotency_key: str | None,
+    ) -> models.DatasetInfo | Accepted | Response:
+        """POST /api/v1/datasets/{dataset_id}/mix: Combine the added datasets into one.
+
+        Success: 200 (DatasetInfo).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("dataset_mix")
+
+    async def get_dataset_row(
+        self,
+        ctx: RequestContext,
+        *,
+        dataset_id: str,
+        index: int,
+    ) -> models.DatasetRow | Response:
+        """GET /api/v1/datasets/{dataset_id}/rows/{index}: One row of a dataset.
+
+        Success: 200 (DatasetRow).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_dataset_row")
+
+    async def create_dataloader(
+        self,
+        ctx: RequestContext,
+        *,
+        body: models.CreateDataLoaderRequest,
+        idempotency_key: str | None,
+    ) -> models.DataLoaderInfo | Response:
+        """POST /api/v1/dataloaders: Batch a dataset; batches are then fetched by index.
+
+        Success: 201 (DataLoaderInfo).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("create_dataloader")
+
+    async def get_dataloader_batch(
+        self,
+        ctx: RequestContext,
+        *,
+        dataloader_id: str,
+        index: int,
+    ) -> models.Batch | Response:
+        """GET /api/v1/dataloaders/{dataloader_id}/batches/{index}: One batch by index; a pure function of the index and the dataloader's settings.
+
+        Success: 200 (Batch).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_dataloader_batch")
+
+    async def get_dataloader_state(
+        self,
+        ctx: RequestContext,
+        *,
+        dataloader_id: str,
+    ) -> models.DataLoaderState | Response:
+        """GET /api/v1/dataloaders/{dataloader_id}/state: How far the dataloader has been consumed.
+
+        Success: 200 (DataLoaderState).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_dataloader_state")
+
+    async def set_dataloader_state(
+        self,
+        ctx: RequestContext,
+        *,
+        dataloader_id: str,
+        body: models.SetDataLoaderStateRequest,
+        idempotency_key: str | None,
+    ) -> models.DataLoaderState | Response:
+        """POST /api/v1/dataloaders/{dataloader_id}/state: Record progress, or move the resume point.
+
+        Success: 200 (DataLoaderState).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("set_dataloader_state")
+
+    async def get_task(
+        self,
+        ctx: RequestContext,
+        *,
+        task_id: str,
+        wait: float,
+    ) -> models.Task | Response:
+        """GET /api/v1/tasks/{task_id}: A task's state; with `wait`, holds the request until it finishes or the wait ends.
+
+        Success: 200 (Task).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_task")
