@@ -21,6 +21,7 @@ __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
     "IDEMPOTENT_METHODS",
     "MAX_POLL_INTERVAL",
+    "MAX_POLL_WAIT",
     "MIN_POLL_INTERVAL",
     "REQUEST_ID_HEADER",
     "RETRYABLE_STATUSES",
@@ -50,6 +51,7 @@ DEFAULT_POOL_TIMEOUT = 10.0
 # Task polling: each GET /api/v1/tasks/{id}?wait=S asks the server to hold the answer up to
 # S seconds (the spec allows 0..60). No overall limit by default: a training step can be long.
 DEFAULT_POLL_WAIT = 30.0
+MAX_POLL_WAIT = 60.0
 DEFAULT_POLL_TIMEOUT: float | None = None
 # When a server answers a long poll at once (it ignores or caps `wait`), the client paces
 # itself between these bounds instead of spinning.

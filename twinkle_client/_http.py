@@ -46,6 +46,7 @@ from twinkle_client._constants import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENT_METHODS,
     MAX_POLL_INTERVAL,
+    MAX_POLL_WAIT,
     MIN_POLL_INTERVAL,
     RETRYABLE_STATUSES,
     USER_AGENT_PREFIX,
@@ -162,8 +163,8 @@ class _TwinkleFlow:
         rand: Callable[[], float],
         clock: Callable[[], float],
     ) -> None:
-        if poll_wait < 0:
-            raise ValueError(f"poll_wait must be >= 0 seconds, got {poll_wait}")
+        if not 0 <= poll_wait <= MAX_POLL_WAIT:
+            raise ValueError(f"poll_wait must be between 0 and {MAX_POLL_WAIT:g} seconds, got {poll_wait}")
         if poll_timeout is not None and poll_timeout <= 0:
             raise ValueError(f"poll_timeout must be > 0 seconds or None, got {poll_timeout}")
         self.retry_policy = retry_policy or RetryPolicy()

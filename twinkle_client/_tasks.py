@@ -22,8 +22,19 @@ __all__ = ["FINISHED", "TaskState", "outcome_response", "parse_task", "poll_requ
 
 FINISHED = frozenset({"succeeded", "failed"})
 _STATUSES = frozenset({"pending", "running"}) | FINISHED
-# Headers a poll carries over from the original request (auth and identification).
-_CARRIED_HEADERS = ("authorization", "user-agent")
+# Headers of the original request a poll does not carry: they describe its body or its key.
+# Everything else (auth, user agent, headers a gateway needs) goes along.
+_BODY_HEADERS = frozenset(
+    {
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "idempotency-key",
+        "host",
+        "accept",
+    }
+)
 # Extra read time granted to a long poll beyond its wait, for the server's answer to travel.
 _POLL_READ_MARGIN = 15.0
 
@@ -66,7 +77,7 @@ def parse_task(response: httpx.Response) -> TaskState | None:
 def poll_request(original: httpx.Request, task_id: str, wait: float) -> httpx.Request:
     """The long-poll GET for ``task_id``, addressed to the same server and API prefix as ``original``."""
     url = original.url
-    path = url.path
+    path = url.raw_path.split(b"?", 1)[0].decode("ascii")  # still percent-encoded
     index = path.find(API_PREFIX + "/")
     base_path = path[:index] if index >= 0 else ""
     poll_url = url.copy_with(
@@ -74,8 +85,8 @@ def poll_request(original: httpx.Request, task_id: str, wait: float) -> httpx.Re
         query=None,
         fragment=None,
     ).copy_merge_params({"wait": _format_wait(wait)})
-    headers = {name: original.headers[name] for name in _CARRIED_HEADERS if name in original.headers}
-    headers["accept"] = "application/json"
+    headers = [(k, v) for k, v in original.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+    headers.append(("accept", "application/json"))
     return httpx.Request(
         "GET", poll_url, headers=headers, extensions={"timeout": _poll_timeout(original, wait)}
     )

@@ -316,6 +316,7 @@ def test_202_task_is_polled_to_success() -> None:
     assert all(str(p.url) == "http://twinkle.test/api/v1/tasks/task_1?wait=30" for p in polls)
     assert all(p.method == "GET" and p.headers["Authorization"] == "Bearer sk-test" for p in polls)
     assert all(p.headers["User-Agent"] == user_agent() for p in polls)
+    assert all(IDEMPOTENCY_KEY_HEADER not in p.headers and "content-type" not in p.headers for p in polls)
     assert h.sleeps == []  # the server held each poll: no extra pacing
 
 
@@ -478,6 +479,22 @@ def test_retry_policy_rejects_nonsense() -> None:
         RetryPolicy(initial_delay=-0.1)
     with pytest.raises(ValueError, match="poll_timeout"):
         TwinkleTransport(poll_timeout=0)
+    with pytest.raises(ValueError, match="poll_wait"):
+        TwinkleTransport(poll_wait=61)
+
+
+def test_polls_carry_the_callers_extra_headers() -> None:
+    server = FakeServer(
+        call=[httpx.Response(202, json=task("pending"))],
+        poll=[httpx.Response(200, json=task("succeeded", result={}))],
+    )
+    h = Harness(server)
+    h.client.headers["X-Gateway-Token"] = "gw-1"
+    h.post()
+    poll = server.of("/api/v1/tasks/")[0]
+    assert poll.headers["X-Gateway-Token"] == "gw-1"
+    assert poll.headers["Authorization"] == "Bearer sk-test"
+    assert poll.headers["Accept"] == "application/json"
 
 
 def test_async_transport_retries_and_polls() -> None:
