@@ -573,7 +573,7 @@ class UploadTask(BaseModel):
     finished_at: AwareDatetime | None = None
     url: str | None = None
     """
-    The uploaded model's page
+    The uploaded model's page, when succeeded.
     """
     error: ErrorBody | None = None
 

@@ -29,7 +29,7 @@ class UploadTask:
         status (TaskStatus):
         created_at (datetime.datetime):
         finished_at (datetime.datetime | None | Unset):
-        url (None | str | Unset): The uploaded model's page
+        url (None | str | Unset): The uploaded model's page, when succeeded.
         error (ErrorBody | None | Unset):
     """
 
