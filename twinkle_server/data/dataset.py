@@ -1,0 +1,424 @@
+"""``Dataset``: the server-side dataset a user builds step by step (load, template, map, encode, mix).
+
+A dataset is one or more *parts*, one per ``DatasetMeta`` (the first from the constructor, more from
+``add_dataset``). ``map``, ``filter`` and ``encode`` apply to every part (or to the one named by
+``dataset_meta``); ``mix_dataset`` merges the parts into one, interleaved or concatenated. Until
+then the parts read as if concatenated. Each operation replaces the part's immutable in-memory
+table, so a ``DataLoader`` made earlier keeps the rows it was made with.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from twinkle_server.data.filters import get_filter
+from twinkle_server.data.loaders import hf_datasets, load_dataset
+from twinkle_server.data.meta import DatasetMeta
+from twinkle_server.data.preprocessors import get_preprocessor
+from twinkle_server.data.templates import MODEL_KEYS, RowTooLong, Template, get_template, load_tokenizer
+from twinkle_server.errors import Conflict, InvalidInput, TwinkleError
+from twinkle_server.resolver import Resolver
+
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = ["MIX_MODES", "Dataset", "RowIndexError"]
+
+logger = logging.getLogger(__name__)
+
+MIX_MODES = ("interleave", "concat")
+_MIX_ALIASES = {"interleave": "interleave", "concat": "concat", "concatenate": "concat"}
+_STOPPING = ("first_exhausted", "all_exhausted")
+_ENCODE_CHUNK = 1000
+_PROGRESS_MIN_ROWS = 2000
+
+
+class RowIndexError(InvalidInput, IndexError):
+    """A row index outside the dataset (an ``IndexError`` too, so Python iteration protocols work)."""
+
+
+@dataclass
+class _Part:
+    meta: DatasetMeta
+    table: datasets.Dataset
+    encoded: bool = False
+
+
+class Dataset:
+    """A dataset held in server memory.
+
+    Args:
+        meta: where the first part comes from (``dataset_meta`` is accepted as in twinkle).
+        resolver: turns dataset and model ids into local files, inside the server's data roots.
+
+    Example:
+        >>> ds = Dataset(DatasetMeta('ms://swift/self-cognition'), resolver=resolver)
+        >>> ds.set_template('Template', model_id='ms://Qwen/Qwen2.5-7B-Instruct', max_length=512)
+        >>> ds.map('SelfCognitionProcessor', init_args={'model_name': 'twinkle model',
+        ...                                             'model_author': 'ModelScope Team'})
+        >>> ds.encode(batched=True)
+    """
+
+    def __init__(
+        self, meta: DatasetMeta | None = None, *, resolver: Resolver, dataset_meta: DatasetMeta | None = None
+    ) -> None:
+        meta = meta if meta is not None else dataset_meta
+        if not isinstance(meta, DatasetMeta):
+            raise InvalidInput(f"Dataset needs a DatasetMeta, got {meta!r}")
+        self.resolver = resolver
+        self.template: Template | None = None
+        self._parts = [_Part(meta, load_dataset(meta, resolver=resolver))]
+        self._mixed = False
+        self._lock = threading.RLock()
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def set_template(
+        self,
+        template_name: str,
+        *,
+        model_id: str | None = None,
+        max_length: int | None = None,
+        truncation_strategy: str = "raise",
+        default_system: str | None = None,
+        tokenizer: Any = None,
+    ) -> None:
+        """Choose the template used by ``encode``; its tokenizer comes from ``model_id``'s folder.
+
+        ``tokenizer`` lets the server pass a tokenizer it already holds instead of a ``model_id``.
+        """
+        if tokenizer is None:
+            if not model_id:
+                raise InvalidInput("set_template needs the model_id whose tokenizer encodes the dataset")
+            tokenizer = load_tokenizer(self.resolver.resolve_model(model_id))
+        template = get_template(
+            template_name,
+            tokenizer,
+            max_length=max_length,
+            truncation_strategy=truncation_strategy,
+            default_system=default_system,
+        )
+        with self._lock:
+            self.template = template
+
+    # -- transformations ----------------------------------------------------------------------
+
+    def map(
+        self, preprocessor: str, init_args: dict | None = None, *, dataset_meta: DatasetMeta | None = None
+    ) -> None:
+        """Turn rows into ``{"messages": [...]}`` with the named preprocessor (other columns go)."""
+        proc = get_preprocessor(preprocessor, init_args)
+        with self._lock:
+            for part in self._select(dataset_meta):
+                proc.check_columns(part.table.column_names)
+
+                def apply(row: dict, idx: int, _proc: Any = proc) -> dict:
+                    return _at_row(idx, _proc, row)
+
+                part.table = part.table.map(
+                    apply,
+                    with_indices=True,
+                    remove_columns=part.table.column_names,
+                    **_fresh(),
+                )
+                part.encoded = False
+
+    def filter(
+        self, filter_name: str, init_args: dict | None = None, *, dataset_meta: DatasetMeta | None = None
+    ) -> None:
+        """Keep the rows the named filter accepts."""
+        keep = get_filter(filter_name, init_args)
+        with self._lock:
+            for part in self._select(dataset_meta):
+                keep.check_columns(part.table.column_names)
+                before = len(part.table)
+
+                def test(row: dict, idx: int, _keep: Any = keep) -> bool:
+                    return _at_row(idx, _keep, row)
+
+                part.table = part.table.filter(test, with_indices=True, **_fresh())
+                logger.info(
+                    "%s kept %d of %d rows of %s", filter_name, len(part.table), before, part.meta.describe()
+                )
+
+    def encode(self, *, batched: bool = True, num_proc: int | None = None) -> None:
+        """Add ``input_ids``, ``labels``, ``attention_mask``, ``position_ids`` and ``length`` columns.
+
+        Reads the ``messages`` column with the template. Rows over ``max_length`` are refused
+        (``raise``), cut (``left``/``right``) or dropped (``delete``). ``batched`` is accepted for
+        twinkle's signature (work is always done in chunks); ``num_proc`` > 1 uses worker processes.
+        """
+        del batched
+        if num_proc is not None and (not isinstance(num_proc, int) or num_proc < 1):
+            raise InvalidInput(f"num_proc must be a positive integer or null, got {num_proc!r}")
+        with self._lock:
+            template = self.template
+            if template is None:
+                raise Conflict("encode needs a template: call set_template first")
+            for part in self._parts:
+                if "messages" not in part.table.column_names:
+                    raise InvalidInput(
+                        "encode reads a 'messages' column; map a preprocessor first (the columns of "
+                        f"{part.meta.describe()} are: {', '.join(part.table.column_names)})",
+                        details={"missing": ["messages"], "columns": part.table.column_names},
+                    )
+            for part in self._parts:
+                part.table = _encode_table(part.table, template, num_proc=num_proc, name=part.meta.describe())
+                part.encoded = True
+
+    def add_dataset(self, meta: DatasetMeta) -> None:
+        """Load another part; combine the parts with ``mix_dataset``."""
+        if not isinstance(meta, DatasetMeta):
+            raise InvalidInput(f"add_dataset needs a DatasetMeta, got {meta!r}")
+        table = load_dataset(meta, resolver=self.resolver)
+        with self._lock:
+            self._parts.append(_Part(meta, table))
+            self._mixed = False
+
+    def mix_dataset(
+        self,
+        mode: str | bool = "interleave",
+        *,
+        probabilities: Sequence[float] | None = None,
+        seed: int = 0,
+        stopping_strategy: str = "first_exhausted",
+        interleave: bool | None = None,
+    ) -> None:
+        """Merge the parts: ``interleave`` (optionally with sampling ``probabilities``) or ``concat``.
+
+        ``interleave=True/False`` (twinkle's form) and a bool ``mode`` are accepted too. Interleaving
+        stops when the first part runs out (``stopping_strategy='all_exhausted'`` goes on, repeating
+        the shorter parts, until every part is used up).
+        """
+        mode = _mix_mode(mode if interleave is None else interleave)
+        if stopping_strategy not in _STOPPING:
+            raise InvalidInput(f"stopping_strategy must be one of {', '.join(_STOPPING)}")
+        with self._lock:
+            if len(self._parts) == 1:
+                logger.info("mix_dataset with one part: nothing to mix")
+                self._mixed = True
+                return
+            self._check_same_columns()
+            ds = hf_datasets()
+            tables = [p.table for p in self._parts]
+            if mode == "concat":
+                if probabilities is not None:
+                    raise InvalidInput("probabilities apply to mode 'interleave' only")
+                merged = _combine(ds.concatenate_datasets, tables)
+            else:
+                probs = _probabilities(probabilities, len(tables))
+                merged = _combine(
+                    ds.interleave_datasets,
+                    tables,
+                    probabilities=probs,
+                    seed=seed,
+                    stopping_strategy=stopping_strategy,
+                )
+            meta = DatasetMeta(" + ".join(p.meta.describe() for p in self._parts))
+            encoded = all(p.encoded for p in self._parts)
+            self._parts = [_Part(meta, merged.flatten_indices(keep_in_memory=True), encoded)]
+            self._mixed = True
+
+    # -- views --------------------------------------------------------------------------------
+
+    @property
+    def table(self) -> datasets.Dataset:
+        """The rows as one ``datasets.Dataset`` (parts not yet mixed read as concatenated)."""
+        with self._lock:
+            if len(self._parts) == 1:
+                return self._parts[0].table
+            self._check_same_columns()
+            return _combine(hf_datasets().concatenate_datasets, [p.table for p in self._parts])
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    @property
+    def encoded(self) -> bool:
+        return all(p.encoded for p in self._parts)
+
+    def __len__(self) -> int:
+        return sum(len(p.table) for p in self._parts)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        n = len(self)
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise InvalidInput(f"row index must be an integer, got {i!r}")
+        if not -n <= i < n:
+            raise RowIndexError(f"row {i} is out of range: the dataset has {n} rows (0..{n - 1})")
+        return dict(self.table[i % n])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        yield from self.table
+
+    def info(self) -> dict[str, Any]:
+        """``{length, columns, encoded, template, parts}`` for the API's get_dataset."""
+        with self._lock:
+            return {
+                "length": len(self),
+                "columns": self.columns,
+                "encoded": self.encoded,
+                "template": self.template.config() if self.template else None,
+                "parts": [p.meta.describe() for p in self._parts],
+            }
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _select(self, meta: DatasetMeta | None) -> list[_Part]:
+        if meta is None:
+            return list(self._parts)
+        chosen = [p for p in self._parts if _same_source(p.meta, meta)]
+        if not chosen:
+            known = ", ".join(p.meta.describe() for p in self._parts)
+            raise InvalidInput(f"no part of this dataset comes from {meta.describe()}; its parts: {known}")
+        return chosen
+
+    def _check_same_columns(self) -> None:
+        first = self._parts[0].table.column_names
+        for part in self._parts[1:]:
+            if sorted(part.table.column_names) != sorted(first):
+                shown = "; ".join(
+                    f"{p.meta.describe()}: {', '.join(p.table.column_names)}" for p in self._parts
+                )
+                raise Conflict(
+                    "the parts have different columns; map each part to the same columns (for "
+                    f"example with a preprocessor) before mixing or reading them. Columns: {shown}"
+                )
+
+
+def _fresh() -> dict[str, Any]:
+    """Keyword arguments for an in-memory, uncached ``datasets`` map/filter."""
+    return {"keep_in_memory": True, "load_from_cache_file": False, "new_fingerprint": uuid.uuid4().hex}
+
+
+def _at_row(idx: int, fn: Any, row: Mapping[str, Any]) -> Any:
+    """Call ``fn(row)``, naming the row in any domain error it raises."""
+    try:
+        return fn(row)
+    except TwinkleError as exc:
+        raise type(exc)(f"row {idx}: {exc.message}", details={**exc.details, "row": idx}) from None
+
+
+def _same_source(a: DatasetMeta, b: DatasetMeta) -> bool:
+    return (a.dataset_id, a.subset, a.split, a.data_slice) == (b.dataset_id, b.subset, b.split, b.data_slice)
+
+
+def _mix_mode(mode: str | bool) -> str:
+    if isinstance(mode, bool):
+        return "interleave" if mode else "concat"
+    if mode not in _MIX_ALIASES:
+        raise InvalidInput(f"unknown mix mode {mode!r}; use one of {', '.join(MIX_MODES)}")
+    return _MIX_ALIASES[mode]
+
+
+def _probabilities(probabilities: Sequence[float] | None, n: int) -> list[float] | None:
+    if probabilities is None:
+        return None
+    probs = list(probabilities)
+    if len(probs) != n or any(not isinstance(p, int | float) or p < 0 for p in probs) or sum(probs) <= 0:
+        raise InvalidInput(f"probabilities must be {n} non-negative numbers with a positive sum, got {probs}")
+    total = float(sum(probs))
+    return [p / total for p in probs]
+
+
+def _combine(fn: Any, tables: list[Any], **kwargs: Any) -> Any:
+    try:
+        return fn(tables, **kwargs)
+    except ValueError as exc:
+        raise Conflict(f"the parts cannot be combined: {exc}") from exc
+
+
+def _encode_table(table: Any, template: Template, *, num_proc: int | None, name: str) -> Any:
+    """Encode every row's messages; returns the table with the model columns (re)placed."""
+    ds = hf_datasets()
+    kept_cols = [c for c in table.column_names if c not in MODEL_KEYS]
+    base = table.select_columns(kept_cols)
+    if num_proc and num_proc > 1:
+        encoded = base.map(
+            _EncodeBatch(template),
+            batched=True,
+            batch_size=_ENCODE_CHUNK,
+            with_indices=True,
+            num_proc=num_proc,
+            remove_columns=kept_cols,
+            features=_model_features(),
+            keep_in_memory=True,
+            load_from_cache_file=False,
+            new_fingerprint=uuid.uuid4().hex,
+        )
+        keep = encoded["_keep"]
+        encoded = encoded.remove_columns("_keep")
+    else:
+        columns, keep = _encode_rows(base["messages"], template, name=name)
+        encoded = ds.Dataset.from_dict(columns, features=_model_features(with_keep=False))
+    dropped = [i for i, k in enumerate(keep) if not k]
+    if dropped:
+        logger.info("%s: dropped %d rows over max_length %s", name, len(dropped), template.max_length)
+        kept = [i for i, k in enumerate(keep) if k]
+        base = base.select(kept, keep_in_memory=True).flatten_indices(keep_in_memory=True)
+        encoded = encoded.select(kept, keep_in_memory=True).flatten_indices(keep_in_memory=True)
+    return ds.concatenate_datasets([base, encoded], axis=1)
+
+
+def _encode_rows(
+    conversations: Sequence[Any], template: Template, *, name: str, offset: int = 0
+) -> tuple[dict[str, list], list[bool]]:
+    """Encode in a loop with a progress bar for long work; deleted rows get ``keep=False``."""
+    from tqdm.auto import tqdm
+
+    columns: dict[str, list] = {k: [] for k in MODEL_KEYS}
+    keep: list[bool] = []
+    quiet = not sys.stderr.isatty() or len(conversations) < _PROGRESS_MIN_ROWS
+    with tqdm(total=len(conversations), desc=f"encode {name}", unit="row", disable=quiet) as bar:
+        for i, messages in enumerate(conversations):
+            try:
+                row = template.encode(messages)
+            except RowTooLong as exc:
+                if template.truncation_strategy != "delete":
+                    raise RowTooLong(exc.length, exc.max_length, row=offset + i) from None
+                keep.append(False)
+                row = _EMPTY_ROW
+            except TwinkleError as exc:
+                raise type(exc)(f"row {offset + i}: {exc.message}", details={**exc.details}) from None
+            else:
+                keep.append(True)
+            for k in MODEL_KEYS:
+                columns[k].append(row[k])
+            bar.update(1)
+    return columns, keep
+
+
+_EMPTY_ROW = {"input_ids": [], "labels": [], "attention_mask": [], "position_ids": [], "length": 0}
+
+
+class _EncodeBatch:
+    """A picklable batched encode step for ``datasets.map`` with worker processes."""
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+
+    def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        columns, keep = _encode_rows(batch["messages"], self.template, name="", offset=indices[0])
+        return {**columns, "_keep": keep}
+
+
+def _model_features(*, with_keep: bool = True) -> Any:
+    ds = hf_datasets()
+    ints = ds.List(ds.Value("int32"))
+    features = {
+        "input_ids": ints,
+        "labels": ints,
+        "attention_mask": ds.List(ds.Value("int8")),
+        "position_ids": ints,
+        "length": ds.Value("int32"),
+    }
+    if with_keep:
+        features["_keep"] = ds.Value("bool")
+    return ds.Features(features)

@@ -1,0 +1,304 @@
+"""Chat templates: turn a conversation into model rows with shifted, assistant-only labels.
+
+One generic ``Template`` serves every tokenizer that carries a chat template, because the tokenizer's
+own Jinja template already knows the model's format. What the ``Template`` adds is the training view:
+
+- which tokens the model should learn (the assistant turns), taken from ``{% generation %}`` blocks
+  when the template has them (``return_assistant_tokens_mask``) and otherwise found by rendering the
+  conversation prefix by prefix and locating each assistant reply in the text;
+- labels shifted so that ``labels[i]`` is the target of position ``i`` (``-100`` where no loss);
+- ``max_length`` with a truncation strategy (``raise``, ``left``, ``right``, ``delete``).
+
+The engine uses the same class for ``{"messages": [...]}`` rows, so data encoded by a dataset and
+rows sent directly to ``forward`` get identical labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from twinkle_server.errors import InvalidInput
+
+__all__ = [
+    "MODEL_KEYS",
+    "ROLES",
+    "TEMPLATE_NAMES",
+    "TRUNCATION_STRATEGIES",
+    "RowTooLong",
+    "Template",
+    "get_template",
+    "load_tokenizer",
+]
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_NAMES = ("Template",)
+TRUNCATION_STRATEGIES = ("raise", "left", "right", "delete")
+MODEL_KEYS = ("input_ids", "labels", "attention_mask", "position_ids", "length")
+ROLES = ("system", "user", "assistant", "tool")
+IGNORE_INDEX = -100
+
+_GENERATION_RE = re.compile(r"\{%-?\s*generation\s*-?%\}")
+_MODEL_SPECIFIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*Template$")
+_tokenizer_lock = threading.Lock()
+
+
+class RowTooLong(InvalidInput):
+    """A conversation encodes to more tokens than ``max_length`` allows (strategy raise/delete)."""
+
+    def __init__(self, length: int, max_length: int, *, row: int | None = None) -> None:
+        where = "a row" if row is None else f"row {row}"
+        super().__init__(
+            f"{where} encodes to {length} tokens, over max_length {max_length}; shorten it, raise "
+            "max_length, or set truncation_strategy to 'left', 'right' or 'delete'",
+            details={"length": length, "max_length": max_length, "row": row},
+        )
+        self.length = length
+        self.max_length = max_length
+
+
+def get_template(
+    name: str,
+    tokenizer: Any,
+    *,
+    max_length: int | None = None,
+    truncation_strategy: str = "raise",
+    default_system: str | None = None,
+) -> Template:
+    """The template called ``name`` for ``tokenizer``.
+
+    ``"Template"`` is the generic template. Model-specific names from twinkle scripts (any name
+    ending in ``Template``, such as ``Qwen3_5Template``) get the generic template too, since the
+    tokenizer's chat template already encodes the model's format; a note says so in the logs.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"template name must be a non-empty string, got {name!r}")
+    if name not in TEMPLATE_NAMES:
+        if not _MODEL_SPECIFIC_RE.match(name):
+            raise InvalidInput(
+                f"unknown template {name!r}; accepted: 'Template', or a model-specific name ending in "
+                "'Template' (such as 'Qwen2_5Template'), which uses the tokenizer's chat template",
+                details={"template": name, "accepted": [*TEMPLATE_NAMES, "<Model>Template"]},
+            )
+        logger.info("template %r is served by the generic Template (the tokenizer's chat template)", name)
+    return Template(
+        tokenizer,
+        max_length=max_length,
+        truncation_strategy=truncation_strategy,
+        default_system=default_system,
+        name=name,
+    )
+
+
+@lru_cache(maxsize=8)
+def _cached_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+def load_tokenizer(path: Path) -> Any:
+    """Load (once per folder) the tokenizer in a resolved model folder."""
+    with _tokenizer_lock:
+        try:
+            return _cached_tokenizer(str(Path(path).resolve()))
+        except Exception as exc:
+            raise InvalidInput(
+                f"could not load a tokenizer from {path}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+class Template:
+    """Encodes conversations for training with any tokenizer that has a chat template.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer with ``chat_template`` set (a fast one for the fallback).
+        max_length: the most tokens a row may have; ``None`` for no limit.
+        truncation_strategy: what to do with longer rows: ``raise`` (``RowTooLong``), ``left`` (keep
+            the last ``max_length`` tokens), ``right`` (keep the first), ``delete`` (``RowTooLong`` from
+            ``encode``; ``batch_encode`` drops the row).
+        default_system: a system turn put first when a conversation has none.
+        name: the name the template was asked for (reported back in dataset info).
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        max_length: int | None = None,
+        truncation_strategy: str = "raise",
+        default_system: str | None = None,
+        name: str = "Template",
+    ) -> None:
+        if truncation_strategy not in TRUNCATION_STRATEGIES:
+            raise InvalidInput(
+                f"unknown truncation_strategy {truncation_strategy!r}; use one of "
+                f"{', '.join(TRUNCATION_STRATEGIES)}",
+                details={"accepted": list(TRUNCATION_STRATEGIES)},
+            )
+        if max_length is not None and (
+            not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2
+        ):
+            raise InvalidInput(f"max_length must be an integer >= 2 or null, got {max_length!r}")
+        chat_template = getattr(tokenizer, "chat_template", None)
+        if isinstance(chat_template, Mapping):
+            chat_template = chat_template.get("default")
+        if not chat_template:
+            raise InvalidInput(
+                "the model's tokenizer has no chat template, which the Template needs; use an "
+                "instruct/chat model or add a chat_template to its tokenizer_config.json"
+            )
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncation_strategy = truncation_strategy
+        self.default_system = default_system
+        self.name = name
+        self.uses_generation_blocks = bool(_GENERATION_RE.search(chat_template))
+
+    def __repr__(self) -> str:
+        return (
+            f"Template(name={self.name!r}, max_length={self.max_length}, "
+            f"truncation_strategy={self.truncation_strategy!r})"
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The settings, JSON-able (for dataset info and run configs)."""
+        return {
+            "name": self.name,
+            "max_length": self.max_length,
+            "truncation_strategy": self.truncation_strategy,
+            "default_system": self.default_system,
+        }
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def encode(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """One conversation -> ``input_ids``, shifted ``labels``, ``attention_mask``,
+        ``position_ids`` and ``length``.
+
+        Raises InvalidInput for malformed messages and ``RowTooLong`` for a row over ``max_length``
+        under the ``raise`` and ``delete`` strategies.
+        """
+        messages = self._prepare(messages)
+        ids, mask = self.assistant_mask(messages)
+        ids, mask = self._truncate(ids, mask)
+        return _row(ids, mask)
+
+    def batch_encode(self, conversations: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict | None]:
+        """Encode many conversations; under ``delete`` an over-long one gives ``None``."""
+        out: list[dict | None] = []
+        for messages in conversations:
+            try:
+                out.append(self.encode(messages))
+            except RowTooLong:
+                if self.truncation_strategy != "delete":
+                    raise
+                out.append(None)
+        return out
+
+    def assistant_mask(self, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+        """Token ids of the whole conversation and a 0/1 mask of the assistant tokens (unshifted)."""
+        if self.uses_generation_blocks:
+            out = self.tokenizer.apply_chat_template(
+                messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            )
+            return list(out["input_ids"]), [int(m) for m in out["assistant_masks"]]
+        return self._mask_by_prefixes(messages)
+
+    def _mask_by_prefixes(self, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+        """Find assistant replies by rendering each prefix, for templates without generation blocks.
+
+        The reply of turn ``i`` is the text between the render of ``messages[:i]`` with the
+        generation prompt and the render of ``messages[:i+1]``, trailing whitespace excluded (the
+        end-of-turn token is learnt, the newline after it is not). Templates whose prefixes do not
+        render as prefixes of the whole (some rewrite earlier turns) fall back to locating the reply
+        text itself.
+        """
+        full = self._render(messages)
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            span = self._span_by_render(messages, i, full)
+            if span is None or span[0] < cursor:
+                start = full.find(message["content"], cursor)
+                if start < 0:
+                    logger.warning("assistant turn %d not found in the rendered text; it gets no labels", i)
+                    continue
+                span = (start, start + len(message["content"]))
+            start, end = span
+            while end > start and full[end - 1].isspace():
+                end -= 1
+            spans.append((start, end))
+            cursor = end
+        enc = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+        mask = [int(any(a < e and b > s for s, e in spans)) for a, b in enc["offset_mapping"]]
+        return list(enc["input_ids"]), mask
+
+    def _span_by_render(self, messages: list[dict[str, str]], i: int, full: str) -> tuple[int, int] | None:
+        try:
+            before = self._render(messages[:i], add_generation_prompt=True) if i else ""
+            after = self._render(messages[: i + 1])
+        except Exception:  # some templates refuse partial conversations
+            return None
+        if len(after) > len(before) and full.startswith(before) and full.startswith(after):
+            return len(before), len(after)
+        return None
+
+    def _render(self, messages: list[dict[str, str]], *, add_generation_prompt: bool = False) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def _truncate(self, ids: list[int], mask: list[int]) -> tuple[list[int], list[int]]:
+        limit = self.max_length
+        if limit is None or len(ids) <= limit:
+            return ids, mask
+        if self.truncation_strategy == "left":
+            return ids[-limit:], mask[-limit:]
+        if self.truncation_strategy == "right":
+            return ids[:limit], mask[:limit]
+        raise RowTooLong(len(ids), limit)
+
+    def _prepare(self, messages: Any) -> list[dict[str, str]]:
+        """Check the conversation and keep only role/content (templates choke on stray keys)."""
+        if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
+            raise InvalidInput("messages must be a non-empty list of {'role', 'content'} dicts")
+        clean: list[dict[str, str]] = []
+        for n, message in enumerate(messages):
+            if not isinstance(message, Mapping):
+                raise InvalidInput(f"message {n} must be a dict with 'role' and 'content', got {message!r}")
+            role, content = message.get("role"), message.get("content")
+            if role not in ROLES:
+                raise InvalidInput(
+                    f"message {n} has role {role!r}; use one of {', '.join(ROLES)}",
+                    details={"message": n},
+                )
+            if content is None:
+                content = ""
+            if not isinstance(content, str):
+                raise InvalidInput(f"message {n} content must be a string, got {type(content).__name__}")
+            clean.append({"role": role, "content": content})
+        if self.default_system and clean[0]["role"] != "system":
+            clean.insert(0, {"role": "system", "content": self.default_system})
+        return clean
+
+
+def _row(ids: list[int], mask: list[int]) -> dict[str, Any]:
+    """Build the model row; ``labels[i]`` is the target of position ``i``."""
+    unshifted = [t if m else IGNORE_INDEX for t, m in zip(ids, mask, strict=True)]
+    n = len(ids)
+    return {
+        "input_ids": ids,
+        "labels": [*unshifted[1:], IGNORE_INDEX],
+        "attention_mask": [1] * n,
+        "position_ids": list(range(n)),
+        "length": n,
+    }
