@@ -22,6 +22,7 @@ with auth, user agent, timeouts and the transport, ready for the generated clien
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -55,6 +56,8 @@ from twinkle_client._tasks import TaskState, outcome_response, parse_task, poll_
 from twinkle_client.errors import (
     TaskTimeoutError,
     TwinkleClientError,
+    error_body,
+    is_error_schema,
     make_status_error,
     parse_retry_after,
     translate_transport_error,
@@ -178,12 +181,13 @@ class _TwinkleFlow:
         if request.method not in IDEMPOTENT_METHODS and IDEMPOTENCY_KEY_HEADER not in request.headers:
             request.headers[IDEMPOTENCY_KEY_HEADER] = str(uuid.uuid4())
         response = yield from self._with_retries(request)
-        if response.status_code != 202 or request.extensions.get(STREAM_EXTENSION):
+        if request.extensions.get(STREAM_EXTENSION):
             return response
-        task = parse_task(response)
-        if task is None:
-            return response
-        return (yield from self._follow(task, response, request))
+        if response.status_code == 202:
+            task = parse_task(response)
+            if task is not None:
+                response = yield from self._follow(task, response, request)
+        return _normalize_error(response)
 
     def _with_retries(self, request: httpx.Request) -> _Flow:
         policy = self.retry_policy
@@ -248,6 +252,37 @@ class _TwinkleFlow:
                 yield _Sleep(pause)
                 pause = min(pause * 2, MAX_POLL_INTERVAL)
         return outcome_response(task, accepted, request)
+
+
+def _normalize_error(response: httpx.Response) -> httpx.Response:
+    """An error response whose body is the full error schema, whatever the server or proxy sent.
+
+    The generated client parses every documented error status as ``ErrorResponse`` and would
+    fail on a proxy's HTML page or a body missing a field; ``check`` then could not say what
+    went wrong. A conforming body is passed on byte for byte.
+    """
+    if response.status_code < 400:
+        return response
+    response.read()
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if is_error_schema(body):
+        return response
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-length", "content-encoding", "content-type", "transfer-encoding")
+    ]
+    headers.append(("content-type", "application/json"))
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=json.dumps({"error": error_body(response)}).encode(),
+        extensions=_keep_extensions(response),
+        request=response.request,
+    )
 
 
 def _keep_extensions(response: httpx.Response) -> dict[str, Any]:

@@ -51,6 +51,8 @@ __all__ = [
     "TaskTimeoutError",
     "TwinkleClientError",
     "UnprocessableEntityError",
+    "error_body",
+    "is_error_schema",
     "make_status_error",
     "parse_retry_after",
     "translate_transport_error",
@@ -232,6 +234,29 @@ def make_status_error(response: httpx.Response | Any) -> APIStatusError:
     if cls is None:
         cls = InternalServerError if status >= 500 else APIStatusError
     return cls(message, response=response, code=code, details=details, request_id=request_id)
+
+
+def error_body(response: httpx.Response) -> dict[str, Any]:
+    """The error schema's inner object for a (read) error response, whatever its body was.
+
+    ``{"code", "message", "details", "request_id"}``, filled from the body where it follows the
+    schema and from fallbacks where it does not (request_id from ``X-Request-Id``, else "").
+    """
+    code, message, details, request_id = _parse_error_body(response)
+    request_id = request_id or response.headers.get(REQUEST_ID_HEADER) or ""
+    return {"code": code, "message": message, "details": details, "request_id": request_id}
+
+
+def is_error_schema(body: Any) -> bool:
+    """Whether ``body`` is exactly the one error schema, with every field of the right type."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), str)
+        and isinstance(error.get("message"), str)
+        and isinstance(error.get("details"), dict)
+        and isinstance(error.get("request_id"), str)
+    )
 
 
 def _as_httpx_response(response: httpx.Response | Any) -> httpx.Response:

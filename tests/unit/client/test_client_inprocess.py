@@ -70,10 +70,49 @@ def test_in_process_app_through_the_transport() -> None:
     assert seen[0][1] is not None and seen[0][1] == seen[1][1]
 
 
-def test_generated_client_accepts_the_httpx_client() -> None:
+def test_generated_client_gets_the_final_answer_and_parses_errors() -> None:
+    """The generated operations run on the transport unchanged: they see 200 or a schema error."""
     generated = pytest.importorskip("twinkle_api_client")
-    client = build_httpx_client(
-        "http://testserver", "sk-1", transport=httpx.MockTransport(lambda r: httpx.Response(200))
-    )
+    from twinkle_api_client.api.run_compute import step
+    from twinkle_api_client.models import ErrorResponse, StepResult
+
+    replies = {
+        "/api/v1/training_runs/run_1/step": [
+            httpx.Response(502, text="<html>bad gateway</html>"),
+            httpx.Response(202, json={"task_id": "task_3", "status": "running", "operation": "step"}),
+        ],
+        "/api/v1/tasks/task_3": [
+            httpx.Response(
+                200,
+                json={
+                    "task_id": "task_3",
+                    "status": "succeeded",
+                    "operation": "step",
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "result": {"applied": True, "optimizer_step": 4, "lr": 0.001},
+                },
+            )
+        ],
+        "/api/v1/training_runs/run_2/step": [httpx.Response(404, text="<html>no such page</html>")],
+    }
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return replies[request.url.path].pop(0)
+
+    client = build_httpx_client("http://testserver", "sk-1")
+    client._transport = TwinkleTransport(httpx.MockTransport(handler), sleep=lambda s: None)
     api = generated.AuthenticatedClient(base_url="http://testserver", token="sk-1").set_httpx_client(client)
-    assert api.get_httpx_client() is client
+
+    ok = check(step.sync_detailed("run_1", client=api))
+    assert ok.status_code == 200
+    assert isinstance(ok.parsed, StepResult)
+    assert (ok.parsed.applied, ok.parsed.optimizer_step, ok.parsed.lr) == (True, 4, 0.001)
+    assert seen[0].headers["Idempotency-Key"] == seen[1].headers["Idempotency-Key"]
+    assert seen[0].headers["Authorization"] == "Bearer sk-1"
+
+    missing = step.sync_detailed("run_2", client=api)
+    assert isinstance(missing.parsed, ErrorResponse)  # the generated parser did not choke on HTML
+    with pytest.raises(NotFoundError, match="no such page"):
+        check(missing)

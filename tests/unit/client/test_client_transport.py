@@ -361,11 +361,48 @@ def test_failed_task_turns_into_its_status_error() -> None:
 
 def test_failed_task_without_status_is_a_server_error() -> None:
     server = FakeServer(
-        call=[httpx.Response(202, json=task("failed", error={"code": "oom", "message": "OOM"}))]
+        call=[
+            httpx.Response(
+                202,
+                json=task("failed", error={"code": "oom", "message": "OOM"}),
+                headers={"X-Request-Id": "r5"},
+            )
+        ]
     )
     response = Harness(server).post()
     assert response.status_code == 500
-    assert response.json() == {"error": {"code": "oom", "message": "OOM"}}
+    # completed to the full error schema, request id from the original response
+    assert response.json() == {"error": {"code": "oom", "message": "OOM", "details": {}, "request_id": "r5"}}
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "message"),
+    [
+        (
+            httpx.Response(404, text="<html>404 Not Found</html>"),
+            "http_404",
+            "Not Found: <html>404 Not Found</html>",
+        ),
+        (httpx.Response(400, json={"error": {"code": "bad", "message": "fix x"}}), "bad", "fix x"),
+        (httpx.Response(422, json={"detail": [{"loc": ["body"]}]}), "http_422", "[{'loc': ['body']}]"),
+        (httpx.Response(401), "http_401", "Unauthorized"),
+    ],
+)
+def test_foreign_error_bodies_are_completed_to_the_error_schema(
+    reply: httpx.Response, code: str, message: str
+) -> None:
+    reply.headers["X-Request-Id"] = "req_h"
+    response = Harness(FakeServer(call=[reply])).post()
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "error": {"code": code, "message": message, "details": {}, "request_id": "req_h"}
+    }
+
+
+def test_conforming_error_bodies_pass_unchanged() -> None:
+    raw = b'{"error": {"code": "not_found", "message": "no run", "details": {"id": "x"}, "request_id": "q"}}'
+    reply = httpx.Response(404, content=raw, headers={"content-type": "application/json"})
+    assert Harness(FakeServer(call=[reply])).post().content == raw
 
 
 def test_poll_gets_are_retried_with_the_same_policy() -> None:
