@@ -33,6 +33,7 @@ from twinkle_server.store.idempotency import (
     get_idempotency,
     purge_idempotency,
     release_idempotency,
+    request_fingerprint,
 )
 from twinkle_server.store.ids import new_id
 from twinkle_server.store.migrations import CURRENT_VERSION
@@ -146,6 +147,7 @@ __all__ = [
     "release_active_runs",
     "release_idempotency",
     "release_run",
+    "request_fingerprint",
     "revoke_api_key",
     "start_task",
     "start_upload_task",

@@ -18,6 +18,7 @@ first thing in a fresh session (on SQLite a transaction that already read may no
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "get_idempotency",
     "purge_idempotency",
     "release_idempotency",
+    "request_fingerprint",
 ]
 
 MAX_KEY_LENGTH = 256
@@ -86,33 +88,40 @@ def claim_idempotency(
             details={"field": "Idempotency-Key"},
         )
     now = now or utcnow()
-    record = IdempotencyRecord(
-        user_id=user_id,
-        key=key,
-        fingerprint=fingerprint,
-        created_at=now,
-        expires_at=now + timedelta(seconds=ttl_s),
-    )
-    try:
-        with s.begin_nested():
-            s.add(record)
-        return IdempotencyClaim(is_new=True, record=record)
-    except IntegrityError:
-        pass
-    existing = _find(s, user_id, key)
-    if existing is None:  # purged between our insert and our read; claim again
-        return claim_idempotency(s, user_id=user_id, key=key, fingerprint=fingerprint, ttl_s=ttl_s, now=now)
-    if existing.expires_at <= now:
-        s.delete(existing)
-        s.flush()
-        return claim_idempotency(s, user_id=user_id, key=key, fingerprint=fingerprint, ttl_s=ttl_s, now=now)
-    if existing.fingerprint != fingerprint:
-        raise Conflict(
-            f"Idempotency-Key {key!r} was already used for a different request ({existing.fingerprint}); "
-            "use a new key for each logical request",
-            details={"idempotency_key": key},
+    for _attempt in range(3):
+        record = IdempotencyRecord(
+            user_id=user_id,
+            key=key,
+            fingerprint=fingerprint,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_s),
         )
-    return IdempotencyClaim(is_new=False, record=existing)
+        try:
+            with s.begin_nested():
+                s.add(record)
+            return IdempotencyClaim(is_new=True, record=record)
+        except IntegrityError as exc:
+            error = exc
+        existing = _find(s, user_id, key)
+        if existing is None:  # not a duplicate (e.g. unknown user), or purged meanwhile: try again
+            continue
+        if existing.expires_at <= now:  # a stale record no longer binds the key
+            s.delete(existing)
+            s.flush()
+            continue
+        if existing.fingerprint != fingerprint:
+            raise Conflict(
+                f"Idempotency-Key {key!r} was already used for a different request "
+                f"({existing.fingerprint}); use a new key for each logical request",
+                details={"idempotency_key": key},
+            )
+        return IdempotencyClaim(is_new=False, record=existing)
+    raise error
+
+
+def request_fingerprint(method: str, path: str, body: bytes = b"") -> str:
+    """What ``claim_idempotency`` compares: method, path and a sha256 of the raw body."""
+    return f"{method.upper()} {path} sha256:{hashlib.sha256(body).hexdigest()}"
 
 
 def complete_idempotency(

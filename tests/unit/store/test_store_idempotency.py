@@ -129,3 +129,19 @@ def test_release_lets_a_retry_run_again(store, users):
         assert claim_idempotency(s, user_id=alice.id, key="k", fingerprint=FP).is_new
         complete_idempotency(s, user_id=alice.id, key="k", status_code=201, response_body={})
         assert not release_idempotency(s, user_id=alice.id, key="k")  # completed records stay
+
+
+def test_fingerprint_and_unknown_user(store):
+    from sqlalchemy.exc import IntegrityError
+
+    from twinkle_server.store import request_fingerprint
+
+    a = request_fingerprint("post", "/api/v1/x", b'{"a": 1}')
+    assert a.startswith("POST /api/v1/x sha256:")
+    assert (
+        a
+        == request_fingerprint("POST", "/api/v1/x", b'{"a": 1}')
+        != request_fingerprint("POST", "/api/v1/x", b"{}")
+    )
+    with pytest.raises(IntegrityError), store.session() as s:  # foreign key: no such user
+        claim_idempotency(s, user_id="user_missing", key="k", fingerprint=a)
