@@ -216,9 +216,10 @@ class Template:
 
         The reply of turn ``i`` is the text between the render of ``messages[:i]`` with the
         generation prompt and the render of ``messages[:i+1]``, trailing whitespace excluded (the
-        end-of-turn token is learnt, the newline after it is not). Templates whose prefixes do not
-        render as prefixes of the whole (some rewrite earlier turns) fall back to locating the reply
-        text itself.
+        end-of-turn token is learnt, the newline after it is not). Some templates render a turn
+        differently once it is no longer the last (Qwen3 drops earlier turns' reasoning), so prefixes
+        stop being prefixes; then the reply text (or its part after ``</think>``) is located in the
+        whole render, followed by the end-of-turn text the template puts after a reply.
         """
         full = self._render(messages)
         spans: list[tuple[int, int]] = []
@@ -226,31 +227,44 @@ class Template:
         for i, message in enumerate(messages):
             if message["role"] != "assistant":
                 continue
-            span = self._span_by_render(messages, i, full)
-            if span is None or span[0] < cursor:
-                start = full.find(message["content"], cursor)
-                if start < 0:
-                    logger.warning("assistant turn %d not found in the rendered text; it gets no labels", i)
-                    continue
-                span = (start, start + len(message["content"]))
+            span = self._locate(messages, i, full, cursor)
+            if span is None:
+                logger.warning("assistant turn %d not found in the rendered text; it gets no labels", i)
+                continue
             start, end = span
             while end > start and full[end - 1].isspace():
                 end -= 1
             spans.append((start, end))
-            cursor = end
+            cursor = max(cursor, end)
         enc = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
         mask = [int(any(a < e and b > s for s, e in spans)) for a, b in enc["offset_mapping"]]
         return list(enc["input_ids"]), mask
 
-    def _span_by_render(self, messages: list[dict[str, str]], i: int, full: str) -> tuple[int, int] | None:
+    def _locate(
+        self, messages: list[dict[str, str]], i: int, full: str, cursor: int
+    ) -> tuple[int, int] | None:
+        content = messages[i]["content"]
         try:
-            before = self._render(messages[:i], add_generation_prompt=True) if i else ""
-            after = self._render(messages[: i + 1])
+            before: str | None = self._render(messages[:i], add_generation_prompt=True) if i else ""
+            after: str | None = self._render(messages[: i + 1])
         except Exception:  # some templates refuse partial conversations
-            return None
-        if len(after) > len(before) and full.startswith(before) and full.startswith(after):
+            before = after = None
+        opens = before is not None and len(before) >= cursor and full.startswith(before)
+        if opens and after is not None and len(after) > len(before) and full.startswith(after):
             return len(before), len(after)
-        return None
+        search_from = len(before) if opens else cursor
+        for text in _reply_variants(content):
+            pos = full.find(text, search_from)
+            if pos >= 0:
+                break
+        else:
+            return None
+        end = pos + len(text)
+        if after is not None and (k := after.rfind(content)) >= 0:
+            tail = after[k + len(content) :]
+            if tail and full.startswith(tail, end):
+                end += len(tail)
+        return (search_from if opens else pos), end
 
     def _render(self, messages: list[dict[str, str]], *, add_generation_prompt: bool = False) -> str:
         return self.tokenizer.apply_chat_template(
@@ -289,6 +303,14 @@ class Template:
         if self.default_system and clean[0]["role"] != "system":
             clean.insert(0, {"role": "system", "content": self.default_system})
         return clean
+
+
+def _reply_variants(content: str) -> list[str]:
+    """The reply as written, then without a leading reasoning block, as templates may drop it."""
+    variants = [content]
+    if "</think>" in content:
+        variants.append(content.split("</think>")[-1].lstrip())
+    return variants
 
 
 def _row(ids: list[int], mask: list[int]) -> dict[str, Any]:
