@@ -34,11 +34,77 @@ def _run_build_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=None, help="YAML settings file (TWINKLE_* variables override it)"
+    )
+    parser.add_argument("--host", default=None, help="address to listen on (overrides the settings)")
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (overrides the settings)")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from twinkle_server.serve import serve
+
+    return serve(args.config, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _add_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="YAML settings file naming the database")
+    actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a key for a user (the user is created if new)")
+    create.add_argument("--user", required=True, help="the user who owns the key")
+    actions.add_parser("list", help="list keys (never their secret)").add_argument(
+        "--user", default=None, help="only this user's keys"
+    )
+    revoke = actions.add_parser("revoke", help="revoke a key by id, prefix or plaintext")
+    revoke.add_argument("key", help="key id (key_...), display prefix or the key itself")
+
+
+def _run_keys(args: argparse.Namespace) -> int:
+    from twinkle_server.keys import run_keys
+
+    return run_keys(args)
+
+
+def _add_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data folder (default: a new temp folder)"
+    )
+    parser.add_argument(
+        "--key-file", type=Path, default=None, help="also write the demo API key to this file"
+    )
+    parser.add_argument("--user", default="demo", help="name of the demo user (default demo)")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from twinkle_server.demo import run_demo
+
+    return run_demo(
+        port=args.port,
+        host=args.host,
+        data_dir=args.data_dir,
+        key_file=args.key_file,
+        user=args.user,
+        log_level=args.log_level,
+    )
+
+
 COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
     "build-tiny-model": (
         "build the project's tiny random Qwen2 model (for tests and the demo)",
         _add_build_tiny_model,
         _run_build_tiny_model,
+    ),
+    "serve": ("run the server (uvicorn)", _add_serve, _run_serve),
+    "keys": ("create, list and revoke API keys", _add_keys, _run_keys),
+    "demo": (
+        "serve the tiny model and sample data under the seed example's names, with a printed key",
+        _add_demo,
+        _run_demo,
     ),
 }
 

@@ -1,0 +1,55 @@
+"""The HTTP face of the server: the generated ``TwinkleService`` implemented on the runtime.
+
+One module per spec tag (``service``, ``sessions``, ``training_runs``, ``run_config``,
+``run_compute``, ``checkpoints``, ``data``, ``tasks``), each a thin mixin; :class:`TwinkleServer`
+combines them. Cross-cutting pieces: ``errors`` (the one error schema), ``middleware`` (request id,
+body limit), ``ordering`` (one run's operations in arrival order), ``idempotency``, ``deps`` (auth).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+from twinkle_api_server.service import TwinkleService
+
+from twinkle_server.api.checkpoints import CheckpointOps
+from twinkle_server.api.data import DataOps
+from twinkle_server.api.deps import Authenticator, Caller
+from twinkle_server.api.registry import DataRegistry
+from twinkle_server.api.run_compute import RunComputeOps
+from twinkle_server.api.run_config import RunConfigOps
+from twinkle_server.api.service import ServiceOps
+from twinkle_server.api.sessions import SessionOps
+from twinkle_server.api.tasks import TaskOps
+from twinkle_server.api.training_runs import TrainingRunOps
+
+if TYPE_CHECKING:
+    from twinkle_server.runtime import Runtime
+
+__all__ = ["TwinkleServer"]
+
+
+class TwinkleServer(
+    ServiceOps,
+    SessionOps,
+    TrainingRunOps,
+    RunConfigOps,
+    RunComputeOps,
+    CheckpointOps,
+    DataOps,
+    TaskOps,
+    TwinkleService,
+):
+    """Every operation of openapi.yaml, served from one :class:`~twinkle_server.runtime.Runtime`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.data = DataRegistry()
+        self._authenticator = Authenticator(runtime)
+
+    async def authenticate(self, request: Request, token: str | None) -> Caller:
+        return await self._authenticator(token)
+
+    def __repr__(self) -> str:
+        return f"TwinkleServer(models={list(self.runtime.workers)!r})"

@@ -1,0 +1,170 @@
+"""What every tag module of the service shares: the runtime, the caller, and the plumbing of an
+operation (ownership, idempotency, ordering, the wait window).
+
+Each tag module is a mixin of :class:`ServiceBase`; ``twinkle_server.api.service`` combines them
+with the generated ``TwinkleService``. Handlers stay thin: look up what the caller owns, hand the
+work to the engine or the data pipeline, shape the answer as the spec's model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from twinkle_api_server.service import Accepted, RequestContext
+
+from twinkle_server.api.deps import Caller
+from twinkle_server.api.idempotency import Reply, fingerprint
+from twinkle_server.api.ordering import ticket_of
+from twinkle_server.errors import NotFound
+from twinkle_server.store import runs as run_records
+from twinkle_server.store.models import TrainingRun
+
+if TYPE_CHECKING:
+    from twinkle_server.runtime import Runtime
+
+__all__ = ["ServiceBase", "iso", "payload_of"]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def payload_of(body: BaseModel | None) -> dict[str, Any]:
+    """A request body as plain JSON data, without the optional fields the client left out."""
+    if body is None:
+        return {}
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+class ServiceBase:
+    """Shared state and helpers of the service mixins."""
+
+    runtime: Runtime
+
+    # -- the caller ---------------------------------------------------------------------------
+
+    @staticmethod
+    def caller(ctx: RequestContext) -> Caller:
+        principal = ctx.principal
+        assert isinstance(principal, Caller), "secured operation called without an authenticated caller"
+        return principal
+
+    async def db(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking store function off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def owned_run(self, user_id: str, run_id: str) -> TrainingRun:
+        """The caller's run, or NotFound (a missing run and another user's look the same)."""
+        with self.runtime.store.session() as s:
+            run = run_records.get_run(s, user_id=user_id, run_id=run_id)
+        if run is None:
+            raise NotFound(f"training run {run_id} not found", details={"training_run_id": run_id})
+        return run
+
+    # -- answers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def answer(reply: Reply) -> Any:
+        """A :class:`Reply` as what the generated router sends: the body, or Accepted for 202."""
+        if reply.status == 202:
+            return Accepted(reply.body)
+        return reply.body
+
+    async def once(
+        self,
+        ctx: RequestContext,
+        key: str | None,
+        body: Any,
+        execute: Callable[[], Awaitable[Reply]],
+        *,
+        success_status: int = 200,
+        run_id: str | None = None,
+    ) -> Any:
+        """Run ``execute`` under the Idempotency-Key ``key`` (if any) and shape the answer."""
+        caller = self.caller(ctx)
+        request = ctx.request
+
+        def before_replay() -> None:
+            # A retry does not submit anything: let the run's later requests go ahead.
+            if run_id is not None:
+                ticket = ticket_of(request.scope, run_id)
+                if ticket is not None:
+                    self.runtime.sequencer.give_up(run_id, ticket)
+
+        reply = await self.runtime.idempotency.once(
+            user_id=caller.user_id,
+            key=key,
+            fingerprint=fingerprint(request.method, request.url.path, body),
+            execute=execute,
+            success_status=success_status,
+            before_replay=before_replay,
+        )
+        return self.answer(reply)
+
+    async def wait_future(
+        self,
+        ctx: RequestContext,
+        future: Future[Any],
+        *,
+        operation: str,
+        run_id: str | None = None,
+        success_status: int = 200,
+    ) -> Reply:
+        """Wait the window for ``future``: its result (``success_status``) or a 202 task."""
+        result, task = await self.runtime.tasks.run(
+            future,
+            user_id=self.caller(ctx).user_id,
+            operation=operation,
+            run_id=run_id,
+            success_status=success_status,
+        )
+        if task is not None:
+            return Reply.accepted(task)
+        return Reply(success_status, result)
+
+    # -- engine operations of a run -----------------------------------------------------------
+
+    async def submit_in_order(
+        self, ctx: RequestContext, run_id: str, submit: Callable[[TrainingRun], Future[Any]]
+    ) -> tuple[TrainingRun, Future[Any]]:
+        """Check ownership, then call ``submit(run)`` in the run's arrival order."""
+        caller = self.caller(ctx)
+        ticket = ticket_of(ctx.request.scope, run_id)
+        run = await self.db(self.owned_run, caller.user_id, run_id)
+        async with self.runtime.sequencer.turn(run_id, ticket):
+            return run, submit(run)
+
+    async def engine_op(
+        self,
+        ctx: RequestContext,
+        run_id: str,
+        op: str,
+        *,
+        body: BaseModel | None = None,
+        idempotency_key: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+        operation: str | None = None,
+        then: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Submit engine op ``op`` of ``run_id`` with the body's fields (or ``kwargs``) and answer.
+
+        ``then`` post-processes the engine's result on the task pool (still inside the task, so a
+        202 client sees the final body).
+        """
+        payload = payload_of(body)
+        op_kwargs = payload if kwargs is None else kwargs
+
+        def submit(run: TrainingRun) -> Future[Any]:
+            future = self.runtime.worker_of(run).submit(run.id, op, **op_kwargs)
+            return self.runtime.tasks.then(future, then) if then is not None else future
+
+        async def execute() -> Reply:
+            _, future = await self.submit_in_order(ctx, run_id, submit)
+            return await self.wait_future(ctx, future, operation=operation or op, run_id=run_id)
+
+        return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id)

@@ -1,0 +1,157 @@
+"""Idempotency-Key handling: a POST retried with the same key is applied once.
+
+The first request with a key claims it in the database, does the work and stores its answer; a
+retry replays that answer. A retry that arrives while the first request is still being handled
+in this process waits for it and gets the same answer. When the first answer was 202 (a task), a
+retry looks at the task: its result once it has finished (200), its error once it has failed, or
+the task again (202) while it runs, so the operation is never started twice.
+
+Only answers are stored: a request that fails releases its claim, so a retry after a 429 or 503
+runs again. (A corrected request has a different body and so needs a new key.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twinkle_server.errors import Unavailable
+from twinkle_server.store import idempotency as records
+from twinkle_server.store.db import Store
+from twinkle_server.tasks import TaskRunner, TaskView
+
+__all__ = ["IdempotencyGuard", "Reply", "fingerprint"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An operation's answer: ``status`` 2xx and a JSON-able body (a Task's dict for 202)."""
+
+    status: int
+    body: Any
+    task: TaskView | None = None
+
+    @classmethod
+    def accepted(cls, task: TaskView) -> Reply:
+        return cls(202, task.to_dict(), task)
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """What makes two requests "the same": method, path and a hash of the canonical JSON body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{method} {path} {hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
+class IdempotencyGuard:
+    """Runs an operation at most once per (user, Idempotency-Key)."""
+
+    def __init__(self, store: Store, tasks: TaskRunner, *, ttl_s: float) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.ttl_s = ttl_s
+        self._inflight: dict[tuple[str, str], asyncio.Future[Reply]] = {}
+
+    async def once(
+        self,
+        *,
+        user_id: str,
+        key: str | None,
+        fingerprint: str,
+        execute: Callable[[], Awaitable[Reply]],
+        success_status: int = 200,
+        before_replay: Callable[[], None] | None = None,
+    ) -> Reply:
+        """``execute()`` unless this key was seen; then the first request's answer.
+
+        Args:
+            success_status: the status the operation answers when done (200, or 201 for creations);
+                used when a retry finds that the first request's task has since finished.
+            before_replay: called when this request turns out to be a retry, before it waits for
+                the first one (the run-ordering ticket is given up there).
+        """
+        replay = before_replay or (lambda: None)
+        if key is None:
+            return await execute()
+        slot = (user_id, key)
+        pending = self._inflight.get(slot)
+        if pending is not None:
+            replay()
+            first = await asyncio.shield(pending)
+            return await self._settle(first, user_id, success_status)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._inflight[slot] = future
+        try:
+            reply = await self._claim_and_run(user_id, key, fingerprint, execute, success_status, replay)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        else:
+            future.set_result(reply)
+            return reply
+        finally:
+            self._inflight.pop(slot, None)
+
+    async def _claim_and_run(
+        self,
+        user_id: str,
+        key: str,
+        fingerprint: str,
+        execute: Callable[[], Awaitable[Reply]],
+        success_status: int,
+        replay: Callable[[], None],
+    ) -> Reply:
+        claim = await asyncio.to_thread(self._claim, user_id, key, fingerprint)
+        if claim is not None:  # answered before (or being answered by another process)
+            replay()
+            return await self._settle(claim, user_id, success_status)
+        try:
+            reply = await execute()
+        except BaseException:
+            await asyncio.to_thread(self._release, user_id, key)
+            raise
+        await asyncio.to_thread(self._complete, user_id, key, reply)
+        return reply
+
+    def _claim(self, user_id: str, key: str, fingerprint: str) -> Reply | None:
+        with self.store.session() as s:
+            claim = records.claim_idempotency(
+                s, user_id=user_id, key=key, fingerprint=fingerprint, ttl_s=self.ttl_s
+            )
+            if claim.is_new:
+                return None
+            record = claim.record
+            if record.status_code is None:
+                return Reply(0, None)  # in progress elsewhere
+            return Reply(record.status_code, record.response_body)
+
+    def _complete(self, user_id: str, key: str, reply: Reply) -> None:
+        with self.store.session() as s:
+            records.complete_idempotency(
+                s, user_id=user_id, key=key, status_code=reply.status, response_body=reply.body
+            )
+
+    def _release(self, user_id: str, key: str) -> None:
+        with self.store.session() as s:
+            records.release_idempotency(s, user_id=user_id, key=key)
+
+    async def _settle(self, first: Reply, user_id: str, success_status: int) -> Reply:
+        """Turn the first request's answer into the retry's answer (see the module docstring)."""
+        if first.status == 0:
+            # Claimed by a request this process does not hold (another server process).
+            raise Unavailable(
+                "a request with this Idempotency-Key is still being processed; retry in a moment",
+                retry_after=1.0,
+            )
+        if first.status != 202:
+            return first
+        task_id = str(first.body["task_id"])
+        view = await self.tasks.get(task_id, user_id=user_id, wait_s=self.tasks.wait_window_s)
+        if view.status == "succeeded":
+            return Reply(success_status, view.result)
+        view.raise_if_failed()
+        return Reply.accepted(view)

@@ -1,0 +1,80 @@
+"""Tag ``run_config``: template, processor, loss, optimizer, scheduler and metrics of a run.
+
+Each setter is an engine operation of the run (it goes through the run's queue, in order with
+its compute operations) and answers the run's train configs after the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from twinkle_api_server import models
+from twinkle_api_server.service import RequestContext
+
+from twinkle_server.api.base import ServiceBase
+
+__all__ = ["RunConfigOps"]
+
+# get_train_configs is a GET (no 202): how long it waits behind the run's queued operations.
+GET_CONFIGS_TIMEOUT_S = 300.0
+
+
+class RunConfigOps(ServiceBase):
+    async def set_template(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetTemplateRequest,
+        idempotency_key: str | None,
+    ) -> Any:
+        return await self.engine_op(ctx, run_id, "set_template", body=body, idempotency_key=idempotency_key)
+
+    async def set_processor(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetProcessorRequest,
+        idempotency_key: str | None,
+    ) -> Any:
+        return await self.engine_op(ctx, run_id, "set_processor", body=body, idempotency_key=idempotency_key)
+
+    async def set_loss(
+        self, ctx: RequestContext, *, run_id: str, body: models.SetLossRequest, idempotency_key: str | None
+    ) -> Any:
+        return await self.engine_op(ctx, run_id, "set_loss", body=body, idempotency_key=idempotency_key)
+
+    async def set_optimizer(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetOptimizerRequest,
+        idempotency_key: str | None,
+    ) -> Any:
+        return await self.engine_op(ctx, run_id, "set_optimizer", body=body, idempotency_key=idempotency_key)
+
+    async def set_lr_scheduler(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SetLrSchedulerRequest,
+        idempotency_key: str | None,
+    ) -> Any:
+        return await self.engine_op(
+            ctx, run_id, "set_lr_scheduler", body=body, idempotency_key=idempotency_key
+        )
+
+    async def add_metric(
+        self, ctx: RequestContext, *, run_id: str, body: models.AddMetricRequest, idempotency_key: str | None
+    ) -> Any:
+        return await self.engine_op(ctx, run_id, "add_metric", body=body, idempotency_key=idempotency_key)
+
+    async def get_train_configs(self, ctx: RequestContext, *, run_id: str) -> Any:
+        _, future = await self.submit_in_order(
+            ctx, run_id, lambda run: self.runtime.worker_of(run).submit(run.id, "get_train_configs")
+        )
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout=GET_CONFIGS_TIMEOUT_S)

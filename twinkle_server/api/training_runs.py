@@ -1,0 +1,177 @@
+"""Tag ``training_runs``: create (adds an adapter to a served model), list, get."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from twinkle_api_server import models
+from twinkle_api_server.service import RequestContext
+
+from twinkle_server.api.base import ServiceBase, iso, payload_of
+from twinkle_server.api.idempotency import Reply
+from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
+from twinkle_server.store import checkpoints as checkpoint_records
+from twinkle_server.store import runs as run_records
+from twinkle_server.store import sessions as session_records
+from twinkle_server.store.ids import new_id
+from twinkle_server.store.models import Checkpoint, TrainingRun
+
+__all__ = ["TrainingRunOps"]
+
+# How long create_training_run waits for the engine to add the adapter (the model may be loading).
+CREATE_RUN_TIMEOUT_S = 600.0
+# Retry-After hint when every adapter slot of a model is taken.
+CAPACITY_RETRY_AFTER_S = 30.0
+
+_LORA_DEFAULTS: dict[str, Any] = {
+    "r": 8,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "target_modules": "all-linear",
+    "bias": "none",
+    "use_rslora": False,
+    "modules_to_save": None,
+    "init_lora_weights": True,
+}
+
+
+def twinkle_path(run_id: str, name: str) -> str:
+    return f"twinkle://{run_id}/weights/{name}"
+
+
+def checkpoint_body(row: Checkpoint, base_model: str) -> dict[str, Any]:
+    return {
+        "checkpoint_id": row.id,
+        "training_run_id": row.run_id,
+        "name": row.name,
+        "twinkle_path": twinkle_path(row.run_id, row.name),
+        "base_model": base_model,
+        "created_at": iso(row.created_at),
+        "size_bytes": row.size_bytes,
+        "has_optimizer": row.has_optimizer,
+        "optimizer_step": row.optimizer_step,
+    }
+
+
+def run_body(row: TrainingRun, last: Checkpoint | None) -> dict[str, Any]:
+    return {
+        "training_run_id": row.id,
+        "session_id": row.session_id or "",
+        "base_model": row.base_model,
+        "adapter_name": row.adapter_name,
+        "lora_config": dict(row.lora_config or {}),
+        "gradient_accumulation_steps": row.gradient_accumulation_steps,
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "last_checkpoint": checkpoint_body(last, row.base_model) if last is not None else None,
+        "metadata": dict(row.meta or {}),
+    }
+
+
+class TrainingRunOps(ServiceBase):
+    def run_view(self, user_id: str, row: TrainingRun) -> dict[str, Any]:
+        with self.runtime.store.session() as s:
+            last = checkpoint_records.latest_checkpoint(s, user_id=user_id, run_id=row.id)
+        return run_body(row, last)
+
+    async def create_training_run(
+        self, ctx: RequestContext, *, body: models.CreateTrainingRunRequest, idempotency_key: str | None
+    ) -> Any:
+        payload = payload_of(body)
+        return await self.once(
+            ctx, idempotency_key, payload, lambda: self._create_run(ctx, payload), success_status=201
+        )
+
+    async def _create_run(self, ctx: RequestContext, payload: dict[str, Any]) -> Reply:
+        user_id = self.caller(ctx).user_id
+        served, worker = self.runtime.served_model(payload["base_model"])
+        lora = {**_LORA_DEFAULTS, **(payload.get("lora_config") or {})}
+        if lora["r"] > served.max_r:
+            raise InvalidInput(
+                f"lora_config.r is {lora['r']}, over this model's max_r of {served.max_r}; "
+                "choose a smaller rank",
+                details={"field": "lora_config.r", "max_r": served.max_r},
+            )
+        session_id = payload["session_id"]
+
+        def check_session() -> None:
+            with self.runtime.store.session() as s:
+                row = session_records.get_session(s, user_id=user_id, session_id=session_id)
+                if row is None:
+                    raise NotFound(f"session {session_id} not found", details={"session_id": session_id})
+                if row.status != "active":
+                    raise Conflict(
+                        f"session {session_id} is {row.status}; create a new session",
+                        details={"session_id": session_id, "status": row.status},
+                    )
+
+        await self.db(check_session)
+        cap = worker.capacity()
+        if cap.free <= 0:
+            raise self._full(served.model_id, cap.max_loras)
+        run_id = new_id("run")
+        steps = payload.get("gradient_accumulation_steps", 1)
+        future = worker.create_run(
+            run_id, lora=lora, gradient_accumulation_steps=steps, seed=payload.get("seed")
+        )
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout=CREATE_RUN_TIMEOUT_S)
+        except CapacityExceeded as exc:
+            raise self._full(served.model_id, cap.max_loras) from exc
+
+        def record() -> dict[str, Any]:
+            with self.runtime.store.session() as s:
+                row = run_records.create_run(
+                    s,
+                    user_id=user_id,
+                    base_model=payload["base_model"],
+                    adapter_name=payload["adapter_name"],
+                    session_id=session_id,
+                    lora_config=lora,
+                    gradient_accumulation_steps=steps,
+                    seed=payload.get("seed"),
+                    metadata=payload.get("metadata"),
+                    run_id=run_id,
+                )
+                return run_body(row, None)
+
+        try:
+            return Reply(201, await self.db(record))
+        except BaseException:
+            worker.release_run(run_id)  # the session ended meanwhile, or the database failed
+            raise
+
+    @staticmethod
+    def _full(model_id: str, max_loras: int) -> CapacityExceeded:
+        return CapacityExceeded(
+            f"model {model_id!r} already trains max_loras={max_loras} adapters; retry later, or close a "
+            "session you no longer need to free its adapters",
+            details={"base_model": model_id, "max_loras": max_loras},
+            retry_after=CAPACITY_RETRY_AFTER_S,
+        )
+
+    async def list_training_runs(self, ctx: RequestContext, *, limit: int, offset: int) -> Any:
+        user_id = self.caller(ctx).user_id
+
+        def page() -> dict[str, Any]:
+            with self.runtime.store.session() as s:
+                rows, total = run_records.list_runs(s, user_id=user_id, limit=limit, offset=offset)
+                items = [
+                    run_body(r, checkpoint_records.latest_checkpoint(s, user_id=user_id, run_id=r.id))
+                    for r in rows
+                ]
+            return {
+                "training_runs": items,
+                "cursor": {"limit": limit, "offset": offset, "total_count": total},
+            }
+
+        return await self.db(page)
+
+    async def get_training_run(self, ctx: RequestContext, *, run_id: str) -> Any:
+        user_id = self.caller(ctx).user_id
+
+        def get() -> dict[str, Any]:
+            return self.run_view(user_id, self.owned_run(user_id, run_id))
+
+        return await self.db(get)

@@ -1,0 +1,64 @@
+"""``twinkle-server serve``: load the settings, check them, run the app under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from twinkle_server.config import Settings, load_settings
+from twinkle_server.errors import TwinkleError
+
+__all__ = ["configure_logging", "run_uvicorn", "serve"]
+
+logger = logging.getLogger("twinkle_server")
+
+
+def configure_logging(level: str = "info") -> None:
+    """Plain timestamped lines on stderr for the server's own loggers (uvicorn keeps its own)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("twinkle_server")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def run_uvicorn(settings: Settings, *, log_level: str = "info") -> int:
+    """Build the app and serve it until interrupted; returns the exit code.
+
+    The exposure check runs first, so a misconfigured server stops before it binds its port.
+    """
+    import uvicorn
+
+    from twinkle_server.app import create_app
+    from twinkle_server.runtime import check_exposure
+
+    check_exposure(settings)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_keep_alive=75,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def serve(config: Path | None, *, host: str | None, port: int | None, log_level: str = "info") -> int:
+    """Run ``serve``; settings errors and refusals print one clear message and exit 2."""
+    configure_logging(log_level)
+    try:
+        settings = load_settings(config)
+        if host is not None:
+            settings.host = host
+        if port is not None:
+            settings.port = port
+        return run_uvicorn(settings, log_level=log_level)
+    except TwinkleError as exc:
+        print(f"twinkle-server serve: error: {exc.message}", file=sys.stderr)
+        return 2
