@@ -43,6 +43,7 @@ __all__ = [
     "checkpoint_dir",
     "checkpoint_relpath",
     "checkpoints_root",
+    "delete_checkpoint_files",
     "folder_size",
     "format_twinkle_path",
     "parse_twinkle_path",
@@ -206,6 +207,21 @@ def remove_stale_temp_dirs(data_dir: Path) -> list[Path]:
                     shutil.rmtree(entry, ignore_errors=True)
                     removed.append(entry)
     return removed
+
+
+def delete_checkpoint_files(data_dir: Path, relpath: str) -> bool:
+    """Remove a checkpoint folder named by its stored relative path; False if it was already gone.
+
+    The folder is first renamed to a temporary name, so it never appears half deleted under its own
+    name (a crash leaves a temporary folder that :func:`remove_stale_temp_dirs` cleans up).
+    """
+    folder = resolve_stored_path(data_dir, relpath)
+    if not folder.is_dir():
+        return False
+    trash = folder.parent / f".{folder.name}{_TEMP_MARK}{secrets.token_hex(6)}"
+    os.rename(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
 
 
 def folder_size(folder: Path) -> int:

@@ -214,3 +214,16 @@ def test_weights_info_refuses_corrupt_headers(tmp_path):
         target.write_bytes(payload)
         with pytest.raises(TwinkleError, match="safetensors"):
             weights_info(folder)
+
+
+def test_delete_checkpoint_files(tmp_path):
+    from twinkle_server.checkpoints import delete_checkpoint_files
+
+    final = checkpoint_dir(tmp_path, RUN, "s1")
+    with atomic_dir(final) as tmp:
+        (tmp / "adapter_config.json").write_text("{}")
+    assert delete_checkpoint_files(tmp_path, checkpoint_relpath(RUN, "s1")) is True
+    assert not final.exists() and os.listdir(final.parent) == []
+    assert delete_checkpoint_files(tmp_path, checkpoint_relpath(RUN, "s1")) is False
+    with pytest.raises(InvalidInput):
+        delete_checkpoint_files(tmp_path, "../../etc")

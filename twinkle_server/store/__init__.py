@@ -11,7 +11,7 @@ Example::
 
     store = open_store(settings.database_url)
     with store.session() as s:
-        fail_unfinished_tasks(s); release_active_runs(s); purge_idempotency(s, include_pending=True)
+        recover_at_startup(s)    # fail unfinished tasks, release runs, drop stale idempotency claims
     with store.session() as s:
         user = authenticate(s, plaintext=bearer_token)        # None -> 401
         run = get_run(s, user_id=user.id, run_id=run_id)       # None -> 404
@@ -48,6 +48,7 @@ from twinkle_server.store.models import (
     User,
     utcnow,
 )
+from twinkle_server.store.recovery import Recovery, recover_at_startup
 from twinkle_server.store.runs import (
     count_active_runs,
     create_run,
@@ -99,6 +100,7 @@ __all__ = [
     "EndedSession",
     "IdempotencyClaim",
     "IdempotencyRecord",
+    "Recovery",
     "Store",
     "Task",
     "TrainingRun",
@@ -144,6 +146,7 @@ __all__ = [
     "new_id",
     "open_store",
     "purge_idempotency",
+    "recover_at_startup",
     "release_active_runs",
     "release_idempotency",
     "release_run",

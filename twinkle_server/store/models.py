@@ -69,7 +69,7 @@ class SchemaVersion(Base):
     """One row: the migration the database is at (see twinkle_server.store.migrations)."""
 
     __tablename__ = "schema_version"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(Integer)
 
 
@@ -147,7 +147,7 @@ class IdempotencyRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(256))
-    fingerprint: Mapped[str] = mapped_column(String(512))
+    fingerprint: Mapped[str] = mapped_column(String(1024))
     status_code: Mapped[int | None] = mapped_column(default=None)
     response_body: Mapped[Any | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

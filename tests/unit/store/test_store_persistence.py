@@ -10,6 +10,7 @@ from twinkle_server.errors import Conflict
 from twinkle_server.store import (
     CURRENT_VERSION,
     authenticate,
+    claim_idempotency,
     create_api_key,
     create_checkpoint,
     create_run,
@@ -22,6 +23,7 @@ from twinkle_server.store import (
     get_task,
     get_upload_task,
     open_store,
+    recover_at_startup,
     release_active_runs,
     start_task,
 )
@@ -47,8 +49,14 @@ def test_state_survives_reopen(db_url):
 
     store = open_store(db_url)
     with store.session() as s:
-        assert sorted(fail_unfinished_tasks(s)) == sorted([running.id, upload.id])
-        assert release_active_runs(s) == [run.id]
+        claim_idempotency(s, user_id=key.user_id, key="in-flight", fingerprint="POST /x")
+    with store.session() as s:
+        recovery = recover_at_startup(s)
+    assert sorted(recovery.failed_task_ids) == sorted([running.id, upload.id])
+    assert recovery.released_run_ids == [run.id]
+    assert recovery.purged_idempotency_records == 1
+    with store.session() as s:  # a second pass finds nothing left to do
+        assert fail_unfinished_tasks(s) == [] and release_active_runs(s) == []
     with store.session() as s:
         user = authenticate(s, plaintext=plaintext)
         assert user.id == key.user_id
