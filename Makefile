@@ -1,0 +1,55 @@
+# Twinkle: one virtual environment in the checkout (.venv), set up on demand.
+#   make demo     set up everything, then run the main example against a local server
+#   make test     set up everything, then run the codegen drift check and the tests
+#   make codegen  regenerate generated/ from openapi.yaml
+#   make lint     ruff + OpenAPI validation (lint-npm adds Redocly through npx)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch is installed first, on its own, so the packages that need it find the pinned build.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+STAMP := $(VENV)/.twinkle-installed
+PYTEST_ARGS ?= -q -m "not gpu"
+
+.PHONY: all install demo test codegen check lint lint-npm clean-venv
+
+all: test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstalls only when pyproject.toml changes (or the stamp is removed).
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_SPEC)'.split('==')[1])" 2>/dev/null \
+		|| $(PY) -m pip install $(TORCH_PIP_ARGS) '$(TORCH_SPEC)'
+	$(PY) -m pip install -e '.[server,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m twinkle_server.cli demo --run-example examples/self_cognition.py
+
+test: install
+	$(PY) -m codegen --check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+codegen: install
+	$(PY) -m codegen
+
+check: install
+	$(PY) -m codegen --check
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
+
+lint-npm:
+	npx --yes @redocly/cli@1.34.5 lint openapi.yaml
+
+clean-venv:
+	rm -rf $(VENV)
