@@ -142,3 +142,39 @@ def test_sqlite_pragmas(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_writers_queue_and_readers_do_not_wait(db_url, store):
+    """A write session holds SQLite's write lock; a reader in another store still reads at once."""
+    import threading
+    import time
+
+    from twinkle_server.store import get_user_by_name
+
+    other = open_store(db_url)
+    with store.session() as s:
+        create_api_key(s, user_name="alice")
+    entered = threading.Event()
+    order: list[str] = []
+
+    def second_writer():
+        entered.wait()
+        with other.session() as s2:
+            create_api_key(s2, user_name="bob")  # waits for the first writer's commit
+            order.append("second writer")
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    with store.session() as s:
+        create_api_key(s, user_name="carol")
+        entered.set()
+        time.sleep(0.3)
+        with other.read_session() as r:
+            assert get_user_by_name(r, name="alice") is not None
+            assert get_user_by_name(r, name="carol") is None  # not committed yet
+        order.append("first writer")
+    thread.join()
+    assert order == ["first writer", "second writer"]
+    with other.read_session() as r:
+        assert get_user_by_name(r, name="bob") is not None
+    other.close()
