@@ -111,3 +111,16 @@ def test_bad_files_and_models(tmp_path):
 def test_settings_can_be_built_directly(tmp_path):
     settings = Settings(data_dir=tmp_path, models=[{"model_id": "tiny", "random_init": True}])
     assert settings.models[0].random_init is True and settings.models[0].ids == ["tiny"]
+
+
+def test_structured_values_from_env(tmp_path):
+    env = {
+        "TWINKLE_DATA_DIR": str(tmp_path),
+        "TWINKLE_MODELS": '[{"model_id": "tiny", "path": "/m/tiny", "aliases": ["ms://Qwen/Qwen2.5-7B-Instruct"]}]',
+        "TWINKLE_DATASET_ALIASES": '{"ms://swift/self-cognition": "/d/sc.jsonl"}',
+    }
+    settings = load_settings(None, env=env)
+    assert settings.find_model("ms://Qwen/Qwen2.5-7B-Instruct").path == "/m/tiny"
+    assert settings.dataset_aliases == {"ms://swift/self-cognition": "/d/sc.jsonl"}
+    with pytest.raises(InvalidInput, match="TWINKLE_MODELS"):
+        load_settings(None, env={"TWINKLE_MODELS": '[{"model_id": "x", "colour": 1}]'})
