@@ -1,0 +1,391 @@
+"""``TwinkleClient``: the connection to a Twinkle server, and the management calls on it.
+
+``init_twinkle_client`` is the entry point of the seed example: it connects, opens a session that
+a heartbeat thread keeps alive, and makes the client current, so that ``Dataset``, ``DataLoader``
+and ``MultiLoraTransformersModel`` built afterwards use it without being told.
+
+Example:
+    >>> from twinkle_client import init_twinkle_client
+    >>> client = init_twinkle_client(base_url="http://127.0.0.1:8000", api_key="tw-...")
+    >>> for run in client.list_training_runs():
+    ...     print(run.training_run_id, client.get_latest_checkpoint_path(run.training_run_id))
+    >>> client.close()
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from twinkle_client._archive import safe_extract
+from twinkle_client._calls import ApiCaller
+from twinkle_client._constants import DEFAULT_MAX_RETRIES, DEFAULT_POLL_TIMEOUT
+from twinkle_client._http import DEFAULT_TIMEOUT, RetryPolicy, build_httpx_client
+from twinkle_client._session import Heartbeat, set_current_client
+from twinkle_client.types import (
+    Capacity,
+    Checkpoint,
+    Health,
+    Page,
+    ServerCapabilities,
+    Session,
+    Task,
+    TrainingRun,
+    UploadTask,
+    WeightsInfo,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "TwinkleClient",
+    "init_twinkle_client",
+    "parse_twinkle_path",
+]
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+ENV_BASE_URL = "TWINKLE_SERVER_URL"
+ENV_API_KEY = "TWINKLE_SERVER_TOKEN"
+# The largest page the API serves; used when the client walks a whole list.
+_MAX_PAGE = 100
+
+_TWINKLE_PATH = re.compile(
+    r"^twinkle://(?P<run>[A-Za-z0-9_-]{1,128})/weights/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"
+)
+
+
+def parse_twinkle_path(path: str) -> tuple[str, str]:
+    """Split ``twinkle://<run_id>/weights/<name>`` into ``(run_id, name)``.
+
+    Raises:
+        ValueError: ``path`` is not a twinkle checkpoint path.
+    """
+    match = _TWINKLE_PATH.match(path or "")
+    if match is None or ".." in match["name"]:
+        raise ValueError(
+            f"Not a twinkle checkpoint path: {path!r} (expected twinkle://<run_id>/weights/<name>)"
+        )
+    return match["run"], match["name"]
+
+
+class TwinkleClient:
+    """A connection to a Twinkle server, with an optional session kept alive in the background.
+
+    Args:
+        base_url: the server; default ``$TWINKLE_SERVER_URL`` or ``http://127.0.0.1:8000``.
+        api_key: the API key; default ``$TWINKLE_SERVER_TOKEN``. Required.
+        timeout: seconds (or an ``httpx.Timeout``) for one HTTP exchange; long operations are
+            followed as tasks, so this does not bound a training step.
+        max_retries: retries of a failed exchange (connection errors, 408, 429, 5xx).
+        transport: the inner httpx transport; tests pass an in-process app transport.
+        poll_timeout: the most seconds to wait for one long operation; None waits as long as needed.
+        open_session: open a session (and start its heartbeat) now. Training runs belong to a
+            session, so a client that trains needs one; ``init_twinkle_client`` always opens it.
+        session_metadata: labels stored with the session.
+
+    Raises:
+        ValueError: no API key was given or found in the environment, or the URL is not http(s).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+        poll_timeout: float | None = DEFAULT_POLL_TIMEOUT,
+        open_session: bool = False,
+        session_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        from twinkle_api_client import AuthenticatedClient
+
+        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+        api_key = api_key or os.environ.get(ENV_API_KEY)
+        if not api_key:
+            raise ValueError(
+                f"No API key: pass api_key= to init_twinkle_client or set {ENV_API_KEY}. "
+                "A local demo server prints one at start-up (twinkle-server demo)."
+            )
+        self._http = build_httpx_client(
+            self.base_url,
+            api_key,
+            timeout=timeout,
+            retry_policy=RetryPolicy(max_retries=max_retries),
+            transport=transport,
+            poll_timeout=poll_timeout,
+        )
+        api = AuthenticatedClient(base_url=self.base_url, token=api_key).set_httpx_client(self._http)
+        self._caller = ApiCaller(api)
+        self._lock = threading.Lock()
+        self.session: Session | None = None
+        self._heartbeat: Heartbeat | None = None
+        self.closed = False
+        if open_session:
+            self.open_session(session_metadata)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def call(self, operation: str, *path: Any, body: dict[str, Any] | None = None, **query: Any) -> Any:
+        """Call any API operation by its operationId and return the decoded JSON (low level)."""
+        if self.closed:
+            raise RuntimeError("This TwinkleClient is closed; create a new one with init_twinkle_client")
+        return self._caller.call(operation, *path, body=body, **query)
+
+    def open_session(self, metadata: Mapping[str, str] | None = None) -> Session:
+        """Open a session and keep it alive with a daemon heartbeat thread.
+
+        Returns:
+            The session; its ``heartbeat_interval_s`` sets the heartbeat's pace.
+        """
+        with self._lock:
+            if self.session is not None:
+                return self.session
+            body = {"metadata": dict(metadata)} if metadata else {}
+            session = Session.model_validate(self.call("create_session", body=body))
+            self.session = session
+            self._heartbeat = Heartbeat(self._beat, session.heartbeat_interval_s)
+            self._heartbeat.start()
+            return session
+
+    @property
+    def session_id(self) -> str:
+        """The open session's id; opens one when there is none yet."""
+        return (self.session or self.open_session()).session_id
+
+    def _beat(self) -> None:
+        session = self.session
+        if session is not None and not self.closed:
+            self.call("session_heartbeat", session.session_id, body={})
+
+    def close(self) -> None:
+        """Close the session (the server frees its adapters; runs and checkpoints stay) and the connection."""
+        with self._lock:
+            if self.closed:
+                return
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+            try:
+                if self.session is not None:
+                    self.call("close_session", self.session.session_id, body={})
+            finally:
+                self.closed = True
+                self._http.close()
+                from twinkle_client import _session
+
+                if _session._current is self:
+                    set_current_client(None)
+
+    def __enter__(self) -> TwinkleClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        session = self.session.session_id if self.session else None
+        return f"TwinkleClient(base_url={self.base_url!r}, session={session!r}, closed={self.closed})"
+
+    # -- service -------------------------------------------------------------------------------
+
+    def health_check(self) -> Health:
+        """Whether the server is up (``status == "ok"``) and its version."""
+        return Health.model_validate(self.call("healthz"))
+
+    def get_server_capabilities(self) -> ServerCapabilities:
+        """The served models and the names of the losses, optimizers, templates... the server accepts."""
+        return ServerCapabilities.model_validate(self.call("get_server_capabilities"))
+
+    def get_capacity(self) -> Capacity:
+        """Free adapter slots per served model."""
+        return Capacity.model_validate(self.call("get_capacity"))
+
+    # -- training runs -------------------------------------------------------------------------
+
+    def list_training_runs(self, limit: int = 20, offset: int = 0) -> Page[TrainingRun]:
+        """One page of your training runs, newest first.
+
+        Args:
+            limit: page size (1..100).
+            offset: runs to skip.
+
+        Returns:
+            A list-like page; ``page.cursor.total_count`` counts all runs.
+
+        Example:
+            >>> for run in client.list_training_runs(limit=20):
+            ...     print(run.training_run_id, run.status)
+        """
+        data = self.call("list_training_runs", limit=limit, offset=offset)
+        return _page(data, "training_runs", TrainingRun)
+
+    def iter_training_runs(self, page_size: int = _MAX_PAGE) -> Iterator[TrainingRun]:
+        """Every training run, fetched page by page as the iteration goes."""
+        yield from _walk(lambda limit, offset: self.list_training_runs(limit, offset), page_size)
+
+    def get_training_run(self, run_id: str) -> TrainingRun:
+        """One training run by id (``run_...``)."""
+        return TrainingRun.model_validate(self.call("get_training_run", run_id))
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def list_checkpoints(self, run_id: str, limit: int = _MAX_PAGE, offset: int = 0) -> Page[Checkpoint]:
+        """One page of a run's checkpoints (the first 100 by default).
+
+        Example:
+            >>> for ckpt in client.list_checkpoints(run_id):
+            ...     print(ckpt.twinkle_path)
+        """
+        data = self.call("list_checkpoints", run_id, limit=limit, offset=offset)
+        return _page(data, "checkpoints", Checkpoint)
+
+    def iter_checkpoints(self, run_id: str, page_size: int = _MAX_PAGE) -> Iterator[Checkpoint]:
+        """Every checkpoint of a run, page by page."""
+        yield from _walk(lambda limit, offset: self.list_checkpoints(run_id, limit, offset), page_size)
+
+    def get_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint:
+        """One checkpoint by its ``ckpt_...`` id or its name."""
+        return Checkpoint.model_validate(self.call("get_checkpoint_path", run_id, checkpoint_id))
+
+    def get_checkpoint_path(self, run_id: str, checkpoint_id: str) -> str:
+        """The ``twinkle://`` path of a checkpoint, for ``MultiLoraTransformersModel.load``."""
+        return self.get_checkpoint(run_id, checkpoint_id).twinkle_path
+
+    def get_latest_checkpoint_path(self, run_id: str) -> str | None:
+        """The ``twinkle://`` path of the run's newest checkpoint, or None when it has none."""
+        last = self.get_training_run(run_id).last_checkpoint
+        return last.twinkle_path if last is not None else None
+
+    def delete_checkpoint(self, run_id: str, checkpoint_id: str) -> None:
+        """Delete a checkpoint (its files and its listing)."""
+        self.call("delete_checkpoint", run_id, checkpoint_id)
+
+    def get_weights_info(self, run_id: str, checkpoint_id: str) -> WeightsInfo:
+        """The tensors (names, shapes, dtypes) and LoRA settings of a saved adapter."""
+        return WeightsInfo.model_validate(self.call("get_weights_info", run_id, checkpoint_id))
+
+    def download_checkpoint(
+        self,
+        twinkle_path: str | None = None,
+        *,
+        run_id: str | None = None,
+        checkpoint_id: str | None = None,
+        to: str | os.PathLike[str],
+    ) -> Path:
+        """Download a checkpoint as a PEFT adapter folder.
+
+        Args:
+            twinkle_path: ``twinkle://<run_id>/weights/<name>``; or give ``run_id`` and ``checkpoint_id``.
+            to: the folder to write (created if missing); ``adapter_config.json`` and
+                ``adapter_model.safetensors`` land in it.
+
+        Returns:
+            The folder, loadable with ``peft.PeftModel.from_pretrained(base_model, folder)``.
+
+        Raises:
+            UnsafeArchiveError: the archive holds links, absolute paths or ``..`` (nothing is written).
+        """
+        run_id, checkpoint_id = _checkpoint_ref(twinkle_path, run_id, checkpoint_id)
+        dest = Path(to).expanduser()
+        dest.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".twinkle-ckpt-", suffix=".tar.gz", dir=dest)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                response = self._caller.stream("download_checkpoint", run_id, checkpoint_id)
+                try:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                finally:
+                    response.close()
+            return safe_extract(tmp_name, dest)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+
+    def get_upload_task(self, upload_id: str) -> UploadTask:
+        """The state of a hub upload (``upl_...``)."""
+        return UploadTask.model_validate(self.call("get_upload_task", upload_id))
+
+    def get_task(self, task_id: str, wait: float | None = None) -> Task:
+        """A long-running operation by id; ``wait`` long-polls up to that many seconds."""
+        return Task.model_validate(self.call("get_task", task_id, wait=wait))
+
+
+def _checkpoint_ref(
+    twinkle_path: str | None, run_id: str | None, checkpoint_id: str | None
+) -> tuple[str, str]:
+    if twinkle_path is not None:
+        if run_id is not None or checkpoint_id is not None:
+            raise ValueError("Give a twinkle_path or run_id and checkpoint_id, not both")
+        return parse_twinkle_path(twinkle_path)
+    if not run_id or not checkpoint_id:
+        raise ValueError("Give a twinkle_path, or both run_id and checkpoint_id")
+    return run_id, checkpoint_id
+
+
+def _page(data: Mapping[str, Any], key: str, model: type) -> Page:
+    from twinkle_client.types import Cursor
+
+    items = [model.model_validate(item) for item in data.get(key) or []]
+    return Page(items, Cursor.model_validate(data["cursor"]))
+
+
+def _walk(fetch: Any, page_size: int) -> Iterator[Any]:
+    if not 1 <= page_size <= _MAX_PAGE:
+        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE}, got {page_size}")
+    offset = 0
+    while True:
+        page = fetch(page_size, offset)
+        yield from page
+        offset += len(page)
+        if not page or offset >= page.total_count:
+            return
+
+
+def init_twinkle_client(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    transport: httpx.BaseTransport | None = None,
+    poll_timeout: float | None = DEFAULT_POLL_TIMEOUT,
+    session_metadata: Mapping[str, str] | None = None,
+) -> TwinkleClient:
+    """Connect to a Twinkle server, open a session and make the client current.
+
+    Args:
+        base_url: the server; default ``$TWINKLE_SERVER_URL``, else ``http://127.0.0.1:8000``.
+        api_key: the API key; default ``$TWINKLE_SERVER_TOKEN``. A missing key is an error.
+        timeout, max_retries, transport, poll_timeout, session_metadata: see ``TwinkleClient``.
+
+    Returns:
+        The client. ``Dataset``, ``DataLoader`` and ``MultiLoraTransformersModel`` use it when
+        built without ``client=``. Close it (or use it in a ``with`` block) to free the session's
+        adapters at once; otherwise the server frees them after the heartbeats stop.
+
+    Example:
+        >>> client = init_twinkle_client("http://127.0.0.1:8000", api_key=os.environ["TWINKLE_SERVER_TOKEN"])
+        >>> client.health_check().status
+        'ok'
+    """
+    client = TwinkleClient(
+        base_url,
+        api_key,
+        timeout=timeout,
+        max_retries=max_retries,
+        transport=transport,
+        poll_timeout=poll_timeout,
+        open_session=True,
+        session_metadata=session_metadata,
+    )
+    set_current_client(client)
+    return client

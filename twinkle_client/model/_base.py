@@ -1,0 +1,256 @@
+"""The training-loop surface shared by both faces of ``MultiLoraTransformersModel``.
+
+``twinkle_client.model.MultiLoraTransformersModel`` (calls a server) and
+``twinkle.model.MultiLoraTransformersModel`` (runs the engine in this process) subclass this, so
+they have the same methods, the same signatures and build the same request for each call: a face
+only says how one operation is carried out (``_op``). That is what makes swapping
+``from twinkle`` for ``from twinkle_client`` leave a training run's numbers unchanged.
+
+Every method blocks until the operation is done. Each has an ``_async`` twin for the compute
+operations that returns a ``concurrent.futures.Future``; calls of one model object run one after
+another in the order they were made, blocking or not.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from twinkle_client.model._lora import DEFAULT_ADAPTER_SEED
+from twinkle_client.model._rows import normalize_rows
+from twinkle_client.types import (
+    AppliedOutput,
+    BackwardOutput,
+    ClipGradAndStepOutput,
+    ClipGradNormOutput,
+    ForwardBackwardOutput,
+    ForwardOutput,
+    LossOutput,
+    LrStepOutput,
+    MetricOutput,
+    StepOutput,
+    TrainConfigs,
+)
+
+__all__ = ["TrainingLoopBase"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _kwargs_body(first: tuple[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``{name: value, **kwargs}`` without the None values (a None means "server default")."""
+    name, value = first
+    return {name: value, **{k: v for k, v in kwargs.items() if v is not None}}
+
+
+class TrainingLoopBase:
+    """What a training loop calls on a model with one LoRA adapter.
+
+    Subclasses implement ``_op(operation, body) -> dict`` (the operation's JSON result), and
+    ``add_adapter_to_model``, ``save``, ``load``, ``upload_to_hub``.
+    """
+
+    model_id: str
+    adapter_name: str | None = None
+    default_seed: int = DEFAULT_ADAPTER_SEED
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    # -- what a face provides -------------------------------------------------------------------
+
+    def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _require_adapter(self) -> None:
+        if self.adapter_name is None:
+            raise RuntimeError(
+                "This model has no adapter yet: call add_adapter_to_model(name, lora_config) first"
+            )
+
+    # -- ordering and async twins --------------------------------------------------------------
+
+    def _run(self, fn: Callable[[], M]) -> M:
+        """Run ``fn`` now, or behind the async calls already queued, keeping call order."""
+        if self._executor is None:
+            return fn()
+        return self._executor.submit(fn).result()
+
+    def _submit(self, fn: Callable[[], M]) -> Future[M]:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinkle-model")
+        return self._executor.submit(fn)
+
+    def _call(self, operation: str, body: dict[str, Any] | None, result: type[M]) -> M:
+        self._require_adapter()
+        return result.model_validate(self._op(operation, body))
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def set_template(self, template_name: str, **kwargs: Any) -> TrainConfigs:
+        """Choose the chat template used for rows given as ``messages``.
+
+        Args:
+            template_name: e.g. ``"Template"`` (the model's own chat template).
+            **kwargs: ``model_id`` (tokenizer; default the base model), ``max_length``,
+                ``truncation_strategy`` (``raise``, ``left``, ``right``, ``delete``).
+
+        Returns:
+            The run's configuration after the change.
+        """
+        body = _kwargs_body(("template_name", template_name), kwargs)
+        return self._run(lambda: self._call("set_template", body, TrainConfigs))
+
+    def set_processor(self, processor_name: str, **kwargs: Any) -> TrainConfigs:
+        """Choose how rows become model inputs (``InputProcessor``; ``padding_side='right'``)."""
+        body = _kwargs_body(("processor_name", processor_name), kwargs)
+        return self._run(lambda: self._call("set_processor", body, TrainConfigs))
+
+    def set_loss(self, loss_name: str, **kwargs: Any) -> TrainConfigs:
+        """Choose the loss (``CrossEntropyLoss``)."""
+        body = _kwargs_body(("loss_name", loss_name), kwargs)
+        return self._run(lambda: self._call("set_loss", body, TrainConfigs))
+
+    def set_optimizer(self, optimizer_name: str, **kwargs: Any) -> TrainConfigs:
+        """Choose the optimizer.
+
+        Args:
+            optimizer_name: ``AdamW``, ``Adam``, ``SGD`` or ``default`` (AdamW).
+            **kwargs: ``lr`` (default 1e-4), ``weight_decay``, ``betas``, ``eps``, ``momentum``, ``nesterov``.
+
+        Example:
+            >>> model.set_optimizer('AdamW', lr=1e-4)
+        """
+        body = _kwargs_body(("optimizer_name", optimizer_name), kwargs)
+        return self._run(lambda: self._call("set_optimizer", body, TrainConfigs))
+
+    def set_lr_scheduler(self, scheduler_name: str, **kwargs: Any) -> TrainConfigs:
+        """Choose the learning-rate schedule, stepped by ``lr_step``.
+
+        Args:
+            scheduler_name: ``LinearLR``, ``CosineAnnealingLR``, ``ConstantLR``,
+                ``CosineWarmupScheduler``, ``LinearWarmupScheduler`` or ``default`` (linear warmup,
+                then linear decay to ``min_lr``, Megatron style).
+            **kwargs: the schedule's settings (``total_iters``, ``T_max``, ``num_warmup_steps``,
+                ``lr_decay_steps``, ``max_lr``, ``min_lr``, ``warmup_steps`` ...).
+
+        Example:
+            >>> model.set_lr_scheduler('default', lr_decay_steps=1000, max_lr=1e-4)
+        """
+        body = _kwargs_body(("scheduler_name", scheduler_name), kwargs)
+        return self._run(lambda: self._call("set_lr_scheduler", body, TrainConfigs))
+
+    def add_metric(self, metric_name: str) -> TrainConfigs:
+        """Track a metric for ``calculate_metric`` (``loss``, ``grad_norm``, ``lr``, ``accuracy``...)."""
+        body = {"metric_name": metric_name}
+        return self._run(lambda: self._call("add_metric", body, TrainConfigs))
+
+    def get_train_configs(self) -> TrainConfigs:
+        """The run's configuration and progress (micro step, optimizer step, learning rate)."""
+        return self._run(lambda: self._call("get_train_configs", None, TrainConfigs))
+
+    # -- compute -------------------------------------------------------------------------------
+
+    def forward(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
+        """Forward a batch with gradients kept for a later ``backward``.
+
+        Args:
+            inputs: a list of rows: encoded (``input_ids``, ``labels``, ...) or chat ``messages``.
+            return_logprobs: also return each label token's log-probability.
+        """
+        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        return self._run(lambda: self._call("forward", body, ForwardOutput))
+
+    def forward_only(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
+        """Forward a batch without gradients (evaluation)."""
+        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        return self._run(lambda: self._call("forward_only", body, ForwardOutput))
+
+    def calculate_loss(self) -> LossOutput:
+        """The loss of the last ``forward``."""
+        return self._run(lambda: self._call("calculate_loss", None, LossOutput))
+
+    def backward(self) -> BackwardOutput:
+        """Back-propagate the last ``forward``'s loss into the accumulated gradients."""
+        return self._run(lambda: self._call("backward", None, BackwardOutput))
+
+    def forward_backward(self, inputs: Any, return_logprobs: bool = False) -> ForwardBackwardOutput:
+        """Forward and backward one micro-batch.
+
+        Args:
+            inputs: a list of rows (a batch from ``DataLoader``).
+            return_logprobs: also return each label token's log-probability.
+
+        Returns:
+            The micro-batch's mean loss over its label tokens, and where it sits in the
+            accumulation window; ``str(output)`` reads ``loss=... num_tokens=... micro_step=1/2``.
+
+        Example:
+            >>> for batch in dataloader:
+            ...     output = model.forward_backward(inputs=batch)
+        """
+        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        return self._run(lambda: self._call("forward_backward", body, ForwardBackwardOutput))
+
+    def forward_backward_async(
+        self, inputs: Any, return_logprobs: bool = False
+    ) -> Future[ForwardBackwardOutput]:
+        """``forward_backward`` without waiting: a Future of its output."""
+        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        return self._submit(lambda: self._call("forward_backward", body, ForwardBackwardOutput))
+
+    def clip_grad_norm(self, max_norm: float = 1.0, norm_type: float = 2.0) -> ClipGradNormOutput:
+        """Clip the accumulated gradients (at an accumulation boundary; otherwise a no-op).
+
+        Returns:
+            ``grad_norm``, the total norm before clipping (None off a boundary), and ``applied``.
+        """
+        body = {"max_norm": max_norm, "norm_type": norm_type}
+        return self._run(lambda: self._call("clip_grad_norm", body, ClipGradNormOutput))
+
+    def step(self) -> StepOutput:
+        """Apply the optimizer at an accumulation boundary (every ``gradient_accumulation_steps``
+        micro-batches); otherwise ``applied`` is False and nothing changes."""
+        return self._run(lambda: self._call("step", None, StepOutput))
+
+    def step_async(self) -> Future[StepOutput]:
+        """``step`` without waiting."""
+        return self._submit(lambda: self._call("step", None, StepOutput))
+
+    def zero_grad(self) -> AppliedOutput:
+        """Clear the gradients at an accumulation boundary."""
+        return self._run(lambda: self._call("zero_grad", None, AppliedOutput))
+
+    def lr_step(self) -> LrStepOutput:
+        """Advance the learning-rate schedule at an accumulation boundary."""
+        return self._run(lambda: self._call("lr_step", None, LrStepOutput))
+
+    def clip_grad_and_step(self, max_norm: float = 1.0, norm_type: float = 2.0) -> ClipGradAndStepOutput:
+        """``clip_grad_norm`` then ``step`` in one call (one round trip instead of two)."""
+        body = {"max_norm": max_norm, "norm_type": norm_type}
+        return self._run(lambda: self._call("clip_grad_and_step", body, ClipGradAndStepOutput))
+
+    def clip_grad_and_step_async(
+        self, max_norm: float = 1.0, norm_type: float = 2.0
+    ) -> Future[ClipGradAndStepOutput]:
+        """``clip_grad_and_step`` without waiting."""
+        body = {"max_norm": max_norm, "norm_type": norm_type}
+        return self._submit(lambda: self._call("clip_grad_and_step", body, ClipGradAndStepOutput))
+
+    def calculate_metric(self, is_training: bool = True) -> MetricOutput:
+        """The metrics added with ``add_metric``, over the steps since the last call."""
+        body = {"is_training": bool(is_training)}
+        return self._run(lambda: self._call("calculate_metric", body, MetricOutput))
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def _shutdown_executor(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
