@@ -133,10 +133,11 @@ class Runtime:
         from twinkle_server.engine.spec import ModelSpec
         from twinkle_server.engine.worker import ModelWorker
 
-        path = Path(served.path) if served.path is not None and Path(served.path).exists() else None
+        # No path: the resolver finds the model through its aliases (every served id -> the configured
+        # path, trusted as server configuration) or the hub cache, the same way for every id.
         spec = ModelSpec(
             model_id=served.model_id,
-            path=path,
+            path=None,
             device=served.device,
             dtype=served.dtype,
             max_loras=served.max_loras,

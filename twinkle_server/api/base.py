@@ -69,9 +69,10 @@ class ServiceBase:
     # -- answers ------------------------------------------------------------------------------
 
     @staticmethod
-    def answer(reply: Reply) -> Any:
-        """A :class:`Reply` as what the generated router sends: the body, or Accepted for 202."""
-        if reply.status == 202:
+    def answer(reply: Reply, *, success_status: int = 200) -> Any:
+        """A :class:`Reply` as what the generated router sends: the body, or Accepted for a 202
+        task (an operation whose own success status is 202, like an upload, sends its body)."""
+        if reply.status == 202 and success_status != 202:
             return Accepted(reply.body)
         return reply.body
 
@@ -104,7 +105,7 @@ class ServiceBase:
             success_status=success_status,
             before_replay=before_replay,
         )
-        return self.answer(reply)
+        return self.answer(reply, success_status=success_status)
 
     async def wait_future(
         self,

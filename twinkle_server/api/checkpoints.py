@@ -8,7 +8,6 @@ checkpoint is always complete. Paths come from validated names and are confined 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from twinkle_server import checkpoints as ckpt_files
 from twinkle_server.api.base import ServiceBase, iso, payload_of
 from twinkle_server.api.idempotency import Reply
 from twinkle_server.api.ordering import ticket_of
+from twinkle_server.api.run_config import shape_train_configs
 from twinkle_server.api.training_runs import checkpoint_body
 from twinkle_server.errors import Conflict, NotFound
 from twinkle_server.store import checkpoints as checkpoint_records
@@ -101,11 +101,16 @@ class CheckpointOps(ServiceBase):
 
         def submit(run: TrainingRun) -> Future[Any]:
             worker = self.runtime.worker_of(run)
+            # The engine writes the folder atomically (temp folder, fsync, rename), so once its
+            # future resolves the files are complete and durable; only then is the row written.
             final = ckpt_files.checkpoint_dir(data_dir, run.id, name)
-            folder = ckpt_files.atomic_dir(final)
-            temp = folder.__enter__()
-            engine = worker.submit(run.id, "save", path=temp, save_optimizer=save_optimizer)
-            return self.runtime.tasks.after(engine, lambda f: self._finish_save(f, folder, run, name))
+            if final.exists():
+                raise Conflict(
+                    f"a checkpoint folder named {name!r} already exists for run {run.id}; choose another",
+                    details={"training_run_id": run.id, "name": name},
+                )
+            engine = worker.submit(run.id, "save", path=final, save_optimizer=save_optimizer)
+            return self.runtime.tasks.then(engine, lambda result: self._finish_save(result, run, name))
 
         async def execute() -> Reply:
             run = await self.db(self.owned_run, user_id, run_id)
@@ -115,20 +120,9 @@ class CheckpointOps(ServiceBase):
 
         return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id)
 
-    def _finish_save(
-        self,
-        engine: Future[Any],
-        folder: contextlib.AbstractContextManager[Path],
-        run: TrainingRun,
-        name: str,
-    ) -> dict[str, Any]:
-        """After the engine wrote the files: make the folder final, then record the row."""
-        exc = engine.exception()
-        if exc is not None:
-            folder.__exit__(type(exc), exc, exc.__traceback__)
-            raise exc
-        folder.__exit__(None, None, None)
-        result = engine.result() or {}
+    def _finish_save(self, result: dict[str, Any] | None, run: TrainingRun, name: str) -> dict[str, Any]:
+        """After the engine wrote the files: record the row (removing the files if that fails)."""
+        result = result or {}
         final = ckpt_files.checkpoint_dir(self.runtime.settings.data_dir, run.id, name)
         try:
             with self.runtime.store.session() as s:
@@ -174,9 +168,12 @@ class CheckpointOps(ServiceBase):
         async def execute() -> Reply:
             path = await self.db(find_source)
             kwargs = {"path": path, "load_optimizer": bool(payload.get("load_optimizer", False))}
-            _, future = await self.submit_in_order(
-                ctx, run_id, lambda run: self.runtime.worker_of(run).submit(run.id, "load", **kwargs)
-            )
+
+            def submit(run: TrainingRun) -> Future[Any]:
+                future = self.runtime.worker_of(run).submit(run.id, "load", **kwargs)
+                return self.runtime.tasks.then(future, shape_train_configs)
+
+            _, future = await self.submit_in_order(ctx, run_id, submit)
             return await self.wait_future(ctx, future, operation="load_checkpoint", run_id=run_id)
 
         return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id)

@@ -7,6 +7,7 @@ wait window answers 202 with a task, like an engine operation. Objects live in t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -81,8 +82,6 @@ class DataOps(ServiceBase):
         async def execute() -> Reply:
             future = self.runtime.tasks.start(work)
             if not allow_task:
-                import asyncio
-
                 return Reply(success_status, await asyncio.wrap_future(future))
             return await self.wait_future(ctx, future, operation=operation, success_status=success_status)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import BaseModel
 from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
@@ -20,7 +21,65 @@ __all__ = ["RunConfigOps"]
 GET_CONFIGS_TIMEOUT_S = 300.0
 
 
+# The spec names metrics by what they report; the engine by twinkle's metric classes.
+METRIC_NAMES = {
+    "loss": "LossMetric",
+    "num_tokens": "LossMetric",
+    "accuracy": "Accuracy",
+    "grad_norm": "TrainMetric",
+    "lr": "TrainMetric",
+}
+
+
+LORA_FIELDS = (
+    "r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "bias",
+    "use_rslora",
+    "modules_to_save",
+    "init_lora_weights",
+)
+
+
+def shape_train_configs(configs: dict[str, Any]) -> dict[str, Any]:
+    """The engine's train configs in the spec's ``TrainConfigs`` shape.
+
+    The engine reports every peft LoRA field and metrics as ``{"name", "kwargs"}``; the API
+    shows the LoRA fields it accepts and metric names.
+    """
+    out = dict(configs)
+    lora = dict(out.get("lora_config") or {})
+    if isinstance(lora.get("target_modules"), set | tuple):
+        lora["target_modules"] = sorted(lora["target_modules"])
+    out["lora_config"] = {k: lora[k] for k in LORA_FIELDS if k in lora}
+    out["metrics"] = [m.get("name") if isinstance(m, dict) else m for m in out.get("metrics") or []]
+    return out
+
+
 class RunConfigOps(ServiceBase):
+    async def _setter(
+        self, ctx: RequestContext, run_id: str, op: str, name_field: str, body: BaseModel, key: str | None
+    ) -> Any:
+        """A setter: the body's ``<x>_name`` becomes the engine's ``name``, set fields its kwargs.
+
+        Defaults the spec documents (an optimizer's ``lr``) are sent too; absent options are not.
+        """
+        fields = body.model_dump(mode="json", exclude_none=True)
+        name = fields.pop(name_field)
+        if op == "add_metric":
+            name = METRIC_NAMES.get(name, name)
+        return await self.engine_op(
+            ctx,
+            run_id,
+            op,
+            body=body,
+            idempotency_key=key,
+            kwargs={"name": name, **fields},
+            then=shape_train_configs,
+        )
+
     async def set_template(
         self,
         ctx: RequestContext,
@@ -29,7 +88,7 @@ class RunConfigOps(ServiceBase):
         body: models.SetTemplateRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self.engine_op(ctx, run_id, "set_template", body=body, idempotency_key=idempotency_key)
+        return await self._setter(ctx, run_id, "set_template", "template_name", body, idempotency_key)
 
     async def set_processor(
         self,
@@ -39,12 +98,12 @@ class RunConfigOps(ServiceBase):
         body: models.SetProcessorRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self.engine_op(ctx, run_id, "set_processor", body=body, idempotency_key=idempotency_key)
+        return await self._setter(ctx, run_id, "set_processor", "processor_name", body, idempotency_key)
 
     async def set_loss(
         self, ctx: RequestContext, *, run_id: str, body: models.SetLossRequest, idempotency_key: str | None
     ) -> Any:
-        return await self.engine_op(ctx, run_id, "set_loss", body=body, idempotency_key=idempotency_key)
+        return await self._setter(ctx, run_id, "set_loss", "loss_name", body, idempotency_key)
 
     async def set_optimizer(
         self,
@@ -54,7 +113,7 @@ class RunConfigOps(ServiceBase):
         body: models.SetOptimizerRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self.engine_op(ctx, run_id, "set_optimizer", body=body, idempotency_key=idempotency_key)
+        return await self._setter(ctx, run_id, "set_optimizer", "optimizer_name", body, idempotency_key)
 
     async def set_lr_scheduler(
         self,
@@ -64,17 +123,16 @@ class RunConfigOps(ServiceBase):
         body: models.SetLrSchedulerRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self.engine_op(
-            ctx, run_id, "set_lr_scheduler", body=body, idempotency_key=idempotency_key
-        )
+        return await self._setter(ctx, run_id, "set_lr_scheduler", "scheduler_name", body, idempotency_key)
 
     async def add_metric(
         self, ctx: RequestContext, *, run_id: str, body: models.AddMetricRequest, idempotency_key: str | None
     ) -> Any:
-        return await self.engine_op(ctx, run_id, "add_metric", body=body, idempotency_key=idempotency_key)
+        return await self._setter(ctx, run_id, "add_metric", "metric_name", body, idempotency_key)
 
     async def get_train_configs(self, ctx: RequestContext, *, run_id: str) -> Any:
         _, future = await self.submit_in_order(
             ctx, run_id, lambda run: self.runtime.worker_of(run).submit(run.id, "get_train_configs")
         )
-        return await asyncio.wait_for(asyncio.wrap_future(future), timeout=GET_CONFIGS_TIMEOUT_S)
+        configs = await asyncio.wait_for(asyncio.wrap_future(future), timeout=GET_CONFIGS_TIMEOUT_S)
+        return shape_train_configs(configs)

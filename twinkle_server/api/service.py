@@ -8,6 +8,7 @@ from twinkle_api_server.service import RequestContext
 
 import twinkle_server
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.api.run_config import METRIC_NAMES
 
 __all__ = ["ServiceOps", "component_names"]
 
@@ -31,7 +32,7 @@ def component_names() -> dict[str, list[str]]:
         "templates": _names("twinkle_server.data.templates", "TEMPLATE_NAMES"),
         "processors": _names("twinkle_server.engine.processor", "PROCESSORS"),
         "preprocessors": _names("twinkle_server.data.preprocessors", "PREPROCESSORS"),
-        "metrics": _names("twinkle_server.engine.metrics", "METRICS"),
+        "metrics": sorted(METRIC_NAMES),
     }
 
 
