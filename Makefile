@@ -2,7 +2,7 @@
 #   make demo     set up everything, then run the main example against a local server
 #   make test     set up everything, then run the codegen drift check and the tests
 #   make codegen  regenerate generated/ from openapi.yaml
-#   make lint     ruff + OpenAPI validation (lint-npm adds Redocly through npx)
+#   make lint     ruff + OpenAPI validation (lint-npm adds Redocly and Spectral through npx)
 
 PYTHON ?= python3
 VENV := .venv
@@ -50,6 +50,7 @@ lint: install
 
 lint-npm:
 	npx --yes @redocly/cli@1.34.5 lint openapi.yaml
+	npx --yes @stoplight/spectral-cli@6 lint --ruleset codegen/spectral.yaml --fail-severity warn openapi.yaml
 
 clean-venv:
 	rm -rf $(VENV)

@@ -105,6 +105,8 @@ class TwinkleService(abc.ABC):
     ) -> models.ServerCapabilities | Response:
         """GET /api/v1/capabilities: Models served, supported components and limits.
 
+        Lists the base models this server serves with their limits, and the names of the losses, optimizers, schedulers, templates, processors, preprocessors and metrics it accepts. Clients use it to check a configuration before creating a run.
+
         Success: 200 (ServerCapabilities).
         Errors documented: 400, 401, 413, 422, 429, 500, 503.
         """
@@ -115,6 +117,8 @@ class TwinkleService(abc.ABC):
         ctx: RequestContext,
     ) -> models.Capacity | Response:
         """GET /api/v1/capacity: Adapter slots per served model.
+
+        For each served model, how many LoRA adapters it can hold, how many are in use and how many are free. create_training_run answers 429 when a model is full.
 
         Success: 200 (Capacity).
         Errors documented: 400, 401, 413, 422, 429, 500, 503.
@@ -147,6 +151,8 @@ class TwinkleService(abc.ABC):
     ) -> models.Session | Response:
         """POST /api/v1/sessions/{session_id}/heartbeat: Keep a session alive.
 
+        Extends the session's expiry; send one at least every heartbeat_interval_s seconds.
+
         Success: 200 (Session).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
         """
@@ -162,6 +168,8 @@ class TwinkleService(abc.ABC):
     ) -> models.Session | Response:
         """POST /api/v1/sessions/{session_id}/close: Close a session and free its adapters.
 
+        Releases every training run of the session and frees their adapter slots; checkpoints are kept.
+
         Success: 200 (Session).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
         """
@@ -175,6 +183,8 @@ class TwinkleService(abc.ABC):
         offset: int,
     ) -> models.TrainingRunList | Response:
         """GET /api/v1/training_runs: List the caller's training runs, newest first.
+
+        Runs of the caller only, newest first, with their last checkpoint.
 
         Success: 200 (TrainingRunList).
         Errors documented: 400, 401, 413, 422, 429, 500, 503.
@@ -205,6 +215,8 @@ class TwinkleService(abc.ABC):
     ) -> models.TrainingRun | Response:
         """GET /api/v1/training_runs/{run_id}: One training run.
 
+        Another user's run answers 404, exactly like a missing one.
+
         Success: 200 (TrainingRun).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -219,6 +231,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/set_template: Choose the chat template used to encode `messages` rows.
+
+        Rows sent as chat `messages` are encoded with this template and the run's tokenizer (or `model_id`'s).
 
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
@@ -236,6 +250,8 @@ class TwinkleService(abc.ABC):
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/set_processor: Choose the input processor that collates rows into a batch.
 
+        The processor pads and collates encoded rows into the tensors of one micro-batch.
+
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -251,6 +267,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/set_loss: Choose the loss function.
+
+        The loss is computed on the logits against labels that are already shifted.
 
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
@@ -268,6 +286,8 @@ class TwinkleService(abc.ABC):
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/set_optimizer: Choose the optimizer and its hyperparameters.
 
+        Replaces the optimizer of the run's adapter; its state starts empty.
+
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -283,6 +303,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/set_lr_scheduler: Choose the learning-rate scheduler.
+
+        Replaces the learning-rate scheduler; it steps on lr_step at accumulation boundaries.
 
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
@@ -300,6 +322,8 @@ class TwinkleService(abc.ABC):
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/add_metric: Track one more metric in calculate_metric.
 
+        Adds a metric to those reported by calculate_metric.
+
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -313,6 +337,8 @@ class TwinkleService(abc.ABC):
         run_id: str,
     ) -> models.TrainConfigs | Response:
         """GET /api/v1/training_runs/{run_id}/train_configs: The run's current configuration and counters.
+
+        What set_* configured so far, with the micro-step and optimizer-step counters.
 
         Success: 200 (TrainConfigs).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
@@ -328,6 +354,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.ForwardResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/forward: Forward pass with the loss, keeping activations for a later backward.
+
+        Computes the loss of the batch with gradients enabled and keeps the graph for backward. Operations of one run execute in the order they were sent.
 
         Success: 200 (ForwardResult).
         Return Accepted(task) to answer 202 with a Task.
@@ -345,6 +373,8 @@ class TwinkleService(abc.ABC):
     ) -> models.ForwardResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/forward_only: Forward pass without gradients (evaluation).
 
+        Computes the loss of the batch without gradients and without changing any state.
+
         Success: 200 (ForwardResult).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -360,6 +390,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.LossResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/calculate_loss: The loss of the last forward pass.
+
+        Returns the loss of the most recent forward pass.
 
         Success: 200 (LossResult).
         Return Accepted(task) to answer 202 with a Task.
@@ -377,6 +409,8 @@ class TwinkleService(abc.ABC):
     ) -> models.BackwardResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/backward: Backward pass of the last forward, accumulating gradients.
 
+        Backpropagates the most recent forward pass and counts one micro-batch.
+
         Success: 200 (BackwardResult).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -392,6 +426,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.ForwardBackwardResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/forward_backward: Forward and backward in one call, accumulating gradients.
+
+        forward and backward in one call: the usual step of a training loop.
 
         Success: 200 (ForwardBackwardResult).
         Return Accepted(task) to answer 202 with a Task.
@@ -409,6 +445,8 @@ class TwinkleService(abc.ABC):
     ) -> models.ClipGradNormResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/clip_grad_norm: Clip the accumulated gradients at an accumulation boundary.
 
+        Takes effect on every Nth micro-batch (N = gradient_accumulation_steps), after gradients are divided by the window's label-token count; elsewhere it answers applied=false.
+
         Success: 200 (ClipGradNormResult).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -424,6 +462,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.StepResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/step: Optimizer step at an accumulation boundary.
+
+        Applies the optimizer on every Nth micro-batch (N = gradient_accumulation_steps); elsewhere it answers applied=false and changes nothing.
 
         Success: 200 (StepResult).
         Return Accepted(task) to answer 202 with a Task.
@@ -441,6 +481,8 @@ class TwinkleService(abc.ABC):
     ) -> models.AppliedResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/zero_grad: Zero the gradients at an accumulation boundary.
 
+        Clears the gradients at an accumulation boundary; elsewhere it answers applied=false.
+
         Success: 200 (AppliedResult).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -456,6 +498,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.LrStepResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/lr_step: Scheduler step at an accumulation boundary.
+
+        Advances the scheduler at an accumulation boundary; elsewhere it answers applied=false.
 
         Success: 200 (LrStepResult).
         Return Accepted(task) to answer 202 with a Task.
@@ -473,6 +517,8 @@ class TwinkleService(abc.ABC):
     ) -> models.ClipGradAndStepResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/clip_grad_and_step: clip_grad_norm followed by step, in one call.
 
+        Saves a round trip in the common loop; same boundary rules as its two parts.
+
         Success: 200 (ClipGradAndStepResult).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -488,6 +534,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.MetricResult | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/calculate_metric: The tracked metrics since the last call.
+
+        Aggregates the tracked metrics over the micro-batches since the previous call.
 
         Success: 200 (MetricResult).
         Return Accepted(task) to answer 202 with a Task.
@@ -505,6 +553,8 @@ class TwinkleService(abc.ABC):
     ) -> models.CheckpointList | Response:
         """GET /api/v1/training_runs/{run_id}/checkpoints: List a run's checkpoints, newest first.
 
+        Checkpoints of one run, newest first.
+
         Success: 200 (CheckpointList).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -519,6 +569,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.Checkpoint | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/checkpoints: Save the adapter (and optionally the optimizer) under a name.
+
+        Writes the adapter in PEFT format (and the optimizer state when asked) and returns its twinkle:// path.
 
         Success: 200 (Checkpoint).
         Return Accepted(task) to answer 202 with a Task.
@@ -536,6 +588,8 @@ class TwinkleService(abc.ABC):
     ) -> models.TrainConfigs | Accepted | Response:
         """POST /api/v1/training_runs/{run_id}/load: Load a checkpoint into the run's adapter (and optionally its optimizer).
 
+        Loads the adapter weights of one of the caller's checkpoints into this run, and the optimizer state when asked for and saved.
+
         Success: 200 (TrainConfigs).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -551,6 +605,8 @@ class TwinkleService(abc.ABC):
     ) -> models.Checkpoint | Response:
         """GET /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}: One checkpoint, by id or by name.
 
+        Accepts the `ckpt_...` id or the checkpoint's name; the answer carries the twinkle:// path to load.
+
         Success: 200 (Checkpoint).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -564,6 +620,8 @@ class TwinkleService(abc.ABC):
         checkpoint_id: str,
     ) -> None | Response:
         """DELETE /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}: Delete a checkpoint and its files.
+
+        Removes the checkpoint's record and files.
 
         Success: 204 (no body).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -579,6 +637,8 @@ class TwinkleService(abc.ABC):
     ) -> models.WeightsInfo | Response:
         """GET /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/weights_info: The tensors stored in a checkpoint.
 
+        Reads the stored safetensors header: tensor names, shapes and dtypes, without loading the weights.
+
         Success: 200 (WeightsInfo).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -592,6 +652,8 @@ class TwinkleService(abc.ABC):
         checkpoint_id: str,
     ) -> Response:
         """GET /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/archive: Download the checkpoint as a tar.gz of its PEFT adapter folder.
+
+        Streams a tar.gz of the PEFT adapter folder, loadable with peft's PeftModel.from_pretrained after extraction.
 
         Success: 200 (application/gzip).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
@@ -609,6 +671,8 @@ class TwinkleService(abc.ABC):
     ) -> models.UploadTask | Response:
         """POST /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/upload: Upload a checkpoint to a model hub in the background.
 
+        Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task reports progress.
+
         Success: 202 (UploadTask).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
         """
@@ -621,6 +685,8 @@ class TwinkleService(abc.ABC):
         upload_id: str,
     ) -> models.UploadTask | Response:
         """GET /api/v1/uploads/{upload_id}: The state of a hub upload.
+
+        Poll until status is succeeded (with url) or failed (with error).
 
         Success: 200 (UploadTask).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
@@ -652,6 +718,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DatasetInfo | Response:
         """GET /api/v1/datasets/{dataset_id}: A dataset's length, columns and state.
 
+        Reports the current length and columns, whether it is encoded, and its template.
+
         Success: 200 (DatasetInfo).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -667,6 +735,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DatasetInfo | Response:
         """POST /api/v1/datasets/{dataset_id}/template: Choose the chat template used by encode.
 
+        Chooses the template and tokenizer used by a later encode.
+
         Success: 200 (DatasetInfo).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
         """
@@ -681,6 +751,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.DatasetInfo | Accepted | Response:
         """POST /api/v1/datasets/{dataset_id}/map: Apply a named preprocessor to every row.
+
+        Runs a server-side preprocessor (e.g. SelfCognitionProcessor) over every row; init_args are passed to its constructor.
 
         Success: 200 (DatasetInfo).
         Return Accepted(task) to answer 202 with a Task.
@@ -698,6 +770,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DatasetInfo | Accepted | Response:
         """POST /api/v1/datasets/{dataset_id}/filter: Keep the rows a named filter accepts.
 
+        Runs a server-side filter over every row and keeps the rows it accepts.
+
         Success: 200 (DatasetInfo).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -713,6 +787,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.DatasetInfo | Accepted | Response:
         """POST /api/v1/datasets/{dataset_id}/encode: Encode every row into token ids and shifted labels with the dataset's template.
+
+        Turns every row into input_ids, shifted labels (-100 where no loss), attention_mask, position_ids and length. Needs a template (dataset_set_template).
 
         Success: 200 (DatasetInfo).
         Return Accepted(task) to answer 202 with a Task.
@@ -730,6 +806,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DatasetInfo | Accepted | Response:
         """POST /api/v1/datasets/{dataset_id}/add: Load another dataset and keep it alongside this one for mix.
 
+        Loads another source into this dataset's list of parts; dataset_mix combines them.
+
         Success: 200 (DatasetInfo).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -746,6 +824,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DatasetInfo | Accepted | Response:
         """POST /api/v1/datasets/{dataset_id}/mix: Combine the added datasets into one.
 
+        Interleaves (with optional probabilities and seed) or concatenates the parts added with dataset_add.
+
         Success: 200 (DatasetInfo).
         Return Accepted(task) to answer 202 with a Task.
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -761,6 +841,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DatasetRow | Response:
         """GET /api/v1/datasets/{dataset_id}/rows/{index}: One row of a dataset.
 
+        One row by zero-based index, as currently stored.
+
         Success: 200 (DatasetRow).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -774,6 +856,8 @@ class TwinkleService(abc.ABC):
         idempotency_key: str | None,
     ) -> models.DataLoaderInfo | Response:
         """POST /api/v1/dataloaders: Batch a dataset; batches are then fetched by index.
+
+        Splits the dataset into batches over the given epochs. Batches are computed from (index, settings), so fetching one twice gives the same rows.
 
         Success: 201 (DataLoaderInfo).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
@@ -789,6 +873,8 @@ class TwinkleService(abc.ABC):
     ) -> models.Batch | Response:
         """GET /api/v1/dataloaders/{dataloader_id}/batches/{index}: One batch by index; a pure function of the index and the dataloader's settings.
 
+        Retry-safe: the same index always gives the same rows.
+
         Success: 200 (Batch).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
@@ -801,6 +887,8 @@ class TwinkleService(abc.ABC):
         dataloader_id: str,
     ) -> models.DataLoaderState | Response:
         """GET /api/v1/dataloaders/{dataloader_id}/state: How far the dataloader has been consumed.
+
+        The resume point recorded with set_dataloader_state.
 
         Success: 200 (DataLoaderState).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
@@ -817,6 +905,8 @@ class TwinkleService(abc.ABC):
     ) -> models.DataLoaderState | Response:
         """POST /api/v1/dataloaders/{dataloader_id}/state: Record progress, or move the resume point.
 
+        Records how many batches were consumed, so a restarted client resumes from there.
+
         Success: 200 (DataLoaderState).
         Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
         """
@@ -830,6 +920,8 @@ class TwinkleService(abc.ABC):
         wait: float,
     ) -> models.Task | Response:
         """GET /api/v1/tasks/{task_id}: A task's state; with `wait`, holds the request until it finishes or the wait ends.
+
+        Holds the request up to `wait` seconds while the task is pending or running. A finished task carries the operation's result (or error) and its HTTP status.
 
         Success: 200 (Task).
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.

@@ -103,6 +103,8 @@ def sync_detailed(
 ) -> Response[Any | ErrorResponse]:
     """Delete a checkpoint and its files.
 
+     Removes the checkpoint's record and files.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -135,6 +137,8 @@ def sync(
 ) -> Any | ErrorResponse | None:
     """Delete a checkpoint and its files.
 
+     Removes the checkpoint's record and files.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -161,6 +165,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[Any | ErrorResponse]:
     """Delete a checkpoint and its files.
+
+     Removes the checkpoint's record and files.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -191,6 +197,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> Any | ErrorResponse | None:
     """Delete a checkpoint and its files.
+
+     Removes the checkpoint's record and files.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -100,6 +100,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | File]:
     """Download the checkpoint as a tar.gz of its PEFT adapter folder.
 
+     Streams a tar.gz of the PEFT adapter folder, loadable with peft's PeftModel.from_pretrained after
+    extraction.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -132,6 +135,9 @@ def sync(
 ) -> ErrorResponse | File | None:
     """Download the checkpoint as a tar.gz of its PEFT adapter folder.
 
+     Streams a tar.gz of the PEFT adapter folder, loadable with peft's PeftModel.from_pretrained after
+    extraction.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -158,6 +164,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[ErrorResponse | File]:
     """Download the checkpoint as a tar.gz of its PEFT adapter folder.
+
+     Streams a tar.gz of the PEFT adapter folder, loadable with peft's PeftModel.from_pretrained after
+    extraction.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -188,6 +197,9 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> ErrorResponse | File | None:
     """Download the checkpoint as a tar.gz of its PEFT adapter folder.
+
+     Streams a tar.gz of the PEFT adapter folder, loadable with peft's PeftModel.from_pretrained after
+    extraction.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -100,6 +100,8 @@ def sync_detailed(
 ) -> Response[Checkpoint | ErrorResponse]:
     """One checkpoint, by id or by name.
 
+     Accepts the `ckpt_...` id or the checkpoint's name; the answer carries the twinkle:// path to load.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -132,6 +134,8 @@ def sync(
 ) -> Checkpoint | ErrorResponse | None:
     """One checkpoint, by id or by name.
 
+     Accepts the `ckpt_...` id or the checkpoint's name; the answer carries the twinkle:// path to load.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -158,6 +162,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[Checkpoint | ErrorResponse]:
     """One checkpoint, by id or by name.
+
+     Accepts the `ckpt_...` id or the checkpoint's name; the answer carries the twinkle:// path to load.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -188,6 +194,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> Checkpoint | ErrorResponse | None:
     """One checkpoint, by id or by name.
+
+     Accepts the `ckpt_...` id or the checkpoint's name; the answer carries the twinkle:// path to load.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

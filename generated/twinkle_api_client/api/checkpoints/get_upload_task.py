@@ -97,6 +97,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | UploadTask]:
     """The state of a hub upload.
 
+     Poll until status is succeeded (with url) or failed (with error).
+
     Args:
         upload_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -126,6 +128,8 @@ def sync(
 ) -> ErrorResponse | UploadTask | None:
     """The state of a hub upload.
 
+     Poll until status is succeeded (with url) or failed (with error).
+
     Args:
         upload_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -149,6 +153,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[ErrorResponse | UploadTask]:
     """The state of a hub upload.
+
+     Poll until status is succeeded (with url) or failed (with error).
 
     Args:
         upload_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -176,6 +182,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> ErrorResponse | UploadTask | None:
     """The state of a hub upload.
+
+     Poll until status is succeeded (with url) or failed (with error).
 
     Args:
         upload_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

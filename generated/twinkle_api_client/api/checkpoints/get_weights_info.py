@@ -100,6 +100,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | WeightsInfo]:
     """The tensors stored in a checkpoint.
 
+     Reads the stored safetensors header: tensor names, shapes and dtypes, without loading the weights.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -132,6 +134,8 @@ def sync(
 ) -> ErrorResponse | WeightsInfo | None:
     """The tensors stored in a checkpoint.
 
+     Reads the stored safetensors header: tensor names, shapes and dtypes, without loading the weights.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -158,6 +162,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[ErrorResponse | WeightsInfo]:
     """The tensors stored in a checkpoint.
+
+     Reads the stored safetensors header: tensor names, shapes and dtypes, without loading the weights.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -188,6 +194,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> ErrorResponse | WeightsInfo | None:
     """The tensors stored in a checkpoint.
+
+     Reads the stored safetensors header: tensor names, shapes and dtypes, without loading the weights.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

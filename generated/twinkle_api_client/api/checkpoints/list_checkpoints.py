@@ -111,6 +111,8 @@ def sync_detailed(
 ) -> Response[CheckpointList | ErrorResponse]:
     """List a run's checkpoints, newest first.
 
+     Checkpoints of one run, newest first.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         limit (int | Unset):  Default: 20.
@@ -146,6 +148,8 @@ def sync(
 ) -> CheckpointList | ErrorResponse | None:
     """List a run's checkpoints, newest first.
 
+     Checkpoints of one run, newest first.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         limit (int | Unset):  Default: 20.
@@ -175,6 +179,8 @@ async def asyncio_detailed(
     offset: int | Unset = 0,
 ) -> Response[CheckpointList | ErrorResponse]:
     """List a run's checkpoints, newest first.
+
+     Checkpoints of one run, newest first.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -208,6 +214,8 @@ async def asyncio(
     offset: int | Unset = 0,
 ) -> CheckpointList | ErrorResponse | None:
     """List a run's checkpoints, newest first.
+
+     Checkpoints of one run, newest first.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -122,6 +122,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | Task | TrainConfigs]:
     """Load a checkpoint into the run's adapter (and optionally its optimizer).
 
+     Loads the adapter weights of one of the caller's checkpoints into this run, and the optimizer state
+    when asked for and saved.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +160,9 @@ def sync(
 ) -> ErrorResponse | Task | TrainConfigs | None:
     """Load a checkpoint into the run's adapter (and optionally its optimizer).
 
+     Loads the adapter weights of one of the caller's checkpoints into this run, and the optimizer state
+    when asked for and saved.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | Task | TrainConfigs]:
     """Load a checkpoint into the run's adapter (and optionally its optimizer).
+
+     Loads the adapter weights of one of the caller's checkpoints into this run, and the optimizer state
+    when asked for and saved.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +228,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | Task | TrainConfigs | None:
     """Load a checkpoint into the run's adapter (and optionally its optimizer).
+
+     Loads the adapter weights of one of the caller's checkpoints into this run, and the optimizer state
+    when asked for and saved.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -122,6 +122,9 @@ def sync_detailed(
 ) -> Response[Checkpoint | ErrorResponse | Task]:
     """Save the adapter (and optionally the optimizer) under a name.
 
+     Writes the adapter in PEFT format (and the optimizer state when asked) and returns its twinkle://
+    path.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +160,9 @@ def sync(
 ) -> Checkpoint | ErrorResponse | Task | None:
     """Save the adapter (and optionally the optimizer) under a name.
 
+     Writes the adapter in PEFT format (and the optimizer state when asked) and returns its twinkle://
+    path.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Checkpoint | ErrorResponse | Task]:
     """Save the adapter (and optionally the optimizer) under a name.
+
+     Writes the adapter in PEFT format (and the optimizer state when asked) and returns its twinkle://
+    path.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +228,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> Checkpoint | ErrorResponse | Task | None:
     """Save the adapter (and optionally the optimizer) under a name.
+
+     Writes the adapter in PEFT format (and the optimizer state when asked) and returns its twinkle://
+    path.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

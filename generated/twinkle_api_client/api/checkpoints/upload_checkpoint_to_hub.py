@@ -119,6 +119,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | UploadTask]:
     """Upload a checkpoint to a model hub in the background.
 
+     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
+    reports progress.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -157,6 +160,9 @@ def sync(
 ) -> ErrorResponse | UploadTask | None:
     """Upload a checkpoint to a model hub in the background.
 
+     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
+    reports progress.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         checkpoint_id (str):
@@ -189,6 +195,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | UploadTask]:
     """Upload a checkpoint to a model hub in the background.
+
+     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
+    reports progress.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -225,6 +234,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | UploadTask | None:
     """Upload a checkpoint to a model hub in the background.
+
+     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
+    reports progress.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -111,6 +111,9 @@ def sync_detailed(
 ) -> Response[DataLoaderInfo | ErrorResponse]:
     """Batch a dataset; batches are then fetched by index.
 
+     Splits the dataset into batches over the given epochs. Batches are computed from (index, settings),
+    so fetching one twice gives the same rows.
+
     Args:
         idempotency_key (str | Unset):
         body (CreateDataLoaderRequest):
@@ -143,6 +146,9 @@ def sync(
 ) -> DataLoaderInfo | ErrorResponse | None:
     """Batch a dataset; batches are then fetched by index.
 
+     Splits the dataset into batches over the given epochs. Batches are computed from (index, settings),
+    so fetching one twice gives the same rows.
+
     Args:
         idempotency_key (str | Unset):
         body (CreateDataLoaderRequest):
@@ -169,6 +175,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DataLoaderInfo | ErrorResponse]:
     """Batch a dataset; batches are then fetched by index.
+
+     Splits the dataset into batches over the given epochs. Batches are computed from (index, settings),
+    so fetching one twice gives the same rows.
 
     Args:
         idempotency_key (str | Unset):
@@ -199,6 +208,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DataLoaderInfo | ErrorResponse | None:
     """Batch a dataset; batches are then fetched by index.
+
+     Splits the dataset into batches over the given epochs. Batches are computed from (index, settings),
+    so fetching one twice gives the same rows.
 
     Args:
         idempotency_key (str | Unset):

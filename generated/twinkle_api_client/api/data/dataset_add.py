@@ -122,6 +122,8 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Load another dataset and keep it alongside this one for mix.
 
+     Loads another source into this dataset's list of parts; dataset_mix combines them.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +159,8 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Load another dataset and keep it alongside this one for mix.
 
+     Loads another source into this dataset's list of parts; dataset_mix combines them.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +190,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Load another dataset and keep it alongside this one for mix.
+
+     Loads another source into this dataset's list of parts; dataset_mix combines them.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +225,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Load another dataset and keep it alongside this one for mix.
+
+     Loads another source into this dataset's list of parts; dataset_mix combines them.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

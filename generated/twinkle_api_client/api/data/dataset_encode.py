@@ -123,6 +123,9 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Encode every row into token ids and shifted labels with the dataset's template.
 
+     Turns every row into input_ids, shifted labels (-100 where no loss), attention_mask, position_ids
+    and length. Needs a template (dataset_set_template).
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +161,9 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Encode every row into token ids and shifted labels with the dataset's template.
 
+     Turns every row into input_ids, shifted labels (-100 where no loss), attention_mask, position_ids
+    and length. Needs a template (dataset_set_template).
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +193,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Encode every row into token ids and shifted labels with the dataset's template.
+
+     Turns every row into input_ids, shifted labels (-100 where no loss), attention_mask, position_ids
+    and length. Needs a template (dataset_set_template).
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +229,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Encode every row into token ids and shifted labels with the dataset's template.
+
+     Turns every row into input_ids, shifted labels (-100 where no loss), attention_mask, position_ids
+    and length. Needs a template (dataset_set_template).
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

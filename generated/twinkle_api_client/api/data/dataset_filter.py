@@ -122,6 +122,8 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Keep the rows a named filter accepts.
 
+     Runs a server-side filter over every row and keeps the rows it accepts.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +159,8 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Keep the rows a named filter accepts.
 
+     Runs a server-side filter over every row and keeps the rows it accepts.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +190,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Keep the rows a named filter accepts.
+
+     Runs a server-side filter over every row and keeps the rows it accepts.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +225,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Keep the rows a named filter accepts.
+
+     Runs a server-side filter over every row and keeps the rows it accepts.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -122,6 +122,9 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Apply a named preprocessor to every row.
 
+     Runs a server-side preprocessor (e.g. SelfCognitionProcessor) over every row; init_args are passed
+    to its constructor.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +160,9 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Apply a named preprocessor to every row.
 
+     Runs a server-side preprocessor (e.g. SelfCognitionProcessor) over every row; init_args are passed
+    to its constructor.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Apply a named preprocessor to every row.
+
+     Runs a server-side preprocessor (e.g. SelfCognitionProcessor) over every row; init_args are passed
+    to its constructor.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +228,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Apply a named preprocessor to every row.
+
+     Runs a server-side preprocessor (e.g. SelfCognitionProcessor) over every row; init_args are passed
+    to its constructor.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

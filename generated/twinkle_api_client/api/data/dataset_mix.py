@@ -123,6 +123,8 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Combine the added datasets into one.
 
+     Interleaves (with optional probabilities and seed) or concatenates the parts added with dataset_add.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +160,8 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Combine the added datasets into one.
 
+     Interleaves (with optional probabilities and seed) or concatenates the parts added with dataset_add.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +191,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DatasetInfo | ErrorResponse | Task]:
     """Combine the added datasets into one.
+
+     Interleaves (with optional probabilities and seed) or concatenates the parts added with dataset_add.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +226,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DatasetInfo | ErrorResponse | Task | None:
     """Combine the added datasets into one.
+
+     Interleaves (with optional probabilities and seed) or concatenates the parts added with dataset_add.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

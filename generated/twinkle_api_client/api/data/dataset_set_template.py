@@ -116,6 +116,8 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse]:
     """Choose the chat template used by encode.
 
+     Chooses the template and tokenizer used by a later encode.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -151,6 +153,8 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | None:
     """Choose the chat template used by encode.
 
+     Chooses the template and tokenizer used by a later encode.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -180,6 +184,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DatasetInfo | ErrorResponse]:
     """Choose the chat template used by encode.
+
+     Chooses the template and tokenizer used by a later encode.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -213,6 +219,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DatasetInfo | ErrorResponse | None:
     """Choose the chat template used by encode.
+
+     Chooses the template and tokenizer used by a later encode.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -100,6 +100,8 @@ def sync_detailed(
 ) -> Response[Batch | ErrorResponse]:
     """One batch by index; a pure function of the index and the dataloader's settings.
 
+     Retry-safe: the same index always gives the same rows.
+
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
             `task_...`.
@@ -133,6 +135,8 @@ def sync(
 ) -> Batch | ErrorResponse | None:
     """One batch by index; a pure function of the index and the dataloader's settings.
 
+     Retry-safe: the same index always gives the same rows.
+
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
             `task_...`.
@@ -160,6 +164,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[Batch | ErrorResponse]:
     """One batch by index; a pure function of the index and the dataloader's settings.
+
+     Retry-safe: the same index always gives the same rows.
 
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
@@ -191,6 +197,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> Batch | ErrorResponse | None:
     """One batch by index; a pure function of the index and the dataloader's settings.
+
+     Retry-safe: the same index always gives the same rows.
 
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,

@@ -97,6 +97,8 @@ def sync_detailed(
 ) -> Response[DataLoaderState | ErrorResponse]:
     """How far the dataloader has been consumed.
 
+     The resume point recorded with set_dataloader_state.
+
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
             `task_...`.
@@ -127,6 +129,8 @@ def sync(
 ) -> DataLoaderState | ErrorResponse | None:
     """How far the dataloader has been consumed.
 
+     The resume point recorded with set_dataloader_state.
+
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
             `task_...`.
@@ -151,6 +155,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[DataLoaderState | ErrorResponse]:
     """How far the dataloader has been consumed.
+
+     The resume point recorded with set_dataloader_state.
 
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
@@ -179,6 +185,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> DataLoaderState | ErrorResponse | None:
     """How far the dataloader has been consumed.
+
+     The resume point recorded with set_dataloader_state.
 
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,

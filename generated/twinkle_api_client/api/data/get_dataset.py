@@ -97,6 +97,8 @@ def sync_detailed(
 ) -> Response[DatasetInfo | ErrorResponse]:
     """A dataset's length, columns and state.
 
+     Reports the current length and columns, whether it is encoded, and its template.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -126,6 +128,8 @@ def sync(
 ) -> DatasetInfo | ErrorResponse | None:
     """A dataset's length, columns and state.
 
+     Reports the current length and columns, whether it is encoded, and its template.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -149,6 +153,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[DatasetInfo | ErrorResponse]:
     """A dataset's length, columns and state.
+
+     Reports the current length and columns, whether it is encoded, and its template.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -176,6 +182,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> DatasetInfo | ErrorResponse | None:
     """A dataset's length, columns and state.
+
+     Reports the current length and columns, whether it is encoded, and its template.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -100,6 +100,8 @@ def sync_detailed(
 ) -> Response[DatasetRow | ErrorResponse]:
     """One row of a dataset.
 
+     One row by zero-based index, as currently stored.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         index (int):
@@ -132,6 +134,8 @@ def sync(
 ) -> DatasetRow | ErrorResponse | None:
     """One row of a dataset.
 
+     One row by zero-based index, as currently stored.
+
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         index (int):
@@ -158,6 +162,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[DatasetRow | ErrorResponse]:
     """One row of a dataset.
+
+     One row by zero-based index, as currently stored.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -188,6 +194,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> DatasetRow | ErrorResponse | None:
     """One row of a dataset.
+
+     One row by zero-based index, as currently stored.
 
     Args:
         dataset_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -116,6 +116,8 @@ def sync_detailed(
 ) -> Response[DataLoaderState | ErrorResponse]:
     """Record progress, or move the resume point.
 
+     Records how many batches were consumed, so a restarted client resumes from there.
+
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
             `task_...`.
@@ -152,6 +154,8 @@ def sync(
 ) -> DataLoaderState | ErrorResponse | None:
     """Record progress, or move the resume point.
 
+     Records how many batches were consumed, so a restarted client resumes from there.
+
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
             `task_...`.
@@ -182,6 +186,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[DataLoaderState | ErrorResponse]:
     """Record progress, or move the resume point.
+
+     Records how many batches were consumed, so a restarted client resumes from there.
 
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,
@@ -216,6 +222,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> DataLoaderState | ErrorResponse | None:
     """Record progress, or move the resume point.
+
+     Records how many batches were consumed, so a restarted client resumes from there.
 
     Args:
         dataloader_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`,

@@ -123,6 +123,8 @@ def sync_detailed(
 ) -> Response[BackwardResult | ErrorResponse | Task]:
     """Backward pass of the last forward, accumulating gradients.
 
+     Backpropagates the most recent forward pass and counts one micro-batch.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +160,8 @@ def sync(
 ) -> BackwardResult | ErrorResponse | Task | None:
     """Backward pass of the last forward, accumulating gradients.
 
+     Backpropagates the most recent forward pass and counts one micro-batch.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +191,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[BackwardResult | ErrorResponse | Task]:
     """Backward pass of the last forward, accumulating gradients.
+
+     Backpropagates the most recent forward pass and counts one micro-batch.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +226,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> BackwardResult | ErrorResponse | Task | None:
     """Backward pass of the last forward, accumulating gradients.
+
+     Backpropagates the most recent forward pass and counts one micro-batch.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

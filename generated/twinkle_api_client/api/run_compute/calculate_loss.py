@@ -123,6 +123,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | LossResult | Task]:
     """The loss of the last forward pass.
 
+     Returns the loss of the most recent forward pass.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +160,8 @@ def sync(
 ) -> ErrorResponse | LossResult | Task | None:
     """The loss of the last forward pass.
 
+     Returns the loss of the most recent forward pass.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +191,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | LossResult | Task]:
     """The loss of the last forward pass.
+
+     Returns the loss of the most recent forward pass.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +226,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | LossResult | Task | None:
     """The loss of the last forward pass.
+
+     Returns the loss of the most recent forward pass.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -123,6 +123,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | MetricResult | Task]:
     """The tracked metrics since the last call.
 
+     Aggregates the tracked metrics over the micro-batches since the previous call.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +160,8 @@ def sync(
 ) -> ErrorResponse | MetricResult | Task | None:
     """The tracked metrics since the last call.
 
+     Aggregates the tracked metrics over the micro-batches since the previous call.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +191,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | MetricResult | Task]:
     """The tracked metrics since the last call.
+
+     Aggregates the tracked metrics over the micro-batches since the previous call.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +226,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | MetricResult | Task | None:
     """The tracked metrics since the last call.
+
+     Aggregates the tracked metrics over the micro-batches since the previous call.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

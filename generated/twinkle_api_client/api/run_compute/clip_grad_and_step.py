@@ -122,6 +122,8 @@ def sync_detailed(
 ) -> Response[ClipGradAndStepResult | ErrorResponse | Task]:
     """clip_grad_norm followed by step, in one call.
 
+     Saves a round trip in the common loop; same boundary rules as its two parts.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +159,8 @@ def sync(
 ) -> ClipGradAndStepResult | ErrorResponse | Task | None:
     """clip_grad_norm followed by step, in one call.
 
+     Saves a round trip in the common loop; same boundary rules as its two parts.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +190,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ClipGradAndStepResult | ErrorResponse | Task]:
     """clip_grad_norm followed by step, in one call.
+
+     Saves a round trip in the common loop; same boundary rules as its two parts.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +225,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ClipGradAndStepResult | ErrorResponse | Task | None:
     """clip_grad_norm followed by step, in one call.
+
+     Saves a round trip in the common loop; same boundary rules as its two parts.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -122,6 +122,9 @@ def sync_detailed(
 ) -> Response[ClipGradNormResult | ErrorResponse | Task]:
     """Clip the accumulated gradients at an accumulation boundary.
 
+     Takes effect on every Nth micro-batch (N = gradient_accumulation_steps), after gradients are divided
+    by the window's label-token count; elsewhere it answers applied=false.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +160,9 @@ def sync(
 ) -> ClipGradNormResult | ErrorResponse | Task | None:
     """Clip the accumulated gradients at an accumulation boundary.
 
+     Takes effect on every Nth micro-batch (N = gradient_accumulation_steps), after gradients are divided
+    by the window's label-token count; elsewhere it answers applied=false.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ClipGradNormResult | ErrorResponse | Task]:
     """Clip the accumulated gradients at an accumulation boundary.
+
+     Takes effect on every Nth micro-batch (N = gradient_accumulation_steps), after gradients are divided
+    by the window's label-token count; elsewhere it answers applied=false.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +228,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ClipGradNormResult | ErrorResponse | Task | None:
     """Clip the accumulated gradients at an accumulation boundary.
+
+     Takes effect on every Nth micro-batch (N = gradient_accumulation_steps), after gradients are divided
+    by the window's label-token count; elsewhere it answers applied=false.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -122,6 +122,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | ForwardResult | Task]:
     """Forward pass with the loss, keeping activations for a later backward.
 
+     Computes the loss of the batch with gradients enabled and keeps the graph for backward. Operations
+    of one run execute in the order they were sent.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +160,9 @@ def sync(
 ) -> ErrorResponse | ForwardResult | Task | None:
     """Forward pass with the loss, keeping activations for a later backward.
 
+     Computes the loss of the batch with gradients enabled and keeps the graph for backward. Operations
+    of one run execute in the order they were sent.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | ForwardResult | Task]:
     """Forward pass with the loss, keeping activations for a later backward.
+
+     Computes the loss of the batch with gradients enabled and keeps the graph for backward. Operations
+    of one run execute in the order they were sent.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +228,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | ForwardResult | Task | None:
     """Forward pass with the loss, keeping activations for a later backward.
+
+     Computes the loss of the batch with gradients enabled and keeps the graph for backward. Operations
+    of one run execute in the order they were sent.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -122,6 +122,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | ForwardResult | Task]:
     """Forward pass without gradients (evaluation).
 
+     Computes the loss of the batch without gradients and without changing any state.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +159,8 @@ def sync(
 ) -> ErrorResponse | ForwardResult | Task | None:
     """Forward pass without gradients (evaluation).
 
+     Computes the loss of the batch without gradients and without changing any state.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +190,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | ForwardResult | Task]:
     """Forward pass without gradients (evaluation).
+
+     Computes the loss of the batch without gradients and without changing any state.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +225,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | ForwardResult | Task | None:
     """Forward pass without gradients (evaluation).
+
+     Computes the loss of the batch without gradients and without changing any state.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

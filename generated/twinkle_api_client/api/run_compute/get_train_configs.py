@@ -97,6 +97,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | TrainConfigs]:
     """The run's current configuration and counters.
 
+     What set_* configured so far, with the micro-step and optimizer-step counters.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -126,6 +128,8 @@ def sync(
 ) -> ErrorResponse | TrainConfigs | None:
     """The run's current configuration and counters.
 
+     What set_* configured so far, with the micro-step and optimizer-step counters.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -149,6 +153,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[ErrorResponse | TrainConfigs]:
     """The run's current configuration and counters.
+
+     What set_* configured so far, with the micro-step and optimizer-step counters.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -176,6 +182,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> ErrorResponse | TrainConfigs | None:
     """The run's current configuration and counters.
+
+     What set_* configured so far, with the micro-step and optimizer-step counters.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -123,6 +123,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | StepResult | Task]:
     """Optimizer step at an accumulation boundary.
 
+     Applies the optimizer on every Nth micro-batch (N = gradient_accumulation_steps); elsewhere it
+    answers applied=false and changes nothing.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +161,9 @@ def sync(
 ) -> ErrorResponse | StepResult | Task | None:
     """Optimizer step at an accumulation boundary.
 
+     Applies the optimizer on every Nth micro-batch (N = gradient_accumulation_steps); elsewhere it
+    answers applied=false and changes nothing.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +193,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | StepResult | Task]:
     """Optimizer step at an accumulation boundary.
+
+     Applies the optimizer on every Nth micro-batch (N = gradient_accumulation_steps); elsewhere it
+    answers applied=false and changes nothing.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +229,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | StepResult | Task | None:
     """Optimizer step at an accumulation boundary.
+
+     Applies the optimizer on every Nth micro-batch (N = gradient_accumulation_steps); elsewhere it
+    answers applied=false and changes nothing.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -123,6 +123,8 @@ def sync_detailed(
 ) -> Response[AppliedResult | ErrorResponse | Task]:
     """Zero the gradients at an accumulation boundary.
 
+     Clears the gradients at an accumulation boundary; elsewhere it answers applied=false.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -158,6 +160,8 @@ def sync(
 ) -> AppliedResult | ErrorResponse | Task | None:
     """Zero the gradients at an accumulation boundary.
 
+     Clears the gradients at an accumulation boundary; elsewhere it answers applied=false.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -187,6 +191,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[AppliedResult | ErrorResponse | Task]:
     """Zero the gradients at an accumulation boundary.
+
+     Clears the gradients at an accumulation boundary; elsewhere it answers applied=false.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -220,6 +226,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> AppliedResult | ErrorResponse | Task | None:
     """Zero the gradients at an accumulation boundary.
+
+     Clears the gradients at an accumulation boundary; elsewhere it answers applied=false.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

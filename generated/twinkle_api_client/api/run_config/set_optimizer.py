@@ -122,6 +122,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | Task | TrainConfigs]:
     """Choose the optimizer and its hyperparameters.
 
+     Replaces the optimizer of the run's adapter; its state starts empty.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +159,8 @@ def sync(
 ) -> ErrorResponse | Task | TrainConfigs | None:
     """Choose the optimizer and its hyperparameters.
 
+     Replaces the optimizer of the run's adapter; its state starts empty.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +190,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | Task | TrainConfigs]:
     """Choose the optimizer and its hyperparameters.
+
+     Replaces the optimizer of the run's adapter; its state starts empty.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +225,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | Task | TrainConfigs | None:
     """Choose the optimizer and its hyperparameters.
+
+     Replaces the optimizer of the run's adapter; its state starts empty.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

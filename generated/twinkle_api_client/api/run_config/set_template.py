@@ -122,6 +122,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | Task | TrainConfigs]:
     """Choose the chat template used to encode `messages` rows.
 
+     Rows sent as chat `messages` are encoded with this template and the run's tokenizer (or
+    `model_id`'s).
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -157,6 +160,9 @@ def sync(
 ) -> ErrorResponse | Task | TrainConfigs | None:
     """Choose the chat template used to encode `messages` rows.
 
+     Rows sent as chat `messages` are encoded with this template and the run's tokenizer (or
+    `model_id`'s).
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -186,6 +192,9 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | Task | TrainConfigs]:
     """Choose the chat template used to encode `messages` rows.
+
+     Rows sent as chat `messages` are encoded with this template and the run's tokenizer (or
+    `model_id`'s).
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -219,6 +228,9 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | Task | TrainConfigs | None:
     """Choose the chat template used to encode `messages` rows.
+
+     Rows sent as chat `messages` are encoded with this template and the run's tokenizer (or
+    `model_id`'s).
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -86,6 +86,9 @@ def sync_detailed(
 ) -> Response[Capacity | ErrorResponse]:
     """Adapter slots per served model.
 
+     For each served model, how many LoRA adapters it can hold, how many are in use and how many are
+    free. create_training_run answers 429 when a model is full.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -109,6 +112,9 @@ def sync(
 ) -> Capacity | ErrorResponse | None:
     """Adapter slots per served model.
 
+     For each served model, how many LoRA adapters it can hold, how many are in use and how many are
+    free. create_training_run answers 429 when a model is full.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -127,6 +133,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[Capacity | ErrorResponse]:
     """Adapter slots per served model.
+
+     For each served model, how many LoRA adapters it can hold, how many are in use and how many are
+    free. create_training_run answers 429 when a model is full.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -148,6 +157,9 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> Capacity | ErrorResponse | None:
     """Adapter slots per served model.
+
+     For each served model, how many LoRA adapters it can hold, how many are in use and how many are
+    free. create_training_run answers 429 when a model is full.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -86,6 +86,10 @@ def sync_detailed(
 ) -> Response[ErrorResponse | ServerCapabilities]:
     """Models served, supported components and limits.
 
+     Lists the base models this server serves with their limits, and the names of the losses, optimizers,
+    schedulers, templates, processors, preprocessors and metrics it accepts. Clients use it to check a
+    configuration before creating a run.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -109,6 +113,10 @@ def sync(
 ) -> ErrorResponse | ServerCapabilities | None:
     """Models served, supported components and limits.
 
+     Lists the base models this server serves with their limits, and the names of the losses, optimizers,
+    schedulers, templates, processors, preprocessors and metrics it accepts. Clients use it to check a
+    configuration before creating a run.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -127,6 +135,10 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[ErrorResponse | ServerCapabilities]:
     """Models served, supported components and limits.
+
+     Lists the base models this server serves with their limits, and the names of the losses, optimizers,
+    schedulers, templates, processors, preprocessors and metrics it accepts. Clients use it to check a
+    configuration before creating a run.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -148,6 +160,10 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> ErrorResponse | ServerCapabilities | None:
     """Models served, supported components and limits.
+
+     Lists the base models this server serves with their limits, and the names of the losses, optimizers,
+    schedulers, templates, processors, preprocessors and metrics it accepts. Clients use it to check a
+    configuration before creating a run.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -117,6 +117,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | Session]:
     """Close a session and free its adapters.
 
+     Releases every training run of the session and frees their adapter slots; checkpoints are kept.
+
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -152,6 +154,8 @@ def sync(
 ) -> ErrorResponse | Session | None:
     """Close a session and free its adapters.
 
+     Releases every training run of the session and frees their adapter slots; checkpoints are kept.
+
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -181,6 +185,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | Session]:
     """Close a session and free its adapters.
+
+     Releases every training run of the session and frees their adapter slots; checkpoints are kept.
 
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -214,6 +220,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | Session | None:
     """Close a session and free its adapters.
+
+     Releases every training run of the session and frees their adapter slots; checkpoints are kept.
 
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

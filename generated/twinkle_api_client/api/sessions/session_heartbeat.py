@@ -117,6 +117,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | Session]:
     """Keep a session alive.
 
+     Extends the session's expiry; send one at least every heartbeat_interval_s seconds.
+
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -152,6 +154,8 @@ def sync(
 ) -> ErrorResponse | Session | None:
     """Keep a session alive.
 
+     Extends the session's expiry; send one at least every heartbeat_interval_s seconds.
+
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         idempotency_key (str | Unset):
@@ -181,6 +185,8 @@ async def asyncio_detailed(
     idempotency_key: str | Unset = UNSET,
 ) -> Response[ErrorResponse | Session]:
     """Keep a session alive.
+
+     Extends the session's expiry; send one at least every heartbeat_interval_s seconds.
 
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -214,6 +220,8 @@ async def asyncio(
     idempotency_key: str | Unset = UNSET,
 ) -> ErrorResponse | Session | None:
     """Keep a session alive.
+
+     Extends the session's expiry; send one at least every heartbeat_interval_s seconds.
 
     Args:
         session_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

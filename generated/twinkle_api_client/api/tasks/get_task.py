@@ -107,6 +107,9 @@ def sync_detailed(
 ) -> Response[ErrorResponse | Task]:
     """A task's state; with `wait`, holds the request until it finishes or the wait ends.
 
+     Holds the request up to `wait` seconds while the task is pending or running. A finished task carries
+    the operation's result (or error) and its HTTP status.
+
     Args:
         task_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         wait (float | Unset):  Default: 0.0.
@@ -139,6 +142,9 @@ def sync(
 ) -> ErrorResponse | Task | None:
     """A task's state; with `wait`, holds the request until it finishes or the wait ends.
 
+     Holds the request up to `wait` seconds while the task is pending or running. A finished task carries
+    the operation's result (or error) and its HTTP status.
+
     Args:
         task_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
         wait (float | Unset):  Default: 0.0.
@@ -165,6 +171,9 @@ async def asyncio_detailed(
     wait: float | Unset = 0.0,
 ) -> Response[ErrorResponse | Task]:
     """A task's state; with `wait`, holds the request until it finishes or the wait ends.
+
+     Holds the request up to `wait` seconds while the task is pending or running. A finished task carries
+    the operation's result (or error) and its HTTP status.
 
     Args:
         task_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -195,6 +204,9 @@ async def asyncio(
     wait: float | Unset = 0.0,
 ) -> ErrorResponse | Task | None:
     """A task's state; with `wait`, holds the request until it finishes or the wait ends.
+
+     Holds the request up to `wait` seconds while the task is pending or running. A finished task carries
+    the operation's result (or error) and its HTTP status.
 
     Args:
         task_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -97,6 +97,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | TrainingRun]:
     """One training run.
 
+     Another user's run answers 404, exactly like a missing one.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -126,6 +128,8 @@ def sync(
 ) -> ErrorResponse | TrainingRun | None:
     """One training run.
 
+     Another user's run answers 404, exactly like a missing one.
+
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
 
@@ -149,6 +153,8 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
 ) -> Response[ErrorResponse | TrainingRun]:
     """One training run.
+
+     Another user's run answers 404, exactly like a missing one.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -176,6 +182,8 @@ async def asyncio(
     client: AuthenticatedClient | Client,
 ) -> ErrorResponse | TrainingRun | None:
     """One training run.
+
+     Another user's run answers 404, exactly like a missing one.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

@@ -101,6 +101,8 @@ def sync_detailed(
 ) -> Response[ErrorResponse | TrainingRunList]:
     """List the caller's training runs, newest first.
 
+     Runs of the caller only, newest first, with their last checkpoint.
+
     Args:
         limit (int | Unset):  Default: 20.
         offset (int | Unset):  Default: 0.
@@ -133,6 +135,8 @@ def sync(
 ) -> ErrorResponse | TrainingRunList | None:
     """List the caller's training runs, newest first.
 
+     Runs of the caller only, newest first, with their last checkpoint.
+
     Args:
         limit (int | Unset):  Default: 20.
         offset (int | Unset):  Default: 0.
@@ -159,6 +163,8 @@ async def asyncio_detailed(
     offset: int | Unset = 0,
 ) -> Response[ErrorResponse | TrainingRunList]:
     """List the caller's training runs, newest first.
+
+     Runs of the caller only, newest first, with their last checkpoint.
 
     Args:
         limit (int | Unset):  Default: 20.
@@ -189,6 +195,8 @@ async def asyncio(
     offset: int | Unset = 0,
 ) -> ErrorResponse | TrainingRunList | None:
     """List the caller's training runs, newest first.
+
+     Runs of the caller only, newest first, with their last checkpoint.
 
     Args:
         limit (int | Unset):  Default: 20.
