@@ -1,0 +1,168 @@
+"""The local face's process-wide state: settings, resolver and one engine worker per base model.
+
+The server keeps the same things in ``twinkle_server.runtime.Runtime``; here there is no database,
+no HTTP and no session, only what running the engine and the data pipeline in-process needs. The
+settings are the server's (``twinkle_server.config``), so one YAML file describes models, aliases
+and data folders for both faces: ``TWINKLE_CONFIG=twinkle.yaml python train.py``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twinkle_server.config import ServedModel, Settings
+    from twinkle_server.resolver import Resolver
+
+__all__ = ["ENV_CONFIG", "LocalRuntime", "configure", "get_runtime"]
+
+logger = logging.getLogger("twinkle")
+
+ENV_CONFIG = "TWINKLE_CONFIG"
+
+_lock = threading.Lock()
+_runtime: LocalRuntime | None = None
+
+
+class LocalRuntime:
+    """Settings, resolver and model workers of this process.
+
+    Args:
+        settings: the server settings to follow (models, aliases, data roots, data dir).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.resolver = _build_resolver(settings)
+        self._workers: dict[str, Any] = {}
+        self._workers_lock = threading.Lock()
+
+    def served_model(self, model_id: str) -> ServedModel:
+        """The configured model named ``model_id``; without configured models, an ad-hoc one."""
+        from twinkle_server.config import ServedModel
+        from twinkle_server.errors import InvalidInput
+
+        served = self.settings.find_model(model_id)
+        if served is not None:
+            return served
+        if self.settings.models:
+            names = ", ".join(name for m in self.settings.models for name in m.ids)
+            raise InvalidInput(
+                f"model {model_id!r} is not in the configured models ({names}); add it to the file "
+                f"named by {ENV_CONFIG}, or use one of those ids"
+            )
+        return ServedModel(model_id=model_id)
+
+    def worker(self, model_id: str) -> Any:
+        """The started ``ModelWorker`` of ``model_id`` (one per base model in this process)."""
+        served = self.served_model(model_id)
+        with self._workers_lock:
+            worker = self._workers.get(served.model_id)
+            if worker is None:
+                worker = self._build_worker(served)
+                worker.start()
+                self._workers[served.model_id] = worker
+        return worker
+
+    def _build_worker(self, served: ServedModel) -> Any:
+        from twinkle_server.engine.spec import ModelSpec
+        from twinkle_server.engine.worker import ModelWorker
+
+        path = Path(served.path) if served.path is not None and Path(served.path).exists() else None
+        spec = ModelSpec(
+            model_id=served.model_id,
+            path=path,
+            device=served.device,
+            dtype=served.dtype,
+            max_loras=served.max_loras,
+            max_r=served.max_r,
+            max_length=served.max_length,
+            random_init=served.random_init,
+        )
+        return ModelWorker(spec, resolver=self.resolver)
+
+    def default_model_id(self, model_id: str | None) -> str | None:
+        """As the server does: no model id means the only configured model, if there is one."""
+        if model_id is None and len(self.settings.models) == 1:
+            return self.settings.models[0].model_id
+        return model_id
+
+    def close(self) -> None:
+        """Stop every worker (their adapters go with them)."""
+        with self._workers_lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.stop(timeout=30)
+
+
+def _build_resolver(settings: Settings) -> Resolver:
+    """The resolver the server builds from the same settings (aliases of datasets and served models)."""
+    from twinkle_server.resolver import Resolver
+
+    aliases: dict[str, str | Path] = dict(settings.dataset_aliases)
+    for served in settings.models:
+        if served.path is not None:
+            for name in served.ids:
+                aliases.setdefault(name, served.path)
+    roots = list(settings.data_roots or ())
+    # Local model folders named in the settings are the user's own: let the resolver open them.
+    for served in settings.models:
+        if served.path is not None and Path(served.path).exists():
+            roots.append(Path(served.path).resolve())
+    return Resolver(aliases=aliases, cache_dir=settings.hub_cache_dir, data_roots=roots)
+
+
+def _load_default_settings() -> Settings:
+    from twinkle_server.config import load_settings
+
+    path = os.environ.get(ENV_CONFIG)
+    if path:
+        logger.info("twinkle: settings from %s", path)
+        return load_settings(Path(path))
+    return load_settings(None)
+
+
+def configure(settings: Settings | str | os.PathLike[str] | None = None) -> LocalRuntime:
+    """Set (or reset) the local face's settings: a ``Settings``, a YAML path, or None for the default.
+
+    Workers started under earlier settings are stopped. Call it before building models.
+
+    Example:
+        >>> import twinkle
+        >>> twinkle.configure("twinkle.yaml")
+    """
+    global _runtime
+    from twinkle_server.config import Settings, load_settings
+
+    if settings is None:
+        resolved = _load_default_settings()
+    elif isinstance(settings, Settings):
+        resolved = settings
+    else:
+        resolved = load_settings(Path(settings))
+    with _lock:
+        old, _runtime = _runtime, LocalRuntime(resolved)
+    if old is not None:
+        old.close()
+    return _runtime
+
+
+def get_runtime() -> LocalRuntime:
+    """The process-wide runtime, configured from ``TWINKLE_CONFIG`` on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = LocalRuntime(_load_default_settings())
+        return _runtime
+
+
+@atexit.register
+def _stop_workers() -> None:
+    runtime = _runtime
+    if runtime is not None:
+        runtime.close()

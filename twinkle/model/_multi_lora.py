@@ -1,0 +1,239 @@
+"""``MultiLoraTransformersModel`` of the local face: the engine, driven in this process.
+
+It shares its whole training-loop surface with the remote class (``TrainingLoopBase``), and
+carries each operation out the way the server's HTTP layer does: the request is validated by the
+API's own request models (the generated ``twinkle_api_server.models``), reduced to the fields
+that were set, and submitted to the model's ``ModelWorker``. The same loop therefore gives the same
+numbers here and against a server.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import secrets
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from twinkle_client.model._base import TrainingLoopBase
+from twinkle_client.model._lora import lora_config_to_dict
+from twinkle_client.types import TrainConfigs, UploadTask
+
+__all__ = ["MultiLoraTransformersModel"]
+
+logger = logging.getLogger("twinkle")
+
+# operation -> the API's request model (twinkle_api_server.models), as the generated router uses.
+_REQUEST_MODELS = {
+    "set_template": "SetTemplateRequest",
+    "set_processor": "SetProcessorRequest",
+    "set_loss": "SetLossRequest",
+    "set_optimizer": "SetOptimizerRequest",
+    "set_lr_scheduler": "SetLrSchedulerRequest",
+    "add_metric": "AddMetricRequest",
+    "forward": "ForwardRequest",
+    "forward_only": "ForwardRequest",
+    "forward_backward": "ForwardRequest",
+    "clip_grad_norm": "ClipGradNormRequest",
+    "clip_grad_and_step": "ClipGradNormRequest",
+    "calculate_metric": "CalculateMetricRequest",
+}
+# The API names a setter's first argument after what it names; the engine calls it ``name``.
+_NAME_FIELDS = {
+    "set_template": "template_name",
+    "set_processor": "processor_name",
+    "set_loss": "loss_name",
+    "set_optimizer": "optimizer_name",
+    "set_lr_scheduler": "scheduler_name",
+    "add_metric": "metric_name",
+}
+
+
+def _payload(operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    """The request as the server's handler sees it: validated, only the fields that were set."""
+    from twinkle_api_server import models
+
+    from twinkle_server.errors import InvalidInput
+
+    model_name = _REQUEST_MODELS.get(operation, "EmptyRequest")
+    model = getattr(models, model_name)
+    try:
+        request = model.model_validate(body or {})
+    except Exception as exc:  # pydantic.ValidationError, kept light to import
+        raise InvalidInput(f"invalid arguments for {operation}: {exc}") from exc
+    return request.model_dump(mode="json", exclude_unset=True)
+
+
+@cache
+def _engine_takes_name(operation: str) -> bool:
+    from twinkle_server.engine.multilora import MultiLoraModel
+
+    handler = getattr(MultiLoraModel, f"_op_{operation}", None)
+    return handler is not None and "name" in inspect.signature(handler).parameters
+
+
+def _engine_kwargs(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+    field = _NAME_FIELDS.get(operation)
+    if field is not None and field in payload and _engine_takes_name(operation):
+        payload = dict(payload)
+        payload["name"] = payload.pop(field)
+    return payload
+
+
+class MultiLoraTransformersModel(TrainingLoopBase):
+    """A LoRA adapter on a base model loaded in this process (one shared copy per model id).
+
+    Args:
+        model_id: the base model: a configured id or alias (``TWINKLE_CONFIG``), a hub id found in
+            the local hub cache, or a local folder inside the configured data roots.
+
+    Example:
+        >>> model = MultiLoraTransformersModel(model_id='ms://Qwen/Qwen2.5-7B-Instruct')
+        >>> model.add_adapter_to_model('default', LoraConfig(target_modules='all-linear'))
+    """
+
+    def __init__(self, model_id: str, **_ignored_client: Any) -> None:
+        super().__init__()
+        from twinkle._runtime import get_runtime
+
+        if not isinstance(model_id, str) or not model_id:
+            raise ValueError(f"model_id must be a model id, got {model_id!r}")
+        self.model_id = model_id
+        self._runtime = get_runtime()
+        self.worker = self._runtime.worker(model_id)
+        self.training_run_id: str | None = None
+        self.last_checkpoint_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        run = self.training_run_id
+        return f"MultiLoraTransformersModel(model_id={self.model_id!r}, training_run_id={run!r})"
+
+    def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        kwargs = _engine_kwargs(operation, _payload(operation, body))
+        return self.worker.submit(self.training_run_id, operation, **kwargs).result()
+
+    def add_adapter_to_model(
+        self,
+        adapter_name: str,
+        config: Any = None,
+        gradient_accumulation_steps: int = 1,
+        seed: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> TrainConfigs:
+        """Create this model's LoRA adapter (see ``twinkle_client.model.MultiLoraTransformersModel``).
+
+        ``seed`` defaults to ``DEFAULT_ADAPTER_SEED`` (42), as in the remote face.
+
+        Returns:
+            The new run's configuration.
+        """
+        if self.training_run_id is not None:
+            raise RuntimeError(
+                f"This model already has adapter {self.adapter_name!r}; create another "
+                "MultiLoraTransformersModel for another adapter"
+            )
+        del metadata  # kept by the server's run records; nothing to keep it in here
+        lora = lora_config_to_dict(config, fill_defaults=True)
+        run_id = "run_" + secrets.token_urlsafe(16)
+        result = self.worker.create_run(
+            run_id,
+            lora=lora,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            seed=self.default_seed if seed is None else seed,
+        ).result()
+        self.training_run_id = run_id
+        self.adapter_name = adapter_name
+        return TrainConfigs.model_validate(result)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _folder(self, path: str | Path) -> Path:
+        """A checkpoint folder for ``twinkle://<run_id>/weights/<name>`` or a local folder path."""
+        from twinkle_server import checkpoints
+
+        text = str(path)
+        if text.startswith("twinkle://"):
+            run_id, name = checkpoints.parse_twinkle_path(text)
+            return checkpoints.checkpoint_dir(self._runtime.settings.data_dir, run_id, name)
+        return Path(text).expanduser().resolve()
+
+    def save(self, name: str, save_optimizer: bool = False) -> str:
+        """Save the adapter (and optionally optimizer state) under the settings' data dir.
+
+        Returns:
+            ``twinkle://<run_id>/weights/<name>``, as the remote face does; the folder is
+            ``last_checkpoint_dir`` (``<data_dir>/checkpoints/<run_id>/<name>``).
+        """
+        from twinkle_server import checkpoints
+        from twinkle_server.errors import Conflict
+
+        self._require_adapter()
+        twinkle_path = checkpoints.format_twinkle_path(self.training_run_id, name)
+        folder = self._folder(twinkle_path)
+        if folder.exists():
+            raise Conflict(f"checkpoint {name!r} already exists in this run ({folder}); choose another name")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        self._run(
+            lambda: self.worker.submit(
+                self.training_run_id, "save", path=folder, save_optimizer=bool(save_optimizer)
+            ).result()
+        )
+        self.last_checkpoint_dir = folder
+        logger.info("saved checkpoint %s to %s", twinkle_path, folder)
+        return twinkle_path
+
+    def load(self, path: str, load_optimizer: bool = False) -> TrainConfigs:
+        """Load a checkpoint (a ``twinkle://`` path from ``save``, or a PEFT folder) into this adapter."""
+        self._require_adapter()
+        folder = self._folder(path)
+        result = self._run(
+            lambda: self.worker.submit(
+                self.training_run_id, "load", path=folder, load_optimizer=bool(load_optimizer)
+            ).result()
+        )
+        return TrainConfigs.model_validate(result)
+
+    def upload_to_hub(
+        self,
+        checkpoint_dir: str,
+        hub_model_id: str,
+        async_upload: bool = True,
+        *,
+        hub: str | None = None,
+        private: bool = True,
+        timeout: float | None = None,
+    ) -> UploadTask:
+        """Upload a checkpoint to the configured hub (a local folder hub by default).
+
+        The upload runs before this returns, whatever ``async_upload`` says (there is no server to
+        run it in the background); the result has the same fields as the remote face's.
+        """
+        from datetime import UTC, datetime
+
+        from twinkle_server.hubs import get_hub
+
+        del async_upload, timeout
+        folder = self._folder(checkpoint_dir)
+        chosen = get_hub(hub, self._runtime.settings)
+        started = datetime.now(UTC)
+        url = chosen.upload(folder, hub_model_id, private=private)
+        return UploadTask(
+            upload_id="upl_local_" + secrets.token_urlsafe(8),
+            checkpoint_id=folder.name,
+            hub=hub or self._runtime.settings.hubs.default,
+            hub_model_id=hub_model_id,
+            status="succeeded",
+            created_at=started,
+            finished_at=datetime.now(UTC),
+            url=url,
+        )
+
+    def close(self) -> None:
+        """Free this adapter's slot on the shared base model."""
+        if self.training_run_id is not None:
+            self.worker.release_run(self.training_run_id).result()
+            self.training_run_id = None
+            self.adapter_name = None
+        self._shutdown_executor()
