@@ -21,6 +21,24 @@ def _operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+def _ref_name(schema: dict[str, Any]) -> str | None:
+    ref = schema.get("$ref") or next((s["$ref"] for s in schema.get("anyOf", []) if "$ref" in s), None)
+    return ref.rsplit("/", 1)[1] if ref else None
+
+
+def _body_model(op: dict[str, Any]) -> str | None:
+    if "requestBody" not in op:
+        return None
+    return _ref_name(op["requestBody"]["content"]["application/json"]["schema"])
+
+
+def _response_model(response: dict[str, Any], spec: dict[str, Any]) -> str | None:
+    if "$ref" in response:
+        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    media = response.get("content", {}).get("application/json")
+    return _ref_name(media["schema"]) if media else None
+
+
 def test_served_document_matches_spec_operation_by_operation(
     app: fastapi.FastAPI, spec: dict[str, Any]
 ) -> None:
@@ -44,7 +62,16 @@ def test_served_document_matches_spec_operation_by_operation(
         }
         got_params = {(p["name"], p["in"]) for p in got.get("parameters", [])}
         assert got_params == want_params | resolved, key
-        assert ("requestBody" in got) == ("requestBody" in want), key
+        assert _body_model(got) == _body_model(want), key
+        if "requestBody" in want:
+            assert got["requestBody"].get("required", False) == want["requestBody"].get("required", False), (
+                key
+            )
+        for status, response in want["responses"].items():
+            assert _response_model(got["responses"][status], spec) == _response_model(response, spec), (
+                key,
+                status,
+            )
 
 
 def test_error_responses_use_the_error_schema(app: fastapi.FastAPI) -> None:
