@@ -1,0 +1,48 @@
+"""What the engine is asked to serve: one base model and its limits.
+
+Kept free of torch so the server's configuration code can build specs without loading anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Capacity", "ModelSpec"]
+
+
+@dataclass
+class ModelSpec:
+    """A base model to serve and the limits that apply to the adapters trained on it.
+
+    Attributes:
+        model_id: the id users name (``Qwen/Qwen2.5-7B-Instruct``, ``ms://...``); written into
+            saved adapters as ``base_model_name_or_path``.
+        path: a local folder with ``config.json`` and the tokenizer; when None, the resolver
+            turns ``model_id`` into one.
+        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype: ``"auto"`` (bf16 on CUDA, fp32 on CPU) or ``bfloat16``/``float16``/``float32``.
+        max_loras: how many training runs may hold an adapter at once.
+        max_r: the largest LoRA rank a run may ask for.
+        max_length: the longest sequence (in tokens) a row may have.
+        random_init: build the model from ``config.json`` with random weights (benchmarks with
+            real shapes and no download); the tokenizer is still read from the folder when present.
+    """
+
+    model_id: str
+    path: Path | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    max_loras: int = 8
+    max_r: int = 64
+    max_length: int = 2048
+    random_init: bool = False
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Adapter slots of one served model: the limit, how many are taken and how many are left."""
+
+    max_loras: int
+    used: int
+    free: int
