@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from twinkle_server.engine.multilora import MultiLoraModel
+from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.engine.worker import ModelWorker, WorkerState
 from twinkle_server.errors import CapacityExceeded, InvalidInput, NotFound, OutOfMemory, Unavailable
 
@@ -356,24 +358,17 @@ def test_start_twice_is_a_conflict(scripted):
 # --------------------------------------------------------------------------- the real model
 
 
-def _real_model_classes():
-    multilora = pytest.importorskip("twinkle_server.engine.multilora")
-    spec = pytest.importorskip("twinkle_server.engine.spec")
-    return multilora.MultiLoraModel, spec.ModelSpec
-
-
 @pytest.fixture(scope="module")
 def real_worker(tiny_model_dir: Path):
     """The real engine on the tiny model; `log` records the order in which the model ran ops."""
-    multilora_model, model_spec = _real_model_classes()
     log: list[tuple[str, str]] = []
 
-    class Recorded(multilora_model):  # the real model, plus a record of the order it ran ops in
+    class Recorded(MultiLoraModel):  # the real model, plus a record of the order it ran ops in
         def run_op(self, run_id: str, op: str, **kwargs: Any) -> dict:
             log.append((run_id, op))
             return super().run_op(run_id, op, **kwargs)
 
-    spec = model_spec(model_id="tiny", path=tiny_model_dir, device="cpu", max_loras=4)
+    spec = ModelSpec(model_id="tiny", path=tiny_model_dir, device="cpu", max_loras=4)
     worker = ModelWorker(spec, model_factory=Recorded)
     worker.start()
     worker.wait_ready(120)
@@ -488,9 +483,8 @@ def test_real_model_failing_op_fails_alone(real_worker):
 
 
 def test_real_model_load_failure_is_unavailable(tmp_path: Path):
-    multilora_model, model_spec = _real_model_classes()
-    spec = model_spec(model_id="missing", path=tmp_path / "nothing-here", device="cpu")
-    worker = ModelWorker(spec, model_factory=multilora_model)
+    spec = ModelSpec(model_id="missing", path=tmp_path / "nothing-here", device="cpu")
+    worker = ModelWorker(spec)  # the default factory: MultiLoraModel
     worker.start()
     error = worker.submit("x", "get_train_configs").exception(WAIT_S)
     assert isinstance(error, Unavailable)
