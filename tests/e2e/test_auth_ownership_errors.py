@@ -1,0 +1,359 @@
+"""Auth, ownership, the error schema, body limits and the PEFT download, against a real server."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twinkle_api_client.api.checkpoints import (
+    delete_checkpoint,
+    download_checkpoint,
+    get_checkpoint_path,
+    get_upload_task,
+    get_weights_info,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    upload_checkpoint_to_hub,
+)
+from twinkle_api_client.api.data import (
+    create_dataloader,
+    create_dataset,
+    dataset_encode,
+    dataset_map,
+    dataset_set_template,
+    get_dataloader_batch,
+    get_dataloader_state,
+    get_dataset,
+    get_dataset_row,
+    set_dataloader_state,
+)
+from twinkle_api_client.api.run_compute import forward_backward, get_train_configs, step
+from twinkle_api_client.api.run_config import set_template
+from twinkle_api_client.api.service import get_capacity, get_server_capabilities, healthz
+from twinkle_api_client.api.sessions import close_session, session_heartbeat
+from twinkle_api_client.api.training_runs import get_training_run, list_training_runs
+from twinkle_api_client.models import (
+    CreateDataLoaderRequest,
+    CreateDatasetRequest,
+    DatasetEncodeRequest,
+    DatasetMapRequest,
+    EmptyRequest,
+    ForwardRequest,
+    LoadCheckpointRequest,
+    SaveCheckpointRequest,
+    SetDataLoaderStateRequest,
+    SetTemplateRequest,
+    UploadCheckpointRequest,
+)
+
+from tests.e2e._server import (
+    DATASET_ID,
+    MODEL_ALIAS,
+    ServerProcess,
+    api_client,
+    chat_rows,
+    cli,
+    ok,
+    settle,
+    start_run,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(make_server: Any) -> tuple[ServerProcess, dict[str, str]]:
+    return make_server(users=("alice", "bob", "carol"))
+
+
+@pytest.fixture(scope="module")
+def alice_world(server: tuple[ServerProcess, dict[str, str]]) -> dict[str, Any]:
+    """Everything alice owns: session, run with a checkpoint, dataset, dataloader, upload."""
+    srv, keys = server
+    alice = api_client(srv, keys["alice"])
+    run = start_run(alice)
+    settle(
+        alice,
+        forward_backward.sync_detailed(
+            run.run_id, client=alice, body=ForwardRequest.from_dict({"inputs": chat_rows()})
+        ),
+    )
+    settle(alice, step.sync_detailed(run.run_id, client=alice, body=EmptyRequest()))
+    ckpt = settle(
+        alice,
+        save_checkpoint.sync_detailed(
+            run.run_id,
+            client=alice,
+            body=SaveCheckpointRequest.from_dict({"name": "step-1", "save_optimizer": True}),
+        ),
+    )
+    ds = settle(
+        alice,
+        create_dataset.sync_detailed(
+            client=alice, body=CreateDatasetRequest.from_dict({"dataset_meta": {"dataset_id": DATASET_ID}})
+        ),
+        status=201,
+    )
+    ds_id = ds["dataset_id"]
+    ok(
+        dataset_set_template.sync_detailed(
+            ds_id,
+            client=alice,
+            body=SetTemplateRequest.from_dict({"template_name": "Template", "model_id": MODEL_ALIAS}),
+        )
+    )
+    settle(
+        alice,
+        dataset_map.sync_detailed(
+            ds_id,
+            client=alice,
+            body=DatasetMapRequest.from_dict(
+                {
+                    "preprocessor": "SelfCognitionProcessor",
+                    "init_args": {"model_name": "twinkle model", "model_author": "ModelScope Team"},
+                }
+            ),
+        ),
+    )
+    settle(alice, dataset_encode.sync_detailed(ds_id, client=alice, body=DatasetEncodeRequest.from_dict({})))
+    loader = ok(
+        create_dataloader.sync_detailed(
+            client=alice, body=CreateDataLoaderRequest.from_dict({"dataset_id": ds_id, "batch_size": 4})
+        ),
+        201,
+    )
+    upload = ok(
+        upload_checkpoint_to_hub.sync_detailed(
+            run.run_id,
+            ckpt["checkpoint_id"],
+            client=alice,
+            body=UploadCheckpointRequest.from_dict({"hub_model_id": "alice/tiny-lora"}),
+        ),
+        202,
+    )
+    return {
+        "session_id": run.session_id,
+        "run_id": run.run_id,
+        "checkpoint": ckpt,
+        "dataset_id": ds_id,
+        "dataloader_id": loader.dataloader_id,
+        "upload_id": upload.upload_id,
+    }
+
+
+def _error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content[:500]
+    body = response.parsed.to_dict()["error"]
+    assert body["code"] == code, body
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    assert "Traceback" not in response.content.decode()
+    return body
+
+
+def test_healthz_is_open_and_every_response_has_a_request_id(
+    server: tuple[ServerProcess, dict[str, str]],
+) -> None:
+    srv, _ = server
+    response = healthz.sync_detailed(client=api_client(srv, None))
+    assert ok(response).status == "ok"
+    assert response.headers["X-Request-Id"].startswith("req_")
+    echoed = httpx.get(f"{srv.base_url}/healthz", headers={"X-Request-Id": "client-123"})
+    assert echoed.headers["X-Request-Id"] == "client-123"
+
+
+def test_missing_bad_and_revoked_keys_answer_401(server: tuple[ServerProcess, dict[str, str]]) -> None:
+    srv, keys = server
+    missing = _error(get_capacity.sync_detailed(client=api_client(srv, None)), 401, "unauthorized")
+    assert "Authorization" in missing["message"]
+    _error(get_capacity.sync_detailed(client=api_client(srv, "tw-" + "x" * 40)), 401, "unauthorized")
+    _error(get_capacity.sync_detailed(client=api_client(srv, "not-a-key")), 401, "unauthorized")
+    ok(get_capacity.sync_detailed(client=api_client(srv, keys["carol"])))
+    cli("keys", "revoke", keys["carol"], config=srv.config)
+    _error(get_capacity.sync_detailed(client=api_client(srv, keys["carol"])), 401, "unauthorized")
+    listing = cli("keys", "list", config=srv.config).stdout
+    assert "carol" in listing and "revoked" in listing and keys["alice"] not in listing
+
+
+def test_capabilities_name_the_served_model(server: tuple[ServerProcess, dict[str, str]]) -> None:
+    srv, keys = server
+    caps = ok(get_server_capabilities.sync_detailed(client=api_client(srv, keys["alice"])))
+    assert [m.model_id for m in caps.models] == ["Qwen/Qwen2.5-7B-Instruct"]
+    assert caps.models[0].max_loras == 2 and "CrossEntropyLoss" in caps.losses
+    assert caps.max_body_bytes == 4 * 1024 * 1024
+
+
+def test_another_users_resources_answer_404_like_missing_ones(
+    server: tuple[ServerProcess, dict[str, str]], alice_world: dict[str, Any]
+) -> None:
+    srv, keys = server
+    alice, bob = api_client(srv, keys["alice"]), api_client(srv, keys["bob"])
+    w = alice_world
+    run_id, ckpt_id, ckpt_name = w["run_id"], w["checkpoint"]["checkpoint_id"], w["checkpoint"]["name"]
+    calls = {
+        "session_heartbeat": lambda c, s: session_heartbeat.sync_detailed(
+            s["session_id"], client=c, body=EmptyRequest()
+        ),
+        "close_session": lambda c, s: close_session.sync_detailed(
+            s["session_id"], client=c, body=EmptyRequest()
+        ),
+        "get_training_run": lambda c, s: get_training_run.sync_detailed(s["run_id"], client=c),
+        "forward_backward": lambda c, s: forward_backward.sync_detailed(
+            s["run_id"], client=c, body=ForwardRequest.from_dict({"inputs": chat_rows(1)})
+        ),
+        "step": lambda c, s: step.sync_detailed(s["run_id"], client=c, body=EmptyRequest()),
+        "set_template": lambda c, s: set_template.sync_detailed(
+            s["run_id"], client=c, body=SetTemplateRequest.from_dict({"template_name": "Template"})
+        ),
+        "get_train_configs": lambda c, s: get_train_configs.sync_detailed(s["run_id"], client=c),
+        "save_checkpoint": lambda c, s: save_checkpoint.sync_detailed(
+            s["run_id"], client=c, body=SaveCheckpointRequest.from_dict({"name": "stolen"})
+        ),
+        "list_checkpoints": lambda c, s: list_checkpoints.sync_detailed(s["run_id"], client=c),
+        "get_checkpoint_path": lambda c, s: get_checkpoint_path.sync_detailed(
+            s["run_id"], s["ckpt_id"], client=c
+        ),
+        "get_checkpoint_by_name": lambda c, s: get_checkpoint_path.sync_detailed(
+            s["run_id"], s["ckpt_name"], client=c
+        ),
+        "get_weights_info": lambda c, s: get_weights_info.sync_detailed(s["run_id"], s["ckpt_id"], client=c),
+        "download_checkpoint": lambda c, s: download_checkpoint.sync_detailed(
+            s["run_id"], s["ckpt_id"], client=c
+        ),
+        "delete_checkpoint": lambda c, s: delete_checkpoint.sync_detailed(
+            s["run_id"], s["ckpt_id"], client=c
+        ),
+        "upload_checkpoint_to_hub": lambda c, s: upload_checkpoint_to_hub.sync_detailed(
+            s["run_id"],
+            s["ckpt_id"],
+            client=c,
+            body=UploadCheckpointRequest.from_dict({"hub_model_id": "bob/x"}),
+        ),
+        "get_upload_task": lambda c, s: get_upload_task.sync_detailed(s["upload_id"], client=c),
+        "get_dataset": lambda c, s: get_dataset.sync_detailed(s["dataset_id"], client=c),
+        "get_dataset_row": lambda c, s: get_dataset_row.sync_detailed(s["dataset_id"], 0, client=c),
+        "dataset_encode": lambda c, s: dataset_encode.sync_detailed(
+            s["dataset_id"], client=c, body=DatasetEncodeRequest()
+        ),
+        "create_dataloader": lambda c, s: create_dataloader.sync_detailed(
+            client=c, body=CreateDataLoaderRequest.from_dict({"dataset_id": s["dataset_id"], "batch_size": 2})
+        ),
+        "get_dataloader_batch": lambda c, s: get_dataloader_batch.sync_detailed(
+            s["dataloader_id"], 0, client=c
+        ),
+        "get_dataloader_state": lambda c, s: get_dataloader_state.sync_detailed(s["dataloader_id"], client=c),
+        "set_dataloader_state": lambda c, s: set_dataloader_state.sync_detailed(
+            s["dataloader_id"], client=c, body=SetDataLoaderStateRequest.from_dict({"consumed_batches": 1})
+        ),
+    }
+    alices = {**w, "ckpt_id": ckpt_id, "ckpt_name": ckpt_name}
+    missing = {
+        "session_id": "sess_" + "0" * 22,
+        "run_id": "run_" + "0" * 22,
+        "ckpt_id": "ckpt_" + "0" * 22,
+        "ckpt_name": "no-such-checkpoint",
+        "upload_id": "upl_" + "0" * 22,
+        "dataset_id": "ds_" + "0" * 22,
+        "dataloader_id": "dl_" + "0" * 22,
+    }
+
+    def same_shape(message: str, ids: dict[str, Any]) -> str:
+        for value in ids.values():
+            if isinstance(value, str):
+                message = message.replace(value, "<id>")
+        return message
+
+    for name, call in calls.items():
+        theirs = _error(call(bob, alices), 404, "not_found")
+        nobodys = _error(call(bob, missing), 404, "not_found")
+        assert same_shape(theirs["message"], alices) == same_shape(nobodys["message"], missing), name
+    # Loading alice's checkpoint into bob's own run is refused the same way.
+    bob_run = start_run(bob, setup=False)
+    body = LoadCheckpointRequest.from_dict({"twinkle_path": w["checkpoint"]["twinkle_path"]})
+    _error(load_checkpoint.sync_detailed(bob_run.run_id, client=bob, body=body), 404, "not_found")
+    bob_runs = ok(list_training_runs.sync_detailed(client=bob)).training_runs
+    assert [r.training_run_id for r in bob_runs] == [bob_run.run_id]
+    # And nothing bob tried changed alice's things.
+    assert ok(get_checkpoint_path.sync_detailed(run_id, ckpt_id, client=alice)).name == ckpt_name
+    assert ok(get_dataloader_state.sync_detailed(w["dataloader_id"], client=alice)).consumed_batches == 0
+    upload = ok(get_upload_task.sync_detailed(w["upload_id"], client=alice))
+    assert upload.status in ("pending", "running", "succeeded")
+
+
+def test_validation_errors_answer_422_with_field_details(
+    server: tuple[ServerProcess, dict[str, str]],
+) -> None:
+    srv, keys = server
+    response = httpx.post(
+        f"{srv.base_url}/api/v1/sessions",
+        json={"metadata": {}, "surprise": 1},
+        headers={"Authorization": f"Bearer {keys['alice']}"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"]["errors"][0]["loc"] == ["body", "surprise"]
+    assert error["request_id"] == response.headers["X-Request-Id"]
+
+
+def test_bodies_over_the_limit_answer_413_before_being_read(
+    server: tuple[ServerProcess, dict[str, str]], alice_world: dict[str, Any]
+) -> None:
+    srv, keys = server
+    url = f"{srv.base_url}/api/v1/training_runs/{alice_world['run_id']}/forward_backward"
+    headers = {"Authorization": f"Bearer {keys['alice']}", "Content-Type": "application/json"}
+    huge = b'{"inputs": [{"input_ids": [' + b"1," * (3 * 1024 * 1024) + b"1]}]}"
+    declared = httpx.post(url, content=huge, headers=headers, timeout=60)
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "payload_too_large"
+    assert declared.json()["error"]["request_id"] == declared.headers["X-Request-Id"]
+
+    def chunks() -> Any:  # no Content-Length: the server has to count
+        for start in range(0, len(huge), 64 * 1024):
+            yield huge[start : start + 64 * 1024]
+
+    streamed = httpx.post(url, content=chunks(), headers=headers, timeout=60)
+    assert streamed.status_code == 413
+    assert "max_body_bytes" in streamed.json()["error"]["details"]
+
+
+def test_downloaded_checkpoint_loads_in_stock_peft(
+    server: tuple[ServerProcess, dict[str, str]],
+    alice_world: dict[str, Any],
+    tiny_model_dir: Path,
+    tmp_path: Path,
+) -> None:
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    srv, keys = server
+    alice = api_client(srv, keys["alice"])
+    ckpt = alice_world["checkpoint"]
+    response = download_checkpoint.sync_detailed(alice_world["run_id"], ckpt["checkpoint_id"], client=alice)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/gzip"
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / ckpt["name"]
+    assert (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
+    info = ok(get_weights_info.sync_detailed(alice_world["run_id"], ckpt["name"], client=alice))
+    saved = load_file(str(folder / "adapter_model.safetensors"))
+    assert sorted(saved) == sorted(t.name for t in info.tensors)
+    assert info.num_parameters == sum(t.numel() for t in saved.values())
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = PeftModel.from_pretrained(base, folder)
+    loaded = {n: p for n, p in model.named_parameters() if "lora_" in n}
+    assert len(loaded) == len(saved)
+    trained_b = [t for name, t in saved.items() if "lora_B" in name]
+    assert any(t.abs().sum() > 0 for t in trained_b), "one optimizer step should move lora_B away from zero"
+    for name, tensor in saved.items():
+        match = [p for n, p in loaded.items() if n.replace(".default", "") == name]
+        assert len(match) == 1, name
+        assert torch.equal(match[0].detach(), tensor), name
