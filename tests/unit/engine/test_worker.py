@@ -443,7 +443,7 @@ def test_real_model_fairness_two_continuous_tenants(real_worker):
     for t in threads:
         t.start()
     deadline = time.monotonic() + 60
-    while len(log) - start < 120 and time.monotonic() < deadline:
+    while len(log) - start < 200 and time.monotonic() < deadline:
         time.sleep(0.01)
     stop.set()
     for t in threads:
@@ -455,7 +455,7 @@ def test_real_model_fairness_two_continuous_tenants(real_worker):
     first = max(order.index("tenant_a"), order.index("tenant_b"))
     last = min(max(i for i, r in enumerate(order) if r == run) for run in ("tenant_a", "tenant_b"))
     window = order[first : last + 1]
-    assert len(window) >= 80, len(window)
+    assert len(window) >= 100, len(window)
     share_a = window.count("tenant_a") / len(window)
     print(f"fairness window {len(window)} ops: tenant_a {share_a:.1%}, tenant_b {1 - share_a:.1%}")
     assert 0.4 <= share_a <= 0.6
