@@ -34,8 +34,23 @@ def _check_member(member: tarfile.TarInfo) -> None:
         )
 
 
-def safe_extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+def _single_root(members: list[tarfile.TarInfo]) -> str | None:
+    """The one top-level folder every member sits in, if there is one."""
+    tops = {PurePosixPath(m.name).parts[0] for m in members if PurePosixPath(m.name).parts}
+    if len(tops) != 1:
+        return None
+    (top,) = tops
+    nested = all(len(PurePosixPath(m.name).parts) > 1 or m.isdir() for m in members)
+    return top if nested else None
+
+
+def safe_extract(
+    archive: str | os.PathLike[str], destination: str | os.PathLike[str], *, strip_root: bool = False
+) -> Path:
     """Extract the tar(.gz) ``archive`` into ``destination`` (created if missing) and return it.
+
+    With ``strip_root``, an archive whose members all sit in one top-level folder (``step-10/...``)
+    is extracted without that folder, so ``destination`` itself becomes the checkpoint folder.
 
     Members are checked first; the extraction goes to a temporary folder beside ``destination``
     and its content is then moved in, so a failure leaves ``destination`` as it was.
@@ -50,10 +65,15 @@ def safe_extract(archive: str | os.PathLike[str], destination: str | os.PathLike
         members = tar.getmembers()
         for member in members:
             _check_member(member)
+        root = _single_root(members) if strip_root else None
         staging = Path(tempfile.mkdtemp(prefix=".twinkle-extract-", dir=dest.parent))
         try:
             for member in members:
-                target = (staging / member.name).resolve()
+                parts = PurePosixPath(member.name).parts
+                relative = PurePosixPath(*parts[1:]) if root is not None else PurePosixPath(*parts)
+                if not relative.parts:
+                    continue
+                target = (staging / relative).resolve()
                 if staging.resolve() not in target.parents and target != staging.resolve():
                     raise UnsafeArchiveError(f"archive member {member.name!r} leaves the destination folder")
                 if member.isdir():

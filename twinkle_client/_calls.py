@@ -20,9 +20,8 @@ from types import ModuleType
 from typing import Any
 
 import attrs
-import httpx
 
-from twinkle_client._http import STREAM_EXTENSION, check
+from twinkle_client._http import check
 from twinkle_client.errors import TwinkleClientError
 
 __all__ = ["OPERATION_TAGS", "ApiCaller"]
@@ -162,26 +161,15 @@ class ApiCaller:
                 f"(status {int(response.status_code)})"
             ) from exc
 
-    def stream(self, operation: str, *path: Any) -> httpx.Response:
-        """Open ``operation`` (a GET) as a streamed response; the caller closes it.
+    def raw(self, operation: str, *path: Any, **query: Any) -> bytes:
+        """Send ``operation`` (a GET without body) and return its body bytes (a checkpoint archive).
 
-        Used for checkpoint archives, which may be too large to hold in memory.
+        The body is buffered: LoRA adapter archives are small next to the base model. (The
+        transport can stream, but not over every inner transport, so this path stays simple.)
         """
         module = operation_module(operation)
-        request_kwargs = module._get_kwargs(*path)
-        client: httpx.Client = self.api.get_httpx_client()
-        request = client.build_request(
-            request_kwargs.pop("method"),
-            request_kwargs.pop("url"),
-            extensions={STREAM_EXTENSION: True},
-            **request_kwargs,
-        )
-        response = client.send(request, stream=True)
-        if response.status_code >= 400:
-            response.read()
-            response.close()
-            check(response)
-        return response
+        kwargs = {k: v for k, v in query.items() if v is not None}
+        return check(module.sync_detailed(*path, client=self.api, **kwargs)).content
 
 
 def _build_body(operation: str, model: type, body: dict[str, Any]) -> Any:

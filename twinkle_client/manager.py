@@ -300,13 +300,8 @@ class TwinkleClient:
         fd, tmp_name = tempfile.mkstemp(prefix=".twinkle-ckpt-", suffix=".tar.gz", dir=dest)
         try:
             with os.fdopen(fd, "wb") as out:
-                response = self._caller.stream("download_checkpoint", run_id, checkpoint_id)
-                try:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                finally:
-                    response.close()
-            return safe_extract(tmp_name, dest)
+                out.write(self._caller.raw("download_checkpoint", run_id, checkpoint_id))
+            return safe_extract(tmp_name, dest, strip_root=True)
         finally:
             Path(tmp_name).unlink(missing_ok=True)
 

@@ -77,3 +77,14 @@ def test_hostile_member_is_refused_and_nothing_written(tmp_path: Path, member: t
     assert not (dest / "adapter_config.json").exists()
     assert not (tmp_path / "evil").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".twinkle-extract-")] == []
+
+
+def test_single_root_folder_is_stripped_on_request(tmp_path: Path) -> None:
+    src = _archive(
+        tmp_path / "rooted.tar.gz",
+        [_file("step-3/adapter_config.json", b"{}"), _file("step-3/adapter_model.safetensors", b"w")],
+    )
+    out = safe_extract(src, tmp_path / "flat", strip_root=True)
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    kept = safe_extract(src, tmp_path / "kept")
+    assert (kept / "step-3" / "adapter_config.json").exists()

@@ -1,0 +1,198 @@
+"""The user classes against the real server app, in-process (Starlette's transport under TwinkleTransport).
+
+Nothing is faked: the app is ``twinkle_server.app.create_app`` on the tiny model, and the client
+goes through the generated client and the real transport; only the socket is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("torch")
+
+from fastapi.testclient import TestClient
+
+from twinkle_client import NotFoundError, TwinkleClient, init_twinkle_client
+from twinkle_client.dataloader import DataLoader
+from twinkle_client.dataset import Dataset
+from twinkle_client.model import MultiLoraTransformersModel, UnsupportedLoraSetting
+
+MODEL = "ms://Qwen/Qwen2.5-7B-Instruct"
+DATASET = "ms://swift/self-cognition"
+
+
+def _settings(data_dir: Path, model_dir: Path) -> Any:
+    from twinkle_server import assets
+    from twinkle_server.config import Settings
+
+    datasets_dir = data_dir / "datasets"
+    datasets_dir.mkdir(parents=True)
+    sample = datasets_dir / "self_cognition.jsonl"
+    sample.write_bytes(assets.path("self_cognition.jsonl").read_bytes())
+    return Settings.model_validate(
+        {
+            "data_dir": str(data_dir),
+            "models": [
+                {
+                    "model_id": "Qwen/Qwen2.5-7B-Instruct",
+                    "aliases": [MODEL],
+                    "path": str(model_dir),
+                    "device": "cpu",
+                    "max_loras": 2,
+                    "max_r": 16,
+                    "max_length": 512,
+                }
+            ],
+            "dataset_aliases": {DATASET: str(sample)},
+            "hubs": {"default": "local"},
+            "wait_window_s": 0.05,  # most engine calls answer 202: the client must follow tasks
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, Path]]:
+    from twinkle_server.app import create_app
+    from twinkle_server.store.db import open_store
+    from twinkle_server.store.users import create_api_key
+
+    data_dir = tmp_path_factory.mktemp("inproc")
+    settings = _settings(data_dir, tiny_model_dir)
+    store = open_store(str(settings.database_url))
+    with store.session() as s:
+        key, _ = create_api_key(s, user_name="alice")
+    store.close()
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client, key, data_dir
+
+
+@pytest.fixture
+def client(server: tuple[Any, str, Path]) -> Iterator[TwinkleClient]:
+    test_client, key, _ = server
+    with init_twinkle_client("http://testserver", key, transport=test_client._transport) as c:
+        yield c
+
+
+def _dataset(rows: int = 16) -> Dataset:
+    from twinkle.dataset import DatasetMeta
+
+    dataset = Dataset(dataset_meta=DatasetMeta(DATASET, data_slice=range(rows)))
+    dataset.set_template("Template", model_id=MODEL, max_length=256)
+    dataset.map("SelfCognitionProcessor", init_args={"model_name": "twinkle model", "model_author": "Team"})
+    dataset.encode(batched=True)
+    return dataset
+
+
+def _model(steps: int = 2) -> MultiLoraTransformersModel:
+    model = MultiLoraTransformersModel(model_id=MODEL)
+    model.add_adapter_to_model(
+        "default", {"r": 4, "target_modules": "all-linear"}, gradient_accumulation_steps=steps
+    )
+    model.set_template("Template")
+    model.set_processor("InputProcessor", padding_side="right")
+    model.set_loss("CrossEntropyLoss")
+    model.set_optimizer("AdamW", lr=1e-3)
+    model.set_lr_scheduler("LinearLR")
+    return model
+
+
+def test_service_calls(client: TwinkleClient) -> None:
+    assert client.health_check().status == "ok"
+    caps = client.get_server_capabilities()
+    assert "Qwen/Qwen2.5-7B-Instruct" in [m.model_id for m in caps.models]
+    assert "SelfCognitionProcessor" in caps.preprocessors
+    assert client.get_capacity().models[0].max_loras == 2
+    assert client.session is not None and client.session.status == "active"
+
+
+def test_dataset_and_dataloader(client: TwinkleClient) -> None:
+    dataset = _dataset(rows=10)
+    assert len(dataset) == 10 and dataset.encoded
+    assert {"input_ids", "labels"} <= set(dataset.columns)
+    row = dataset[-1]
+    assert len(row["input_ids"]) == len(row["labels"]) and "twinkle model" in json.dumps(row["messages"])
+    loader = DataLoader(dataset=dataset, batch_size=4)
+    assert len(loader) == 3
+    batches = list(loader)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert batches[0][0]["input_ids"] == dataset[0]["input_ids"]
+    assert list(loader) == []  # consumed: a loader resumes, it does not restart
+    state = loader.state_dict()
+    again = DataLoader(dataset=dataset, batch_size=4)
+    again.load_state_dict({**state, "consumed_batches": 2})
+    assert list(again) == [batches[2]]
+    with pytest.raises(ValueError, match="batch_size"):
+        again.load_state_dict({**state, "batch_size": 5})
+
+
+def test_training_loop_checkpoints_and_hub(client: TwinkleClient, server: tuple[Any, str, Path]) -> None:
+    _, _, data_dir = server
+    dataset = _dataset(rows=16)
+    model = _model(steps=2)
+    losses, applied = [], []
+    for batch in DataLoader(dataset=dataset, batch_size=4):
+        out = model.forward_backward(inputs=batch)
+        assert str(out).startswith(f"loss={out.loss:.6g}")
+        losses.append(out.loss)
+        model.clip_grad_norm(1.0)
+        applied.append(model.step().applied)
+        model.zero_grad()
+        model.lr_step()
+    assert applied == [False, True, False, True]  # exactly every 2nd micro-batch
+    configs = model.get_train_configs()
+    assert configs.optimizer_step == 2 and configs.gradient_accumulation_steps == 2
+
+    path = model.save(name="step-3", save_optimizer=True)
+    run_id = model.training_run_id
+    assert path == f"twinkle://{run_id}/weights/step-3"
+    listed = client.list_checkpoints(run_id)
+    assert [c.twinkle_path for c in listed] == [path] and listed[0].has_optimizer
+    assert client.get_checkpoint_path(run_id, "step-3") == path
+    assert client.get_latest_checkpoint_path(run_id) == path
+    assert run_id in [r.training_run_id for r in client.iter_training_runs(page_size=1)]
+    info = client.get_weights_info(run_id, "step-3")
+    assert info.num_parameters > 0 and all("lora_" in t.name for t in info.tensors)
+    assert model.load(path, load_optimizer=True).optimizer_step == 2
+
+    folder = client.download_checkpoint(path, to=data_dir / "downloaded")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["r"] == 4 and (folder / "adapter_model.safetensors").exists()
+
+    upload = model.upload_to_hub(checkpoint_dir=path, hub_model_id="alice/tiny-lora", async_upload=False)
+    assert upload.status == "succeeded"
+    assert (data_dir / "hub" / "alice" / "tiny-lora" / "adapter_config.json").exists()
+
+    client.delete_checkpoint(run_id, "step-3")
+    assert list(client.list_checkpoints(run_id)) == []
+    with pytest.raises(NotFoundError):
+        client.get_checkpoint_path(run_id, "step-3")
+
+
+def test_bad_settings_fail_early_and_clearly(client: TwinkleClient) -> None:
+    model = MultiLoraTransformersModel(model_id=MODEL)
+    with pytest.raises(UnsupportedLoraSetting, match="use_dora"):
+        model.add_adapter_to_model("default", {"use_dora": True})
+    with pytest.raises(RuntimeError, match="add_adapter_to_model"):
+        model.step()
+    model.add_adapter_to_model("default", {"r": 2})
+    with pytest.raises(ValueError, match="lrr"):
+        model.set_optimizer("AdamW", lrr=1e-3)
+
+
+def test_close_frees_the_sessions_adapters(server: tuple[Any, str, Path]) -> None:
+    test_client, key, _ = server
+    client = init_twinkle_client("http://testserver", key, transport=test_client._transport)
+    model = MultiLoraTransformersModel(model_id=MODEL)
+    model.add_adapter_to_model("default", {"r": 2})
+    used = client.get_capacity().models[0].used
+    client.close()
+    assert client.closed
+    with TwinkleClient("http://testserver", key, transport=test_client._transport) as other:
+        assert other.get_capacity().models[0].used == used - 1
+        assert other.get_training_run(model.training_run_id).status == "released"
