@@ -21,7 +21,7 @@ from twinkle_server.data.filters import get_filter
 from twinkle_server.data.loaders import hf_datasets, load_dataset
 from twinkle_server.data.meta import DatasetMeta
 from twinkle_server.data.preprocessors import get_preprocessor
-from twinkle_server.data.templates import MODEL_KEYS, RowTooLong, Template, get_template, load_tokenizer
+from twinkle_server.data.templates import MODEL_KEYS, Template, get_template, load_tokenizer
 from twinkle_server.errors import Conflict, InvalidInput, TwinkleError
 from twinkle_server.resolver import Resolver
 
@@ -339,86 +339,61 @@ def _encode_table(table: Any, template: Template, *, num_proc: int | None, name:
     """Encode every row's messages; returns the table with the model columns (re)placed."""
     ds = hf_datasets()
     kept_cols = [c for c in table.column_names if c not in MODEL_KEYS]
-    base = table.select_columns(kept_cols)
+    base = table.select_columns(kept_cols).flatten_indices(keep_in_memory=True)
+    conversations = base.data.column("messages").to_pylist()
     if num_proc and num_proc > 1:
-        encoded = base.map(
-            _EncodeBatch(template),
-            batched=True,
-            batch_size=_ENCODE_CHUNK,
-            with_indices=True,
-            num_proc=num_proc,
-            remove_columns=kept_cols,
-            features=_model_features(),
-            keep_in_memory=True,
-            load_from_cache_file=False,
-            new_fingerprint=uuid.uuid4().hex,
-        )
-        keep = encoded["_keep"]
-        encoded = encoded.remove_columns("_keep")
+        encoded = _encode_in_processes(conversations, template, num_proc)
     else:
-        columns, keep = _encode_rows(base["messages"], template, name=name)
-        encoded = ds.Dataset.from_dict(columns, features=_model_features(with_keep=False))
-    dropped = [i for i, k in enumerate(keep) if not k]
-    if dropped:
-        logger.info("%s: dropped %d rows over max_length %s", name, len(dropped), template.max_length)
-        kept = [i for i, k in enumerate(keep) if k]
-        base = base.select(kept, keep_in_memory=True).flatten_indices(keep_in_memory=True)
-        encoded = encoded.select(kept, keep_in_memory=True).flatten_indices(keep_in_memory=True)
-    return ds.concatenate_datasets([base, encoded], axis=1)
+        encoded = _encode_rows(conversations, template, name=name)
+    keep = [row is not None for row in encoded]
+    if not all(keep):
+        logger.info("%s: dropped %d rows over max_length %s", name, keep.count(False), template.max_length)
+        base = base.select([i for i, k in enumerate(keep) if k], keep_in_memory=True)
+        base = base.flatten_indices(keep_in_memory=True)
+    arrow = base.data.table.replace_schema_metadata(None)
+    for name_, column in _arrow_columns([row for row in encoded if row is not None]).items():
+        arrow = arrow.append_column(name_, column)
+    return ds.Dataset(ds.table.InMemoryTable(arrow))
 
 
-def _encode_rows(
-    conversations: Sequence[Any], template: Template, *, name: str, offset: int = 0
-) -> tuple[dict[str, list], list[bool]]:
-    """Encode in a loop with a progress bar for long work; deleted rows get ``keep=False``."""
+def _encode_rows(conversations: list[Any], template: Template, *, name: str) -> list[dict | None]:
+    """Encode in chunks with a progress bar for long work (off when stderr is not a terminal)."""
     from tqdm.auto import tqdm
 
-    columns: dict[str, list] = {k: [] for k in MODEL_KEYS}
-    keep: list[bool] = []
+    out: list[dict | None] = []
     quiet = not sys.stderr.isatty() or len(conversations) < _PROGRESS_MIN_ROWS
     with tqdm(total=len(conversations), desc=f"encode {name}", unit="row", disable=quiet) as bar:
-        for i, messages in enumerate(conversations):
-            try:
-                row = template.encode(messages)
-            except RowTooLong as exc:
-                if template.truncation_strategy != "delete":
-                    raise RowTooLong(exc.length, exc.max_length, row=offset + i) from None
-                keep.append(False)
-                row = _EMPTY_ROW
-            except TwinkleError as exc:
-                raise type(exc)(f"row {offset + i}: {exc.message}", details={**exc.details}) from None
-            else:
-                keep.append(True)
-            for k in MODEL_KEYS:
-                columns[k].append(row[k])
-            bar.update(1)
-    return columns, keep
+        for start in range(0, len(conversations), _ENCODE_CHUNK):
+            chunk = conversations[start : start + _ENCODE_CHUNK]
+            out.extend(template.batch_encode(chunk, first_index=start))
+            bar.update(len(chunk))
+    return out
 
 
-_EMPTY_ROW = {"input_ids": [], "labels": [], "attention_mask": [], "position_ids": [], "length": 0}
+def _encode_chunk(args: tuple[Template, list[Any], int]) -> list[dict | None]:
+    template, chunk, start = args
+    return template.batch_encode(chunk, first_index=start)
 
 
-class _EncodeBatch:
-    """A picklable batched encode step for ``datasets.map`` with worker processes."""
+def _encode_in_processes(conversations: list[Any], template: Template, num_proc: int) -> list[dict | None]:
+    """Spread the chunks over ``num_proc`` worker processes (the template travels pickled)."""
+    import multiprocessing
 
-    def __init__(self, template: Template) -> None:
-        self.template = template
-
-    def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        columns, keep = _encode_rows(batch["messages"], self.template, name="", offset=indices[0])
-        return {**columns, "_keep": keep}
+    size = max(1, min(_ENCODE_CHUNK, -(-len(conversations) // num_proc)))
+    jobs = [(template, conversations[i : i + size], i) for i in range(0, len(conversations), size)]
+    with multiprocessing.get_context("spawn").Pool(num_proc) as pool:
+        return [row for part in pool.map(_encode_chunk, jobs) for row in part]
 
 
-def _model_features(*, with_keep: bool = True) -> Any:
-    ds = hf_datasets()
-    ints = ds.List(ds.Value("int32"))
-    features = {
-        "input_ids": ints,
-        "labels": ints,
-        "attention_mask": ds.List(ds.Value("int8")),
-        "position_ids": ints,
-        "length": ds.Value("int32"),
+def _arrow_columns(rows: list[dict]) -> dict[str, Any]:
+    """The model columns as arrow arrays, built in C rather than row by row."""
+    import pyarrow as pa
+
+    ints = pa.list_(pa.int32())
+    return {
+        "input_ids": pa.array([r["input_ids"] for r in rows], type=ints),
+        "labels": pa.array([r["labels"] for r in rows], type=ints),
+        "attention_mask": pa.array([r["attention_mask"] for r in rows], type=pa.list_(pa.int8())),
+        "position_ids": pa.array([r["position_ids"] for r in rows], type=ints),
+        "length": pa.array([r["length"] for r in rows], type=pa.int32()),
     }
-    if with_keep:
-        features["_keep"] = ds.Value("bool")
-    return ds.Features(features)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,12 @@ ROLES = ("system", "user", "assistant", "tool")
 IGNORE_INDEX = -100
 
 _GENERATION_RE = re.compile(r"\{%-?\s*generation\s*-?%\}")
+_GENERATION_TAG_RE = re.compile(r"\{%(-?)\s*(end)?generation\s*(-?)%\}")
+# Private-use characters stand in for the generation tags when rendering; rows that contain them
+# (never in real text) take the prefix route instead.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKS = frozenset((_OPEN, _CLOSE))
+_MARK_SPLIT = re.compile(f"({_OPEN}|{_CLOSE})")
 _MODEL_SPECIFIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*Template$")
 _tokenizer_lock = threading.Lock()
 
@@ -160,6 +167,12 @@ class Template:
         self.default_system = default_system
         self.name = name
         self.uses_generation_blocks = bool(_GENERATION_RE.search(chat_template))
+        self._marked_template = _GENERATION_TAG_RE.sub(_mark_tag, chat_template)
+        if getattr(tokenizer, "backend_tokenizer", None) is None:
+            raise InvalidInput(
+                "the Template needs a fast tokenizer (tokenizer.json) to map tokens to text; "
+                f"{type(tokenizer).__name__} is not one"
+            )
 
     def __repr__(self) -> str:
         return (
@@ -185,33 +198,76 @@ class Template:
         Raises InvalidInput for malformed messages and ``RowTooLong`` for a row over ``max_length``
         under the ``raise`` and ``delete`` strategies.
         """
-        messages = self._prepare(messages)
-        ids, mask = self.assistant_mask(messages)
-        ids, mask = self._truncate(ids, mask)
-        return _row(ids, mask)
+        ids, mask = self._tokenize([self._prepare(messages)])[0]
+        return _row(*self._truncate(ids, mask))
 
-    def batch_encode(self, conversations: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict | None]:
-        """Encode many conversations; under ``delete`` an over-long one gives ``None``."""
-        out: list[dict | None] = []
-        for messages in conversations:
+    def batch_encode(
+        self, conversations: Sequence[Sequence[Mapping[str, Any]]], *, first_index: int = 0
+    ) -> list[dict[str, Any] | None]:
+        """Encode many conversations with one tokenizer call; the fast path for datasets.
+
+        Under ``delete`` an over-long conversation gives ``None``; errors name the row as
+        ``first_index`` + its position.
+        """
+        prepared = []
+        for n, messages in enumerate(conversations):
             try:
-                out.append(self.encode(messages))
-            except RowTooLong:
+                prepared.append(self._prepare(messages))
+            except InvalidInput as exc:
+                raise InvalidInput(f"row {first_index + n}: {exc.message}", details=exc.details) from None
+        out: list[dict[str, Any] | None] = []
+        for n, (ids, mask) in enumerate(self._tokenize(prepared)):
+            try:
+                out.append(_row(*self._truncate(ids, mask)))
+            except RowTooLong as exc:
                 if self.truncation_strategy != "delete":
-                    raise
+                    raise RowTooLong(exc.length, exc.max_length, row=first_index + n) from None
                 out.append(None)
         return out
 
-    def assistant_mask(self, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
-        """Token ids of the whole conversation and a 0/1 mask of the assistant tokens (unshifted)."""
-        if self.uses_generation_blocks:
-            out = self.tokenizer.apply_chat_template(
-                messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-            )
-            return list(out["input_ids"]), [int(m) for m in out["assistant_masks"]]
-        return self._mask_by_prefixes(messages)
+    def assistant_mask(self, messages: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int]]:
+        """Token ids of the whole conversation and a 0/1 mask of its assistant tokens (unshifted)."""
+        return self._tokenize([self._prepare(messages)])[0]
 
-    def _mask_by_prefixes(self, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+    def _tokenize(self, conversations: list[list[dict[str, str]]]) -> list[tuple[list[int], list[int]]]:
+        """Render each conversation with its assistant character spans, then tokenize all at once.
+
+        A token is an assistant token when it overlaps an assistant span, which is how
+        ``return_assistant_tokens_mask`` decides it too.
+        """
+        rendered = [self._render_spans(messages) for messages in conversations]
+        encodings = self.tokenizer.backend_tokenizer.encode_batch(
+            [text for text, _ in rendered], add_special_tokens=False
+        )
+        return [
+            (enc.ids, _overlap_mask(enc.offsets, spans))
+            for enc, (_, spans) in zip(encodings, rendered, strict=True)
+        ]
+
+    def _render_spans(self, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+        if self.uses_generation_blocks and not any(_MARKS & set(m["content"]) for m in messages):
+            return self._spans_by_generation(messages)
+        return self._spans_by_prefixes(messages)
+
+    def _spans_by_generation(self, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+        """Render with the generation tags replaced by marker characters, then cut the markers out."""
+        marked = self.tokenizer.apply_chat_template(
+            messages, tokenize=False, chat_template=self._marked_template
+        )
+        text: list[str] = []
+        spans: list[tuple[int, int]] = []
+        length, opened = 0, 0
+        for piece in _MARK_SPLIT.split(marked):
+            if piece == _OPEN:
+                opened = length
+            elif piece == _CLOSE:
+                spans.append((opened, length))
+            elif piece:
+                text.append(piece)
+                length += len(piece)
+        return "".join(text), spans
+
+    def _spans_by_prefixes(self, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
         """Find assistant replies by rendering each prefix, for templates without generation blocks.
 
         The reply of turn ``i`` is the text between the render of ``messages[:i]`` with the
@@ -236,9 +292,7 @@ class Template:
                 end -= 1
             spans.append((start, end))
             cursor = max(cursor, end)
-        enc = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-        mask = [int(any(a < e and b > s for s, e in spans)) for a, b in enc["offset_mapping"]]
-        return list(enc["input_ids"]), mask
+        return full, spans
 
     def _locate(
         self, messages: list[dict[str, str]], i: int, full: str, cursor: int
@@ -303,6 +357,25 @@ class Template:
         if self.default_system and clean[0]["role"] != "system":
             clean.insert(0, {"role": "system", "content": self.default_system})
         return clean
+
+
+def _mark_tag(match: re.Match[str]) -> str:
+    """``{%- generation -%}`` -> ``{{- '\ue000' -}}``: same whitespace control, a visible marker."""
+    left, end, right = match.groups()
+    return "{{" + left + " '" + (_CLOSE if end else _OPEN) + "' " + right + "}}"
+
+
+def _overlap_mask(offsets: Sequence[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    """1 for each token whose characters overlap an assistant span (offsets are in text order)."""
+    mask = [0] * len(offsets)
+    if not spans:
+        return mask
+    starts = [a for a, _ in offsets]
+    ends = [b for _, b in offsets]
+    for s, e in spans:
+        first, stop = bisect_right(ends, s), bisect_left(starts, e)
+        mask[first:stop] = [1] * max(0, stop - first)
+    return mask
 
 
 def _reply_variants(content: str) -> list[str]:

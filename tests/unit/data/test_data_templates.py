@@ -128,6 +128,10 @@ def test_truncation_delete_drops_rows_in_a_dataset(resolver, tiny_model_dir, tok
     assert all(r["messages"][1]["content"] == "Hello." for r in dataset)
     with pytest.raises(RowTooLong):
         Template(tokenizer, max_length=limit, truncation_strategy="delete").encode(CONVERSATION)
+    # encoding again replaces the columns; deleting every row keeps them
+    dataset.set_template("Template", tokenizer=tokenizer, max_length=4, truncation_strategy="delete")
+    dataset.encode()
+    assert len(dataset) == 0 and "labels" in dataset.columns
 
 
 def test_dataset_encode_under_raise_names_the_row(resolver, tokenizer):
