@@ -400,7 +400,14 @@ class MultiLoraModel:
         folder = Path(path)
         config, weights = ckpt.read_adapter(folder)
         targets = self._matching_weights(run, config, weights)
-        restore = self._prepare_restore(run, folder) if load_optimizer else None
+        restore = None
+        if load_optimizer:
+            try:
+                restore = self._prepare_restore(run, folder)
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+                raise InvalidInput(
+                    f"the training state in checkpoint {folder.name} is unreadable: {exc}"
+                ) from exc
         with torch.no_grad():
             for key, tensor in targets.items():
                 tensor.copy_(weights[key].to(device=tensor.device, dtype=tensor.dtype))
@@ -617,9 +624,11 @@ class MultiLoraModel:
         if saved["optimizer"] is not None and tensors["optimizer"] is not None:
             opt = saved["optimizer"]
             optimizer = build_optimizer(opt["name"], opt["kwargs"], (p for _, p in run.params))
-            optimizer.load_state_dict(tensors["optimizer"])
             if saved["lr_scheduler"] is not None and tensors["scheduler"] is not None:
                 scheduler = _make_scheduler(saved["lr_scheduler"], optimizer)
+            # After the scheduler is built: building it sets the groups' lr, the saved state restores it.
+            optimizer.load_state_dict(tensors["optimizer"])
+            if scheduler is not None:
                 scheduler.load_state_dict(tensors["scheduler"])
         processor = build_processor(saved["processor"]["name"], saved["processor"]["kwargs"])
         build_loss(saved["loss"]["name"], saved["loss"]["kwargs"])
