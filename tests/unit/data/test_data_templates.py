@@ -174,3 +174,40 @@ def test_default_system_is_added_when_missing(tokenizer):
     template = Template(tokenizer, default_system="Be brief.")
     row = template.encode(CONVERSATION[1:3])
     assert tokenizer.decode(row["input_ids"]).startswith("<|im_start|>system\nBe brief.<|im_end|>")
+
+
+def test_generation_spans_match_transformers_assistant_masks(tokenizer):
+    conversations = [
+        CONVERSATION,
+        CONVERSATION[1:3],
+        [{"role": "user", "content": "Empty reply?"}, {"role": "assistant", "content": ""}],
+        [{"role": "user", "content": "Ünïcödé — 你好"}, {"role": "assistant", "content": "Ça va. 好的!"}],
+    ]
+    template = Template(tokenizer)
+    for messages in conversations:
+        expected = tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        ids, mask = template.assistant_mask(messages)
+        assert ids == list(expected["input_ids"])
+        assert mask == list(expected["assistant_masks"])
+
+
+def test_text_holding_the_marker_characters_still_encodes(tokenizer):
+    messages = [
+        {"role": "user", "content": "odd \ue000 text"},
+        {"role": "assistant", "content": "reply \ue001"},
+    ]
+    row = Template(tokenizer).encode(messages)
+    assert _spans(tokenizer, row) == ["reply \ue001<|im_end|>"]
+
+
+def test_batch_encode_names_bad_rows(tokenizer):
+    good = CONVERSATION[1:3]
+    with pytest.raises(InvalidInput, match=r"row 11: message 0 has role 'bot'"):
+        Template(tokenizer).batch_encode([good, [{"role": "bot", "content": "x"}]], first_index=10)
+    limit = Template(tokenizer).encode(good)["length"]
+    rows = Template(tokenizer, max_length=limit, truncation_strategy="delete").batch_encode(
+        [good, CONVERSATION]
+    )
+    assert rows[0] is not None and rows[1] is None
