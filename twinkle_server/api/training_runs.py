@@ -10,7 +10,7 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, iso, payload_of
 from twinkle_server.api.idempotency import Reply
-from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
+from twinkle_server.errors import CapacityExceeded, InvalidInput, NotFound, Unavailable
 from twinkle_server.store import checkpoints as checkpoint_records
 from twinkle_server.store import runs as run_records
 from twinkle_server.store import sessions as session_records
@@ -96,16 +96,15 @@ class TrainingRunOps(ServiceBase):
         session_id = payload["session_id"]
 
         def check_session() -> None:
+            # Creating a run is activity: it counts as a heartbeat (and refuses an ended session).
             with self.runtime.store.session() as s:
-                row = session_records.get_session(s, user_id=user_id, session_id=session_id)
-                if row is None:
+                if session_records.heartbeat_session(s, user_id=user_id, session_id=session_id) is None:
                     raise NotFound(f"session {session_id} not found", details={"session_id": session_id})
-                if row.status != "active":
-                    raise Conflict(
-                        f"session {session_id} is {row.status}; create a new session",
-                        details={"session_id": session_id, "status": row.status},
-                    )
 
+        # Touch the session, wait for the model (it may still be loading), touch it again: a client
+        # waiting on this request is alive even if the load outlasts the session timeout.
+        await self.db(check_session)
+        await self._wait_loaded(worker, check_session)
         await self.db(check_session)
         cap = worker.capacity()
         if cap.free <= 0:
@@ -141,6 +140,19 @@ class TrainingRunOps(ServiceBase):
         except BaseException:
             worker.release_run(run_id)  # the session ended meanwhile, or the database failed
             raise
+
+    async def _wait_loaded(self, worker: Any, touch: Any) -> None:
+        """Wait for the model to load, touching the session every few seconds meanwhile."""
+        from twinkle_server.engine.worker import WorkerState
+
+        slice_s = max(0.5, self.runtime.settings.session_timeout_s / 3)
+        deadline = asyncio.get_running_loop().time() + CREATE_RUN_TIMEOUT_S
+        while worker.state is WorkerState.LOADING and asyncio.get_running_loop().time() < deadline:
+            try:
+                await asyncio.to_thread(worker.wait_ready, slice_s)
+            except Unavailable:
+                await self.db(touch)
+        await asyncio.to_thread(worker.wait_ready, 0)
 
     @staticmethod
     def _full(model_id: str, max_loras: int) -> CapacityExceeded:
