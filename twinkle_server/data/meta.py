@@ -40,7 +40,7 @@ class DatasetMeta:
 
     dataset_id: str | None = None
     subset_name: str | None = None
-    split: str = "train"
+    split: str = "train"  # None is read as "train"
     data_slice: range | slice | Sequence[int] | None = None
     data: list[dict[str, Any]] | None = field(default=None, repr=False)
 
@@ -51,6 +51,8 @@ class DatasetMeta:
             raise MetaError("DatasetMeta takes a dataset_id or inline data rows, not both")
         if self.dataset_id is not None and (not isinstance(self.dataset_id, str) or not self.dataset_id):
             raise MetaError(f"dataset_id must be a non-empty string, got {self.dataset_id!r}")
+        if self.split is None:  # JSON bodies send null for "not given"
+            self.split = "train"
         if not isinstance(self.split, str) or not self.split:
             raise MetaError(f"split must be a non-empty string, got {self.split!r}")
         if self.data is not None:

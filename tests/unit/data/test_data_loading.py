@@ -100,6 +100,15 @@ def test_inline_rows(resolver):
         dataset[3]
 
 
+def test_meta_from_a_json_body():
+    meta = DatasetMeta(
+        **{"dataset_id": "rows.jsonl", "subset_name": None, "split": None, "data_slice": {"stop": 3}}
+    )
+    assert (meta.split, meta.data_slice, meta.subset) == ("train", range(3), None)
+    assert DatasetMeta("x.jsonl", subset_name="default").subset is None
+    assert meta.to_dict()["data_slice"] == {"start": 0, "stop": 3, "step": 1}
+
+
 def test_meta_needs_exactly_one_source():
     with pytest.raises(ValueError, match="dataset_id or inline data"):
         DatasetMeta()
