@@ -88,10 +88,12 @@ class Dataset:
         truncation_strategy: str = "raise",
         default_system: str | None = None,
         tokenizer: Any = None,
+        **options: Any,
     ) -> None:
         """Choose the template used by ``encode``; its tokenizer comes from ``model_id``'s folder.
 
         ``tokenizer`` lets the server pass a tokenizer it already holds instead of a ``model_id``.
+        Other ``options`` go to ``get_template``, which refuses the ones it does not know.
         """
         if tokenizer is None:
             if not model_id:
@@ -103,6 +105,7 @@ class Dataset:
             max_length=max_length,
             truncation_strategy=truncation_strategy,
             default_system=default_system,
+            **options,
         )
         with self._lock:
             self.template = template

@@ -77,15 +77,28 @@ def get_template(
     max_length: int | None = None,
     truncation_strategy: str = "raise",
     default_system: str | None = None,
+    use_chat_template: bool = True,
+    **unknown: Any,
 ) -> Template:
     """The template called ``name`` for ``tokenizer``.
 
     ``"Template"`` is the generic template. Model-specific names from twinkle scripts (any name
     ending in ``Template``, such as ``Qwen3_5Template``) get the generic template too, since the
     tokenizer's chat template already encodes the model's format; a note says so in the logs.
+    Unknown options are refused (InvalidInput) rather than ignored.
     """
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"template name must be a non-empty string, got {name!r}")
+    if unknown:
+        raise InvalidInput(
+            f"unknown template option(s) {', '.join(sorted(unknown))}; accepted: max_length, "
+            "truncation_strategy, default_system, use_chat_template",
+            details={"unknown": sorted(unknown)},
+        )
+    if use_chat_template is not True:
+        raise InvalidInput(
+            "use_chat_template=False is not supported: the Template encodes with the chat template"
+        )
     if name not in TEMPLATE_NAMES:
         if not _MODEL_SPECIFIC_RE.match(name):
             raise InvalidInput(

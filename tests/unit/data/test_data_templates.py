@@ -153,6 +153,9 @@ def test_model_specific_names_use_the_generic_template(tokenizer, caplog):
 def test_unknown_template_name_lists_accepted(tokenizer):
     with pytest.raises(InvalidInput, match=r"unknown template 'chatml'.*'Template'"):
         get_template("chatml", tokenizer)
+    with pytest.raises(InvalidInput, match=r"unknown template option\(s\) colour; accepted: max_length"):
+        get_template("Template", tokenizer, colour="red")
+    assert get_template("Template", tokenizer, use_chat_template=True).name == "Template"
 
 
 def test_bad_settings_and_messages_are_refused(tokenizer, tiny_model_dir):
