@@ -211,3 +211,35 @@ def test_unsupported_and_unreadable_files(resolver, data_root):
         Dataset(DatasetMeta("broken.jsonl"), resolver=resolver)
     with pytest.raises(InvalidInput, match="only the 'train' split"):
         Dataset(DatasetMeta("broken.jsonl", split="test"), resolver=resolver)
+
+
+def test_real_download_path_failing_offline_is_not_found(tmp_path):
+    """huggingface_hub is installed: the resolver really calls it (offline mode makes it fail fast)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("huggingface_hub")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from twinkle_server.resolver import Resolver\n"
+        "from twinkle_server.errors import NotFound\n"
+        "cache = Path(sys.argv[1])\n"
+        "try:\n"
+        "    Resolver(cache_dir=cache, allow_download=True).resolve_dataset('hf://someone/some-set')\n"
+        "except NotFound as exc:\n"
+        "    print(exc.message)\n"
+        "    print(sorted(p.name for p in (cache / 'hf' / 'someone').iterdir()))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "hub")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    message, leftovers = out.stdout.strip().splitlines()
+    assert "could not be downloaded with huggingface_hub" in message
+    assert str(tmp_path / "hub" / "hf" / "someone" / "some-set") in message
+    assert leftovers == "[]"  # the half-made download folder is removed
