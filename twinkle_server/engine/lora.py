@@ -48,6 +48,9 @@ _DEFAULTS: dict[str, Any] = {
     "fan_in_fan_out": False,
 }
 
+# The fields of the API's LoraConfig schema.
+_API_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "use_rslora", "init_lora_weights")
+
 # LoraConfig fields that describe bookkeeping, not the adapter; accepted and ignored so that a
 # client may send a whole ``LoraConfig.to_dict()``.
 _IGNORED = {
@@ -174,13 +177,19 @@ def lora_config_from_dict(raw: Mapping[str, Any] | None, *, max_r: int) -> LoraC
 
 
 def lora_config_to_dict(config: LoraConfig) -> dict[str, Any]:
-    """The user-facing fields of ``config`` as JSON-able values (sets become sorted lists)."""
+    """The user-facing fields of ``config`` as JSON-able values (sets become sorted lists).
+
+    The API's fields are always present; the further peft options only when they differ from
+    their default, so a run created through the API reads back exactly in the API's shape.
+    """
     out: dict[str, Any] = {}
-    for key in _DEFAULTS:
+    for key, default in _DEFAULTS.items():
         value = getattr(config, key)
         if isinstance(value, set | frozenset | tuple):
             value = sorted(value)
-        out[key] = value
+        if key in _API_FIELDS or value != default:
+            out[key] = value
+    out["modules_to_save"] = None
     return out
 
 

@@ -49,9 +49,9 @@ def cross_entropy_loss(logits: torch.Tensor, labels: torch.Tensor) -> LossOutput
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each target token, NaN where the target is ``-100``; fp32, no graph."""
+    """Log-probability of each target token, 0 where the target is ``-100``; fp32, no graph."""
     with torch.no_grad():
-        out = torch.full(targets.shape, float("nan"), dtype=torch.float32, device=logits.device)
+        out = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
         mask = targets != IGNORE_INDEX
         if bool(mask.any()):
             picked = torch.log_softmax(logits[mask].float(), dim=-1)

@@ -14,9 +14,15 @@ from twinkle_server.engine.checks import check_kwargs, check_name
 
 __all__ = ["METRICS", "TokenStats", "check_metric", "report"]
 
-# Metric names twinkle users add; each reports a subset of the keys below. The engine always
-# computes all of them (they are cheap), so add_metric only records the user's choice.
+# Metric names add_metric accepts: the reported keys themselves, and the metric class names twinkle
+# scripts use. The engine always computes every key (they are cheap), so add_metric only records
+# the user's choice for get_train_configs.
 METRICS: Mapping[str, tuple[str, ...]] = {
+    "loss": ("loss",),
+    "accuracy": ("accuracy",),
+    "grad_norm": ("grad_norm",),
+    "lr": ("lr",),
+    "num_tokens": ("num_tokens",),
     "LossMetric": ("loss", "num_tokens"),
     "Accuracy": ("accuracy",),
     "TrainMetric": ("grad_norm", "lr"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
-import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -337,21 +336,25 @@ class MultiLoraModel:
     # -- operations: setup -----------------------------------------------------------------------
 
     def _op_set_template(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
+        kwargs = _given(kwargs)
         check_kwargs(f"template {name}", kwargs, _TEMPLATE_KWARGS)
         run.template = self._build_template(name, kwargs)
         run.template_config = {"name": name, "kwargs": dict(kwargs)}
         return self._configs(run)
 
     def _op_set_processor(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
+        kwargs = _given(kwargs)
         run.processor = build_processor(name, kwargs)
         return self._configs(run)
 
     def _op_set_loss(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
+        kwargs = _given(kwargs)
         build_loss(name, kwargs)
         run.loss_config = {"name": name, "kwargs": dict(kwargs)}
         return self._configs(run)
 
     def _op_set_optimizer(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
+        kwargs = _given(kwargs)
         args = normalize_optimizer_kwargs(name, kwargs)
         optimizer = build_optimizer(name, args, (p for _, p in run.params))
         scheduler = None
@@ -362,6 +365,7 @@ class MultiLoraModel:
         return self._configs(run)
 
     def _op_set_lr_scheduler(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
+        kwargs = _given(kwargs)
         if run.optimizer is None:
             raise Conflict("set_lr_scheduler needs an optimizer to schedule; call set_optimizer first")
         config = {"name": name, "kwargs": normalize_scheduler_kwargs(name, kwargs)}
@@ -370,6 +374,7 @@ class MultiLoraModel:
         return self._configs(run)
 
     def _op_add_metric(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
+        kwargs = _given(kwargs)
         check_metric(name, kwargs)
         if name not in run.metrics:
             run.metrics.append(name)
@@ -677,6 +682,11 @@ def _make_scheduler(config: Mapping[str, Any], optimizer: torch.optim.Optimizer)
         raise
 
 
+def _given(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Setter arguments that were given: an explicit null means "use the default"."""
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
 def _require_optimizer(run: RunState) -> torch.optim.Optimizer:
     if run.optimizer is None:
         raise Conflict(
@@ -704,18 +714,18 @@ def _check_op_kwargs(op: str, handler: Any, kwargs: Mapping[str, Any]) -> None:
 
 
 def _forward_result(loss: Any, logprobs: list | None) -> dict:
+    """Loss is the mean over label tokens; a batch without label tokens reports 0.0 with num_tokens 0."""
     return {
-        "loss": loss.mean if loss is not None else None,
+        "loss": loss.mean if loss is not None else 0.0,
         "num_tokens": loss.num_tokens if loss is not None else 0,
         "logprobs": logprobs,
     }
 
 
-def _row_logprobs(logits: torch.Tensor, batch: Batch) -> list[list[float | None]]:
-    """Per row, the log-probability of each position's target (labels, or the next token when a row
-    has no labels); None where there is no target."""
-    values = token_logprobs(logits.detach(), batch.logprob_targets).cpu().tolist()
-    out = []
-    for row, start, length in zip(values, batch.offsets, batch.lengths, strict=True):
-        out.append([None if math.isnan(v) else v for v in row[start : start + length]])
-    return out
+def _row_logprobs(logits: torch.Tensor, batch: Batch) -> list[list[float]]:
+    """Per row (unpadded), the log-probability of each position's label; 0.0 where the label is -100."""
+    values = token_logprobs(logits.detach(), batch.labels).cpu().tolist()
+    return [
+        row[start : start + length]
+        for row, start, length in zip(values, batch.offsets, batch.lengths, strict=True)
+    ]

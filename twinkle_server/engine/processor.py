@@ -30,7 +30,6 @@ class Batch:
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
     labels: torch.Tensor
-    logprob_targets: torch.Tensor
     lengths: list[int]
     offsets: list[int]
     num_label_tokens: int
@@ -90,7 +89,7 @@ def _validate_row(index: int, row: Any, *, vocab_size: int, max_length: int) -> 
             details={"row": index, "length": len(ids), "max_length": max_length},
         )
     _check_range("input_ids", index, ids, vocab_size, allow_ignore=False)
-    out: dict[str, Any] = {"input_ids": ids, "has_labels": row.get("labels") is not None}
+    out: dict[str, Any] = {"input_ids": ids}
     for field in _SEQ_FIELDS:
         if row.get(field) is None:
             continue
@@ -171,15 +170,13 @@ class InputProcessor:
         self, rows: Sequence[Mapping[str, Any]], *, pad_token_id: int, device: torch.device
     ) -> Batch:
         width = max(len(r["input_ids"]) for r in rows)
-        ids, mask, pos, labels, targets, offsets = [], [], [], [], [], []
+        ids, mask, pos, labels, offsets = [], [], [], [], []
         for r in rows:
             n = len(r["input_ids"])
             pad = width - n
             row_mask = r.get("attention_mask") or [1] * n
             row_pos = r.get("position_ids") or list(range(n))
             row_labels = r.get("labels") or [IGNORE_INDEX] * n
-            # Without labels, logprobs score the sequence itself: position i predicts token i + 1.
-            row_targets = r["labels"] if r["has_labels"] else [*r["input_ids"][1:], IGNORE_INDEX]
             left = self.padding_side == "left"
             offsets.append(pad if left else 0)
 
@@ -190,14 +187,12 @@ class InputProcessor:
             mask.append(padded(row_mask, 0))
             pos.append(padded(row_pos, 0))
             labels.append(padded(row_labels, IGNORE_INDEX))
-            targets.append(padded(row_targets, IGNORE_INDEX))
         label_tensor = torch.tensor(labels, dtype=torch.long, device=device)
         return Batch(
             input_ids=torch.tensor(ids, dtype=torch.long, device=device),
             attention_mask=torch.tensor(mask, dtype=torch.long, device=device),
             position_ids=torch.tensor(pos, dtype=torch.long, device=device),
             labels=label_tensor,
-            logprob_targets=torch.tensor(targets, dtype=torch.long, device=device),
             lengths=[len(r["input_ids"]) for r in rows],
             offsets=offsets,
             num_label_tokens=int((label_tensor != IGNORE_INDEX).sum()),

@@ -148,7 +148,7 @@ class RunState:
             "loss": self.loss_config,
             "optimizer": self.optimizer_config,
             "lr_scheduler": self.scheduler_config,
-            "metrics": [{"name": name, "kwargs": {}} for name in self.metrics],
+            "metrics": list(self.metrics),
             "micro_step": self.micro_step,
             "optimizer_step": self.optimizer_step,
             "lr": self.lr,

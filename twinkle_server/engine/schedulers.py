@@ -9,9 +9,9 @@ on the optimizer's lr, counted in optimizer updates (``lr_step`` calls at accumu
 - ``CosineWarmupScheduler``: the same warmup, then half a cosine down to ``min_lr`` (default 0) at
   ``num_training_steps``.
 - ``default`` (Megatron-style): ``max_lr`` (default: the optimizer's lr) replaces the optimizer's lr;
-  linear warmup from 0 over ``warmup_steps``, then cosine decay from ``max_lr`` to ``min_lr`` until
-  ``lr_decay_steps`` (alias ``num_training_steps``), then ``min_lr``. Without a decay length the lr
-  stays at ``max_lr`` after warmup.
+  linear warmup from 0 over ``warmup_steps``, then linear decay from ``max_lr`` to ``min_lr`` until
+  ``lr_decay_steps`` (alias ``num_training_steps``), then ``min_lr``. ``lr_decay_style`` may pick
+  ``cosine`` or ``constant`` instead. Without a decay length the lr stays at ``max_lr`` after warmup.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _factor_schedule(name: str, kwargs: Mapping[str, Any], base_lr: float) -> Wa
     warmup = kwargs.get("num_warmup_steps", 0)
     if name == "default":
         total = kwargs.get("lr_decay_steps")
-        style = kwargs.get("lr_decay_style", "cosine")
+        style = kwargs.get("lr_decay_style", "linear")
         if style == "constant":
             total = None
     else:

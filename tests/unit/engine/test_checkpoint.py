@@ -86,13 +86,13 @@ def test_saved_folder_loads_in_stock_peft_with_the_same_logits(tiny_model_dir, e
 
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
     stock = PeftModel.from_pretrained(base, str(tmp_path / "export")).eval()
-    row = {k: v for k, v in sc_rows[7].items() if k != "labels"}  # no labels: logprobs of the next tokens
+    ids = sc_rows[7]["input_ids"]
+    row = {"input_ids": ids, "labels": [*ids[1:], -100]}  # every next token as a label
     ours = engine.run_op("run_export", "forward_only", inputs=[row], return_logprobs=True)["logprobs"][0]
     with torch.no_grad():
         logits = stock(input_ids=torch.tensor([row["input_ids"]])).logits[0]
-    ids = row["input_ids"]
     theirs = torch.log_softmax(logits, dim=-1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].tolist()
-    assert ours[-1] is None
+    assert ours[-1] == 0.0
     assert ours[:-1] == pytest.approx(theirs, abs=1e-5)
     # And the adapter really matters: the base model alone scores differently.
     with torch.no_grad(), stock.disable_adapter():
