@@ -3,9 +3,10 @@
 One generic ``Template`` serves every tokenizer that carries a chat template, because the tokenizer's
 own Jinja template already knows the model's format. What the ``Template`` adds is the training view:
 
-- which tokens the model should learn (the assistant turns), taken from ``{% generation %}`` blocks
-  when the template has them (``return_assistant_tokens_mask``) and otherwise found by rendering the
-  conversation prefix by prefix and locating each assistant reply in the text;
+- which tokens the model should learn (the assistant turns): read from the template's
+  ``{% generation %}`` blocks when it has them (the tokens ``return_assistant_tokens_mask`` marks;
+  the tags are rendered as marker characters, so a whole batch is tokenized in one call), otherwise
+  found by rendering the conversation prefix by prefix and locating each assistant reply;
 - labels shifted so that ``labels[i]`` is the target of position ``i`` (``-100`` where no loss);
 - ``max_length`` with a truncation strategy (``raise``, ``left``, ``right``, ``delete``).
 
@@ -138,7 +139,7 @@ class Template:
     """Encodes conversations for training with any tokenizer that has a chat template.
 
     Args:
-        tokenizer: a Hugging Face tokenizer with ``chat_template`` set (a fast one for the fallback).
+        tokenizer: a fast Hugging Face tokenizer (one with ``tokenizer.json``) with ``chat_template`` set.
         max_length: the most tokens a row may have; ``None`` for no limit.
         truncation_strategy: what to do with longer rows: ``raise`` (``RowTooLong``), ``left`` (keep
             the last ``max_length`` tokens), ``right`` (keep the first), ``delete`` (``RowTooLong`` from
@@ -229,7 +230,7 @@ class Template:
             except InvalidInput as exc:
                 raise InvalidInput(f"row {first_index + n}: {exc.message}", details=exc.details) from None
         out: list[dict[str, Any] | None] = []
-        for n, (ids, mask) in enumerate(self._tokenize(prepared)):
+        for n, (ids, mask) in enumerate(self._tokenize(prepared, first_index)):
             try:
                 out.append(_row(*self._truncate(ids, mask)))
             except RowTooLong as exc:
@@ -242,13 +243,24 @@ class Template:
         """Token ids of the whole conversation and a 0/1 mask of its assistant tokens (unshifted)."""
         return self._tokenize([self._prepare(messages)])[0]
 
-    def _tokenize(self, conversations: list[list[dict[str, str]]]) -> list[tuple[list[int], list[int]]]:
+    def _tokenize(
+        self, conversations: list[list[dict[str, str]]], first_index: int | None = None
+    ) -> list[tuple[list[int], list[int]]]:
         """Render each conversation with its assistant character spans, then tokenize all at once.
 
         A token is an assistant token when it overlaps an assistant span, which is how
         ``return_assistant_tokens_mask`` decides it too.
         """
-        rendered = [self._render_spans(messages) for messages in conversations]
+        rendered = []
+        for n, messages in enumerate(conversations):
+            try:
+                rendered.append(self._render_spans(messages))
+            except Exception as exc:  # the template's own checks (raise_exception) or Jinja errors
+                where = "the conversation" if first_index is None else f"row {first_index + n}"
+                raise InvalidInput(
+                    f"the chat template cannot render {where}: {type(exc).__name__}: {exc}",
+                    details={"row": None if first_index is None else first_index + n},
+                ) from exc
         encodings = self.tokenizer.backend_tokenizer.encode_batch(
             [text for text, _ in rendered], add_special_tokens=False
         )

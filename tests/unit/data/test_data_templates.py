@@ -214,3 +214,19 @@ def test_batch_encode_names_bad_rows(tokenizer):
         [good, CONVERSATION]
     )
     assert rows[0] is not None and rows[1] is None
+
+
+def test_template_refusing_a_conversation_is_invalid_input(tokenizer, tiny_model_dir):
+    strict = (
+        "{%- for m in messages -%}"
+        "{%- if m['role'] == 'system' and not loop.first -%}"
+        "{{- raise_exception('System message must be at the beginning.') -}}{%- endif -%}"
+        "{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' -}}"
+        "{%- endfor -%}"
+    )
+    template = Template(_fresh_tokenizer(tiny_model_dir, strict))
+    late_system = [{"role": "user", "content": "Hi"}, {"role": "system", "content": "late"}]
+    with pytest.raises(InvalidInput, match=r"cannot render row 3: .*System message must be at the beginning"):
+        template.batch_encode([late_system], first_index=3)
+    with pytest.raises(InvalidInput, match="cannot render the conversation"):
+        template.encode(late_system)
