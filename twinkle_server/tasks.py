@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -87,7 +87,7 @@ class TaskView:
             "created_at": self.created_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "result": self.result,
-            "error": self.error,
+            "error": {"request_id": "", **self.error} if self.error is not None else None,
             "http_status": self.http_status,
         }
 
@@ -124,6 +124,7 @@ class _Live:
     row: TaskView
     recorded: threading.Event
     success_status: int = 200
+    request_id: str = ""
 
 
 def chain(future: Future[Any], then: Callable[[Any], Any], executor: ThreadPoolExecutor) -> Future[Any]:
@@ -218,6 +219,7 @@ class TaskRunner:
         run_id: str | None = None,
         wait_s: float | None = None,
         success_status: int = 200,
+        request_id: str = "",
     ) -> tuple[Any, TaskView | None]:
         """Wait for ``future`` up to the window: ``(result, None)`` when done, else ``(None, task)``.
 
@@ -233,28 +235,42 @@ class TaskRunner:
             result = await asyncio.wait_for(asyncio.shield(wrapped), timeout=window)
         except TimeoutError:
             task = await asyncio.to_thread(
-                self._record_pending, future, user_id, operation, run_id, success_status
+                self._record_pending, future, user_id, operation, run_id, success_status, request_id
             )
             return None, task
         return result, None
 
     def _record_pending(
-        self, future: Future[Any], user_id: str, operation: str, run_id: str | None, success_status: int
+        self,
+        future: Future[Any],
+        user_id: str,
+        operation: str,
+        run_id: str | None,
+        success_status: int,
+        request_id: str,
     ) -> TaskView:
         with self.store.session() as s:
             row = task_records.create_task(s, user_id=user_id, operation=operation, run_id=run_id)
             if future.running():
                 row = task_records.start_task(s, task_id=row.id)
             view = _view(row)
-        live = _Live(future=future, row=view, recorded=threading.Event(), success_status=success_status)
+        live = _Live(
+            future=future,
+            row=view,
+            recorded=threading.Event(),
+            success_status=success_status,
+            request_id=request_id,
+        )
         with self._lock:
             self._live[view.task_id] = live
         future.add_done_callback(
-            lambda f: self._recorder.submit(self._record_outcome, view.task_id, f, success_status)
+            lambda f: self._recorder.submit(self._record_outcome, view.task_id, f, success_status, request_id)
         )
         return view
 
-    def _record_outcome(self, task_id: str, future: Future[Any], success_status: int) -> None:
+    def _record_outcome(
+        self, task_id: str, future: Future[Any], success_status: int, request_id: str
+    ) -> None:
         try:
             exc = future.exception()
             with self.store.session() as s:
@@ -264,6 +280,7 @@ class TaskRunner:
                     )
                 else:
                     status, error = error_of(exc)
+                    error["request_id"] = request_id
                     task_records.finish_task(s, task_id=task_id, error=error, http_status=status)
         except Exception:
             logger.exception("could not record the outcome of task %s", task_id)
@@ -286,29 +303,19 @@ class TaskRunner:
         """The live task's state straight from its future (the row may not be updated yet)."""
         future = live.future
         if not future.done():
-            status = "running" if future.running() else live.row.status
-            return TaskView(**{**live.row.__dict__, "status": status})
+            return replace(live.row, status="running" if future.running() else live.row.status)
         exc = future.exception()
         if exc is None:
-            return TaskView(
-                **{
-                    **live.row.__dict__,
-                    "status": "succeeded",
-                    "result": future.result(),
-                    "http_status": live.success_status,
-                    "finished_at": utcnow(),
-                }
+            return replace(
+                live.row,
+                status="succeeded",
+                result=future.result(),
+                http_status=live.success_status,
+                finished_at=utcnow(),
             )
         http_status, error = error_of(exc)
-        return TaskView(
-            **{
-                **live.row.__dict__,
-                "status": "failed",
-                "error": error,
-                "http_status": http_status,
-                "finished_at": utcnow(),
-            }
-        )
+        error["request_id"] = live.request_id
+        return replace(live.row, status="failed", error=error, http_status=http_status, finished_at=utcnow())
 
     async def get(self, task_id: str, *, user_id: str, wait_s: float = 0.0) -> TaskView:
         """The task, after waiting up to ``wait_s`` (capped at 60 s) for it to finish.

@@ -120,7 +120,7 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
 
 
-def write_config(data_dir: Path, model_dir: Path, **overrides: Any) -> Path:
+def write_config(data_dir: Path, model_dir: Path, *, max_loras: int = 2, **overrides: Any) -> Path:
     """A server config serving the tiny model under the seed example's names."""
     from twinkle_server import assets  # only to locate the shipped file; nothing is run from it
 
@@ -133,7 +133,7 @@ def write_config(data_dir: Path, model_dir: Path, **overrides: Any) -> Path:
                 "aliases": [MODEL_ALIAS],
                 "path": str(model_dir),
                 "device": "cpu",
-                "max_loras": 2,
+                "max_loras": max_loras,
                 "max_r": 16,
                 "max_length": 512,
             }

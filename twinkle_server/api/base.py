@@ -123,6 +123,7 @@ class ServiceBase:
             operation=operation,
             run_id=run_id,
             success_status=success_status,
+            request_id=ctx.request_id,
         )
         if task is not None:
             return Reply.accepted(task)
