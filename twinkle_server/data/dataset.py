@@ -74,7 +74,6 @@ class Dataset:
         self.resolver = resolver
         self.template: Template | None = None
         self._parts = [_Part(meta, load_dataset(meta, resolver=resolver))]
-        self._mixed = False
         self._lock = threading.RLock()
 
     # -- configuration ------------------------------------------------------------------------
@@ -117,38 +116,38 @@ class Dataset:
     ) -> None:
         """Turn rows into ``{"messages": [...]}`` with the named preprocessor (other columns go)."""
         proc = get_preprocessor(preprocessor, init_args)
+
+        def run(table: Any) -> Any:
+            def apply(row: dict, idx: int) -> dict:
+                return _at_row(idx, proc, row)
+
+            return table.map(apply, with_indices=True, remove_columns=table.column_names, **_fresh())
+
         with self._lock:
-            for part in self._select(dataset_meta):
+            parts = self._select(dataset_meta)
+            for part in parts:
                 proc.check_columns(part.table.column_names)
-
-                def apply(row: dict, idx: int, _proc: Any = proc) -> dict:
-                    return _at_row(idx, _proc, row)
-
-                part.table = part.table.map(
-                    apply,
-                    with_indices=True,
-                    remove_columns=part.table.column_names,
-                    **_fresh(),
-                )
-                part.encoded = False
+            self._replace(parts, run, encoded=False)
 
     def filter(
         self, filter_name: str, init_args: dict | None = None, *, dataset_meta: DatasetMeta | None = None
     ) -> None:
         """Keep the rows the named filter accepts."""
         keep = get_filter(filter_name, init_args)
+
+        def run(table: Any) -> Any:
+            def test(row: dict, idx: int) -> bool:
+                return _at_row(idx, keep, row)
+
+            kept = table.filter(test, with_indices=True, **_fresh())
+            logger.info("%s kept %d of %d rows", filter_name, len(kept), len(table))
+            return kept
+
         with self._lock:
-            for part in self._select(dataset_meta):
+            parts = self._select(dataset_meta)
+            for part in parts:
                 keep.check_columns(part.table.column_names)
-                before = len(part.table)
-
-                def test(row: dict, idx: int, _keep: Any = keep) -> bool:
-                    return _at_row(idx, _keep, row)
-
-                part.table = part.table.filter(test, with_indices=True, **_fresh())
-                logger.info(
-                    "%s kept %d of %d rows of %s", filter_name, len(part.table), before, part.meta.describe()
-                )
+            self._replace(parts, run)
 
     def encode(self, *, batched: bool = True, num_proc: int | None = None) -> None:
         """Add ``input_ids``, ``labels``, ``attention_mask``, ``position_ids`` and ``length`` columns.
@@ -171,9 +170,11 @@ class Dataset:
                         f"{part.meta.describe()} are: {', '.join(part.table.column_names)})",
                         details={"missing": ["messages"], "columns": part.table.column_names},
                     )
-            for part in self._parts:
-                part.table = _encode_table(part.table, template, num_proc=num_proc, name=part.meta.describe())
-                part.encoded = True
+            self._replace(
+                self._parts,
+                lambda table: _encode_table(table, template, num_proc=num_proc, name=f"{len(table)} rows"),
+                encoded=True,
+            )
 
     def add_dataset(self, meta: DatasetMeta) -> None:
         """Load another part; combine the parts with ``mix_dataset``."""
@@ -182,7 +183,6 @@ class Dataset:
         table = load_dataset(meta, resolver=self.resolver)
         with self._lock:
             self._parts.append(_Part(meta, table))
-            self._mixed = False
 
     def mix_dataset(
         self,
@@ -205,7 +205,6 @@ class Dataset:
         with self._lock:
             if len(self._parts) == 1:
                 logger.info("mix_dataset with one part: nothing to mix")
-                self._mixed = True
                 return
             self._check_same_columns()
             ds = hf_datasets()
@@ -226,7 +225,6 @@ class Dataset:
             meta = DatasetMeta(" + ".join(p.meta.describe() for p in self._parts))
             encoded = all(p.encoded for p in self._parts)
             self._parts = [_Part(meta, merged.flatten_indices(keep_in_memory=True), encoded)]
-            self._mixed = True
 
     # -- views --------------------------------------------------------------------------------
 
@@ -274,6 +272,21 @@ class Dataset:
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def _replace(self, parts: list[_Part], fn: Any, *, encoded: bool | None = None) -> None:
+        """Compute every part's new table first, then swap them in: a failure changes nothing."""
+        tables = []
+        for part in parts:
+            try:
+                tables.append(fn(part.table))
+            except TwinkleError as exc:
+                if len(self._parts) == 1:
+                    raise
+                raise _prefixed(exc, part.meta.describe()) from None
+        for part, table in zip(parts, tables, strict=True):
+            part.table = table
+            if encoded is not None:
+                part.encoded = encoded
+
     def _select(self, meta: DatasetMeta | None) -> list[_Part]:
         if meta is None:
             return list(self._parts)
@@ -306,7 +319,15 @@ def _at_row(idx: int, fn: Any, row: Mapping[str, Any]) -> Any:
     try:
         return fn(row)
     except TwinkleError as exc:
-        raise type(exc)(f"row {idx}: {exc.message}", details={**exc.details, "row": idx}) from None
+        exc.details = {**exc.details, "row": idx}
+        raise _prefixed(exc, f"row {idx}") from None
+
+
+def _prefixed(exc: TwinkleError, where: str) -> TwinkleError:
+    """The same error (same class, same details) with ``where`` put before its message."""
+    exc.message = f"{where}: {exc.message}"
+    exc.args = (exc.message,)
+    return exc
 
 
 def _same_source(a: DatasetMeta, b: DatasetMeta) -> bool:

@@ -195,3 +195,22 @@ def test_encode_with_worker_processes_matches(resolver, tokenizer):
     one.encode()
     two.encode(num_proc=2)
     assert [one[i] for i in range(6)] == [two[i] for i in range(6)]
+
+
+def test_a_failing_operation_leaves_every_part_unchanged(resolver):
+    d = Dataset(DatasetMeta(data=_rows("a", 2)), resolver=resolver)
+    d.add_dataset(DatasetMeta(data=[{"query": "b", "response": None}]))
+    with pytest.raises(InvalidInput, match=r"<1 inline rows>: row 0: column 'response' must hold text"):
+        d.map("SelfCognitionProcessor", init_args={"model_name": "n", "model_author": "a"})
+    assert d.columns == ["query", "response"] and d[0] == _rows("a", 1)[0]
+
+
+def test_an_over_long_row_in_a_second_part_names_the_part(resolver, tokenizer):
+    from twinkle_server.data.templates import RowTooLong
+
+    d = Dataset(DatasetMeta(data=_chat("a", 2)), resolver=resolver)
+    d.add_dataset(DatasetMeta(data=_chat("b" * 200, 1)))
+    d.set_template("Template", tokenizer=tokenizer, max_length=40)
+    with pytest.raises(RowTooLong, match=r"<1 inline rows>: row 0 encodes to \d+ tokens, over max_length 40"):
+        d.encode()
+    assert not d.encoded and "input_ids" not in d.columns
