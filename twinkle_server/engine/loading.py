@@ -78,15 +78,25 @@ def _model_folder(spec: ModelSpec, resolver: Any | None) -> Path:
     return Path(spec.path)
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
 def _load_tokenizer(folder: Path, *, required: bool) -> Any:
+    """The folder's tokenizer; None for a config-only folder when one is not required.
+
+    The files are checked first: given a bare config, transformers builds an empty tokenizer of the
+    model's class instead of failing, which would encode text into nonsense.
+    """
     from transformers import AutoTokenizer
 
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        if required:
+            raise NotFound(f"model folder {folder} has no tokenizer files ({', '.join(_TOKENIZER_FILES)})")
+        return None
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
     except (OSError, ValueError) as exc:
-        if required:
-            raise NotFound(f"no tokenizer could be loaded from {folder}: {exc}") from exc
-        return None
+        raise NotFound(f"no tokenizer could be loaded from {folder}: {exc}") from exc
     if tokenizer.pad_token_id is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
