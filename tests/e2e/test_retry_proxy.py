@@ -186,6 +186,9 @@ def server(make_server) -> Iterator[tuple[Any, str]]:
 
 def test_dropped_step_response_is_retried_with_same_key_and_applied_once(server: tuple) -> None:
     srv, key = server
+    import time
+
+    time.sleep(15)
     undisturbed = _train(srv.base_url, key)
 
     # Drop the answer to the 2nd step (an accumulation boundary: it moves the weights) and to the

@@ -1,0 +1,88 @@
+"""The command line: keyless exposure refusal, open mode on loopback, and the one-command demo."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twinkle_api_client.api.data import create_dataset
+from twinkle_api_client.api.service import get_capacity, get_server_capabilities
+from twinkle_api_client.models import CreateDatasetRequest
+
+from tests.e2e._server import (
+    DATASET_ID,
+    MODEL_ALIAS,
+    REPO,
+    ServerProcess,
+    api_client,
+    cli,
+    free_port,
+    ok,
+    server_env,
+    start_run,
+    write_config,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_keyless_server_refuses_a_non_loopback_address(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "data", tiny_model_dir, host="0.0.0.0")
+    refused = cli("serve", config=config, check=False)
+    assert refused.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in refused.stderr
+    assert "keys create" in refused.stderr and "allow_unauthenticated_non_loopback" in refused.stderr
+
+
+def test_a_keyless_loopback_server_runs_open_until_a_key_exists(make_server: Any) -> None:
+    srv, _ = make_server(users=())
+    anonymous = api_client(srv, None)
+    assert ok(get_capacity.sync_detailed(client=anonymous)).models[0].free == 2
+    cli("keys", "create", "--user", "alice", config=srv.config)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and get_capacity.sync_detailed(client=anonymous).status_code == 200:
+        time.sleep(0.5)
+    assert get_capacity.sync_detailed(client=anonymous).status_code == 401
+
+
+def test_demo_serves_the_seed_examples_names_with_a_printed_key(tmp_path: Path) -> None:
+    port = free_port()
+    key_file = tmp_path / "demo.key"
+    log_path = tmp_path / "demo.log"
+    argv = [sys.executable, "-m", "twinkle_server.cli", "demo", "--port", str(port)]
+    argv += ["--data-dir", str(tmp_path / "demo-data"), "--key-file", str(key_file), "--log-level", "warning"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=server_env(), cwd=REPO)
+    server = ServerProcess(config=tmp_path / "unused.yaml", port=port, log_path=log_path, process=process)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, server.log()
+            try:
+                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        key = key_file.read_text().strip()
+        output = server.log()
+        assert key in output, "the key is printed"
+        assert "TINY RANDOM" in output and MODEL_ALIAS in output and DATASET_ID in output
+        client = api_client(server, key)
+        caps = ok(get_server_capabilities.sync_detailed(client=client))
+        assert caps.models[0].model_id == "Qwen/Qwen2.5-7B-Instruct"
+        body = CreateDatasetRequest.from_dict({"dataset_meta": {"dataset_id": DATASET_ID}})
+        dataset = ok(create_dataset.sync_detailed(client=client, body=body), 201)
+        assert dataset.length > 50 and dataset.columns == ["query", "response"]
+        start_run(client)  # base_model "ms://Qwen/Qwen2.5-7B-Instruct"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
