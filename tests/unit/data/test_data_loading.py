@@ -243,3 +243,21 @@ def test_real_download_path_failing_offline_is_not_found(tmp_path):
     assert "could not be downloaded with huggingface_hub" in message
     assert str(tmp_path / "hub" / "hf" / "someone" / "some-set") in message
     assert leftovers == "[]"  # the half-made download folder is removed
+
+
+def test_hub_snapshot_folder_with_subsets(tmp_path, data_root):
+    """A downloaded hub dataset declares its subsets in README.md; subset_name picks one."""
+    folder = tmp_path / "hub" / "ms" / "org" / "multi"
+    _write(folder, "en/train.jsonl", ROWS[:3])
+    _write(folder, "zh/train.jsonl", ROWS[3:8])
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n"
+        "- config_name: en\n  data_files:\n  - split: train\n    path: en/train.jsonl\n"
+        "- config_name: zh\n  data_files:\n  - split: train\n    path: zh/train.jsonl\n"
+        "---\n# multi\n"
+    )
+    resolver = Resolver(cache_dir=tmp_path / "hub", data_roots=[data_root], allow_download=False)
+    assert len(Dataset(DatasetMeta("ms://org/multi", subset_name="zh"), resolver=resolver)) == 5
+    assert len(Dataset(DatasetMeta("ms://org/multi", subset_name="en"), resolver=resolver)) == 3
+    with pytest.raises(InvalidInput, match="'fr' not found"):
+        Dataset(DatasetMeta("ms://org/multi", subset_name="fr"), resolver=resolver)
