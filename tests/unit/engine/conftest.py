@@ -19,7 +19,17 @@ torch.set_num_threads(1)
 
 
 def make_engine(path: Path, **overrides) -> MultiLoraModel:
-    spec = {"model_id": MODEL_ID, "path": path, "max_loras": 4, "max_r": 16, "max_length": 256, **overrides}
+    # Pinned to the CPU in fp32: the exactness checks need fp32, and a GPU machine running the unit
+    # tests would otherwise pick CUDA in bf16.
+    spec = {
+        "model_id": MODEL_ID,
+        "path": path,
+        "device": "cpu",
+        "max_loras": 4,
+        "max_r": 16,
+        "max_length": 256,
+        **overrides,
+    }
     return MultiLoraModel(ModelSpec(**spec))
 
 

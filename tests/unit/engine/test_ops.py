@@ -155,3 +155,18 @@ def test_resolver_supplies_the_folder(tiny_model_dir):
 
     engine = MultiLoraModel(ModelSpec(model_id="ms://Qwen/Qwen2.5-7B-Instruct"), resolver=Aliases())
     assert engine.model_path == tiny_model_dir and engine.tokenizer is not None
+
+
+def test_bf16_base_trains_fp32_adapters(tiny_model_dir, sc_rows):
+    """The GPU layout (bf16 base, fp32 adapters and loss), exercised on the CPU."""
+    engine = make_engine(tiny_model_dir, dtype="bfloat16")
+    engine.add_run(RUN, lora={"r": 4}, seed=0)
+    engine.run_op(RUN, "set_optimizer", name="AdamW", lr=1e-2)
+    assert engine.dtype is torch.bfloat16
+    assert all(p.dtype is torch.bfloat16 for n, p in engine._model.named_parameters() if "lora_" not in n)
+    assert all(p.dtype is torch.float32 for _, p in engine._runs[RUN].params)
+    losses = []
+    for _ in range(3):
+        losses.append(engine.run_op(RUN, "forward_backward", inputs=sc_rows[:2])["loss"])
+        engine.run_op(RUN, "clip_grad_and_step")
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
