@@ -58,7 +58,22 @@ class MultiLoraModel:
     """One base model shared by many runs' LoRA adapters. Not thread-safe: one worker thread drives it.
 
     Operations (``run_op``) take keyword arguments and return JSON-able dicts whose keys are the API's
-    response fields; see ``docs/internals.md``.
+    response fields; see ``docs/internals.md``. Choices worth knowing:
+
+    - ``forward`` keeps its outputs (with the graph) for ``calculate_loss`` and one ``backward``;
+      ``forward_only`` runs without gradients in eval mode and feeds the evaluation metrics.
+    - Accumulation (see ``run.py``): exactly N micro-batches per update; clip_grad_norm, step,
+      zero_grad and lr_step act once per full window and answer ``applied: False`` in between.
+    - ``step`` and ``clip_grad_and_step`` without an optimizer, and ``set_lr_scheduler`` before
+      ``set_optimizer``, are Conflicts; ``lr_step`` without a scheduler keeps the lr (applied False).
+    - Setter arguments given as None mean "the default". A new optimizer keeps the run's scheduler
+      (rebuilt on it); a new scheduler starts from the optimizer's own lr.
+    - ``logprobs`` are per row (unpadded) and per position: the label's log-probability, 0.0 where
+      the label is -100. A batch without label tokens reports loss 0.0 and num_tokens 0.
+    - ``load`` with ``load_optimizer`` restores the whole training state of the checkpoint
+      (optimizer, scheduler, loss, processor, template, accumulation steps, counters, partial
+      gradients, random state), so training continues exactly; without it only the weights change
+      and the open accumulation window is dropped.
     """
 
     OPERATIONS: frozenset[str] = frozenset(
@@ -196,18 +211,17 @@ class MultiLoraModel:
         try:
             with self._run_rng(run):
                 return handler(run, phase=phase, **kwargs)
-        except _OOM_ERRORS as exc:
-            self._recover_from_oom(run, in_backward=phase["backward"])
-            lost = (
-                " and the open accumulation window was dropped (re-send its micro-batches)"
-                if phase["backward"]
-                else ""
-            )
-            raise OutOfMemory(
-                f"the device ran out of memory during {op}{lost}; send fewer or shorter rows per call "
-                "(use gradient_accumulation_steps for large batches)",
-                retry_after=1.0,
-            ) from exc
+        except _OOM_ERRORS:
+            pass
+        # Recovery runs outside the except block: the caught error's traceback pins the failed call's
+        # frames, and with them every activation it allocated, until the block is left.
+        self._recover_from_oom(run, in_backward=phase["backward"])
+        lost = " and the open accumulation window was dropped (re-send its micro-batches)"
+        raise OutOfMemory(
+            f"the device ran out of memory during {op}{lost if phase['backward'] else ''}; send fewer or "
+            "shorter rows per call (use gradient_accumulation_steps for large batches)",
+            retry_after=1.0,
+        )
 
     # -- operations: compute ---------------------------------------------------------------------
 
@@ -217,7 +231,7 @@ class MultiLoraModel:
             run, inputs, grad=True, need_labels=False, return_logprobs=return_logprobs
         )
         run.pending = PendingForward(loss=loss, has_graph=True)
-        run.last_loss = (loss.mean if loss else None, loss.num_tokens if loss else 0)
+        run.last_loss = (loss.mean, loss.num_tokens) if loss is not None else (None, 0)
         return _forward_result(loss, logprobs)
 
     def _op_forward_only(
@@ -228,7 +242,7 @@ class MultiLoraModel:
             run, inputs, grad=False, need_labels=False, return_logprobs=return_logprobs
         )
         run.pending = PendingForward(loss=loss, has_graph=False)
-        run.last_loss = (loss.mean if loss else None, loss.num_tokens if loss else 0)
+        run.last_loss = (loss.mean, loss.num_tokens) if loss is not None else (None, 0)
         if loss is not None:
             run.eval_stats.add(float(loss.loss_sum), loss.num_tokens, loss.num_correct)
         return _forward_result(loss, logprobs)
