@@ -153,16 +153,18 @@ def _train(base_url: str, key: str) -> list[float]:
     from twinkle_client.model import MultiLoraTransformersModel
 
     with TwinkleClient(base_url, key, open_session=True) as client:
+        # The adapter first: it waits for the base model to load. (A dataset created while the
+        # server still loads the model has been seen to fail: reported to the server side.)
+        model = MultiLoraTransformersModel(MODEL, client=client)
+        model.add_adapter_to_model(
+            "default", {"r": 8, "target_modules": "all-linear"}, gradient_accumulation_steps=2
+        )
         dataset = Dataset(DatasetMeta("ms://swift/self-cognition", data_slice=range(24)), client=client)
         dataset.set_template("Template", model_id=MODEL, max_length=512)
         dataset.map(
             "SelfCognitionProcessor", init_args={"model_name": "twinkle model", "model_author": "Team"}
         )
         dataset.encode()
-        model = MultiLoraTransformersModel(MODEL, client=client)
-        model.add_adapter_to_model(
-            "default", {"r": 8, "target_modules": "all-linear"}, gradient_accumulation_steps=2
-        )
         model.set_template("Template")
         model.set_processor("InputProcessor", padding_side="right")
         model.set_loss("CrossEntropyLoss")
@@ -186,9 +188,6 @@ def server(make_server) -> Iterator[tuple[Any, str]]:
 
 def test_dropped_step_response_is_retried_with_same_key_and_applied_once(server: tuple) -> None:
     srv, key = server
-    import time
-
-    time.sleep(15)
     undisturbed = _train(srv.base_url, key)
 
     # Drop the answer to the 2nd step (an accumulation boundary: it moves the weights) and to the
