@@ -239,7 +239,12 @@ class Dataset:
 
     @property
     def columns(self) -> list[str]:
-        return list(self.table.column_names)
+        """The column names; for parts not yet brought to the same columns, all of them, in order."""
+        with self._lock:
+            names: dict[str, None] = {}
+            for part in self._parts:
+                names.update(dict.fromkeys(part.table.column_names))
+            return list(names)
 
     @property
     def encoded(self) -> bool:
@@ -254,7 +259,13 @@ class Dataset:
             raise InvalidInput(f"row index must be an integer, got {i!r}")
         if not -n <= i < n:
             raise RowIndexError(f"row {i} is out of range: the dataset has {n} rows (0..{n - 1})")
-        return dict(self.table[i % n])
+        i %= n
+        with self._lock:
+            for part in self._parts:  # read from the part holding row i: no concatenation needed
+                if i < len(part.table):
+                    return dict(part.table[i])
+                i -= len(part.table)
+        raise RowIndexError(f"row {i} vanished while being read; retry")
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         yield from self.table

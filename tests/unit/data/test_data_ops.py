@@ -168,8 +168,11 @@ def test_mix_with_probabilities_is_seeded(resolver):
 def test_mix_refusals(resolver):
     d = Dataset(DatasetMeta(data=_chat("a", 2)), resolver=resolver)
     d.add_dataset(DatasetMeta(data=_rows("b", 2)))
+    info = d.info()  # still describable while the parts differ
+    assert info["columns"] == ["messages", "query", "response"] and info["length"] == 4
     with pytest.raises(Conflict, match="different columns"):
         d.mix_dataset("concat")
+    assert d[2] == _rows("b", 1)[0]  # rows read from their own part
     d.map("MessagesProcessor", dataset_meta=DatasetMeta(data=_rows("b", 2)))
     with pytest.raises(InvalidInput, match="unknown mix mode 'zip'"):
         d.mix_dataset("zip")
