@@ -1,0 +1,88 @@
+"""The HTTP layer in process (no model served): request ids, the error schema, 413, 422, 401,
+idempotent creation. Engine operations are covered end to end in tests/e2e."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from twinkle_server.app import create_app
+from twinkle_server.config import Settings
+from twinkle_server.store.db import open_store
+from twinkle_server.store.users import create_api_key
+
+
+@pytest.fixture
+def client_and_key(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    settings = Settings(data_dir=tmp_path, max_body_bytes=2048)
+    store = open_store(str(settings.database_url))
+    with store.session() as s:
+        key, _ = create_api_key(s, user_name="alice")
+    store.close()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client, key
+
+
+def _auth(key: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", **extra}
+
+
+def test_errors_share_one_schema_and_carry_the_request_id(client_and_key: tuple[TestClient, str]) -> None:
+    client, key = client_and_key
+    for response, status, code in [
+        (client.get("/api/v1/capacity"), 401, "unauthorized"),
+        (client.get("/api/v1/training_runs/run_missing", headers=_auth(key)), 404, "not_found"),
+        (client.post("/api/v1/sessions", headers=_auth(key), json={"extra": 1}), 422, "validation_error"),
+        (client.get("/no/such/path", headers=_auth(key)), 404, "not_found"),
+    ]:
+        assert response.status_code == status
+        error = response.json()["error"]
+        assert error["code"] == code
+        assert set(error) == {"code", "message", "details", "request_id"}
+        assert error["request_id"] == response.headers["X-Request-Id"]
+
+
+def test_body_over_the_limit_answers_413_whether_declared_or_streamed(
+    client_and_key: tuple[TestClient, str],
+) -> None:
+    client, key = client_and_key
+    declared = client.post("/api/v1/sessions", headers=_auth(key), content=b"{" + b" " * 4096 + b"}")
+    assert declared.status_code == 413
+    assert declared.json()["error"]["details"] == {"max_body_bytes": 2048}
+
+    def chunks() -> Iterator[bytes]:
+        yield b"{"
+        for _ in range(8):
+            yield b" " * 512
+        yield b"}"
+
+    streamed = client.post("/api/v1/sessions", headers=_auth(key), content=chunks())
+    assert streamed.status_code == 413
+    json_type = {"Content-Type": "application/json"}
+    small = client.post(
+        "/api/v1/sessions", headers=_auth(key, **json_type), content=b"{" + b" " * 1000 + b"}"
+    )
+    assert small.status_code == 201
+
+
+def test_a_creation_retried_with_its_key_is_applied_once(client_and_key: tuple[TestClient, str]) -> None:
+    client, key = client_and_key
+    headers = _auth(key, **{"Idempotency-Key": "create-1"})
+    first = client.post("/api/v1/sessions", headers=headers, json={"metadata": {"n": "1"}})
+    again = client.post("/api/v1/sessions", headers=headers, json={"metadata": {"n": "1"}})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    other = client.post("/api/v1/sessions", headers=headers, json={"metadata": {"n": "2"}})
+    assert other.status_code == 409
+    fresh = client.post("/api/v1/sessions", headers=_auth(key), json={"metadata": {"n": "1"}})
+    assert fresh.json()["session_id"] != first.json()["session_id"]
+
+
+def test_a_client_request_id_is_echoed(client_and_key: tuple[TestClient, str]) -> None:
+    client, _ = client_and_key
+    assert client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-Id": "bad id with spaces"}).headers["X-Request-Id"]
+    assert made.startswith("req_")
