@@ -86,3 +86,21 @@ def test_a_client_request_id_is_echoed(client_and_key: tuple[TestClient, str]) -
     assert client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
     made = client.get("/healthz", headers={"X-Request-Id": "bad id with spaces"}).headers["X-Request-Id"]
     assert made.startswith("req_")
+
+
+def test_the_served_document_has_every_operation_of_the_spec(client_and_key: tuple[TestClient, str]) -> None:
+    import yaml
+
+    client, _ = client_and_key
+    spec = yaml.safe_load((Path(__file__).resolve().parents[3] / "openapi.yaml").read_text())
+    served = client.get("/openapi.json").json()
+
+    def operations(doc: dict) -> dict[tuple[str, str], str]:
+        return {
+            (path, method): op["operationId"]
+            for path, item in doc["paths"].items()
+            for method, op in item.items()
+            if method in ("get", "post", "put", "patch", "delete")
+        }
+
+    assert operations(served) == operations(spec)
