@@ -34,6 +34,7 @@ HUBS = ("ms", "hf")
 _HUB_CLIENTS = {"ms": "modelscope", "hf": "huggingface_hub"}
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9_.\-]+$")
 _MAX_ALIAS_DEPTH = 8
+_DATA_SUFFIXES = frozenset((".jsonl", ".json", ".csv", ".parquet", ".txt", ".arrow"))
 
 
 def parse_hub_id(value: str) -> tuple[str | None, str]:
@@ -60,8 +61,8 @@ class Resolver:
     """Finds the local folder or file behind a model or dataset id.
 
     Args:
-        aliases: id -> local path (or another id). Keys may carry a hub prefix or not; an id also
-            matches the key written without its prefix.
+        aliases: id -> local path, or -> another id (a hub id or another alias key). Keys may carry
+            a hub prefix or not; an id also matches the key written without its prefix.
         cache_dir: the local hub cache; files for ``ms://org/name`` live in ``cache_dir/ms/org/name``.
         data_roots: the folders local paths may point into. Empty: local paths are refused.
         allow_download: try the hub clients when an id is neither aliased nor cached.
@@ -175,7 +176,7 @@ class Resolver:
         return None
 
     def _from_alias(self, ident: str, target: str | Path, *, kind: str, depth: int) -> Path:
-        if isinstance(target, str) and "://" in target:
+        if isinstance(target, str) and ("://" in target or target in self.aliases):
             if depth >= _MAX_ALIAS_DEPTH:
                 raise InvalidInput(f"alias chain for {ident!r} is too long (a loop?); fix the aliases")
             return self._resolve(target, kind=kind, depth=depth + 1)
@@ -188,10 +189,10 @@ class Resolver:
         return path.resolve()
 
     def _looks_like_repo(self, ident: str, kind: str) -> bool:
-        """A bare ``org/name`` is a hub id for models; for datasets only when it has no file suffix."""
+        """A bare ``org/name`` is a hub id for models; for datasets unless it ends like a data file."""
         if not _REPO_RE.match(ident) or ".." in ident:
             return False
-        return kind == "model" or not Path(ident).suffix
+        return kind == "model" or Path(ident).suffix.lower() not in _DATA_SUFFIXES
 
     def _cached(self, hub: str, repo: str) -> Path | None:
         if self.cache_dir is None:

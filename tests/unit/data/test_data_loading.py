@@ -261,3 +261,24 @@ def test_hub_snapshot_folder_with_subsets(tmp_path, data_root):
     assert len(Dataset(DatasetMeta("ms://org/multi", subset_name="en"), resolver=resolver)) == 3
     with pytest.raises(InvalidInput, match="'fr' not found"):
         Dataset(DatasetMeta("ms://org/multi", subset_name="fr"), resolver=resolver)
+
+
+def test_alias_chains_and_loops(tmp_path, tiny_model_dir):
+    resolver = Resolver(
+        aliases={
+            "ms://Qwen/Qwen2.5-7B-Instruct": "tiny",
+            "tiny": tiny_model_dir,
+            "ms://a/loop": "ms://b/loop",
+            "ms://b/loop": "ms://a/loop",
+        },
+        allow_download=False,
+    )
+    assert resolver.resolve_model("ms://Qwen/Qwen2.5-7B-Instruct") == tiny_model_dir.resolve()
+    with pytest.raises(InvalidInput, match=r"alias chain .* too long"):
+        resolver.resolve_model("ms://a/loop")
+    missing = Resolver(aliases={"ms://x/y": tmp_path / "nowhere"})
+    with pytest.raises(NotFound, match=r"is an alias for .*nowhere, which does not exist"):
+        missing.resolve_dataset("ms://x/y")
+    # a dotted repo name is still a hub id; a bare path ending like a data file is a local path
+    assert Resolver(allow_download=False)._looks_like_repo("org/data.v2", "dataset")
+    assert not Resolver(allow_download=False)._looks_like_repo("org/train.jsonl", "dataset")
