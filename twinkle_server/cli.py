@@ -50,15 +50,17 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _add_keys(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None, help="YAML settings file naming the database")
+    config_help = "YAML settings file naming the database (default: settings from the environment)"
+    parser.add_argument("--config", type=Path, default=None, help=config_help)
     actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a key for a user (the user is created if new)")
     create.add_argument("--user", required=True, help="the user who owns the key")
-    actions.add_parser("list", help="list keys (never their secret)").add_argument(
-        "--user", default=None, help="only this user's keys"
-    )
+    listing = actions.add_parser("list", help="list keys (never their secret)")
+    listing.add_argument("--user", default=None, help="only this user's keys")
     revoke = actions.add_parser("revoke", help="revoke a key by id, prefix or plaintext")
     revoke.add_argument("key", help="key id (key_...), display prefix or the key itself")
+    for action in (create, listing, revoke):  # --config also after the action
+        action.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
 
 
 def _run_keys(args: argparse.Namespace) -> int:
