@@ -1,8 +1,9 @@
 """Losses over already-shifted labels: ``labels[i]`` is the target of position ``i``.
 
 The logits are never handed to a Hugging Face model's own ``labels=`` path, which would shift the
-targets a second time. A loss returns the *sum* over label tokens; the run divides by the token count
-of the whole accumulation window, which is what makes N micro-batches equal one large batch.
+targets a second time. A loss sees only the label positions (logits ``[T, V]`` and targets ``[T]``)
+and returns the *sum* over them; the run divides by the token count of the whole accumulation window,
+which is what makes N micro-batches equal one large batch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from twinkle_server.engine.checks import check_kwargs, check_name
 
-__all__ = ["LOSSES", "LossOutput", "build_loss", "cross_entropy_loss", "token_logprobs"]
+__all__ = ["IGNORE_INDEX", "LOSSES", "LossOutput", "build_loss", "cross_entropy_loss", "token_logprobs"]
 
 IGNORE_INDEX = -100
 
@@ -33,15 +34,12 @@ class LossOutput:
         return float(self.loss_sum.detach()) / self.num_tokens if self.num_tokens else float("nan")
 
 
-def cross_entropy_loss(logits: torch.Tensor, labels: torch.Tensor) -> LossOutput:
-    """Summed token cross-entropy of ``logits`` [B, L, V] against ``labels`` [B, L].
+def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor) -> LossOutput:
+    """Summed token cross-entropy of the label positions' ``logits`` [T, V] against ``targets`` [T].
 
-    Only label positions are gathered and upcast to fp32, so a bf16 model with a large vocabulary
-    does not materialise a full fp32 copy of its logits.
+    Computed in fp32 whatever the model's dtype.
     """
-    mask = labels != IGNORE_INDEX
-    picked = logits[mask].float()
-    targets = labels[mask]
+    picked = logits.float()
     loss_sum = torch.nn.functional.cross_entropy(picked, targets, reduction="sum")
     with torch.no_grad():
         correct = int((picked.argmax(dim=-1) == targets).sum())
@@ -49,14 +47,10 @@ def cross_entropy_loss(logits: torch.Tensor, labels: torch.Tensor) -> LossOutput
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each target token, 0 where the target is ``-100``; fp32, no graph."""
+    """Log-probability of each target (``logits`` [T, V], ``targets`` [T]); fp32, no graph."""
     with torch.no_grad():
-        out = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
-        mask = targets != IGNORE_INDEX
-        if bool(mask.any()):
-            picked = torch.log_softmax(logits[mask].float(), dim=-1)
-            out[mask] = picked.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
-    return out
+        picked = torch.log_softmax(logits.float(), dim=-1)
+        return picked.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
 @dataclass(frozen=True)

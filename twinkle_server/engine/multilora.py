@@ -28,7 +28,7 @@ from twinkle_server.engine.lora import (
     lora_config_from_dict,
     lora_config_to_dict,
 )
-from twinkle_server.engine.loss import build_loss, token_logprobs
+from twinkle_server.engine.loss import IGNORE_INDEX, build_loss, token_logprobs
 from twinkle_server.engine.metrics import TokenStats, check_metric, report
 from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwargs
 from twinkle_server.engine.processor import Batch, build_processor, validate_rows
@@ -117,6 +117,7 @@ class MultiLoraModel:
         self._runs: dict[str, RunState] = {}
         self._active: str | None = None
         self._vocab_size = self._model.get_input_embeddings().num_embeddings
+        self._plain_head = _has_plain_head(self._model)
         self._pad_id = self._pick_pad_id()
 
     # -- runs ------------------------------------------------------------------------------------
@@ -540,15 +541,29 @@ class MultiLoraModel:
         batch = run.processor(rows, pad_token_id=self._pad_id, device=self.device)
         self._model.train(grad)
         with torch.set_grad_enabled(grad):
-            logits = self._model(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-                use_cache=False,
-            ).logits
-            loss = loss_fn(logits, batch.labels) if batch.num_label_tokens else None
-        logprobs = _row_logprobs(logits, batch) if return_logprobs else None
+            mask = batch.labels != IGNORE_INDEX
+            logits = self._label_logits(batch, mask)
+            targets = batch.labels[mask]
+            loss = loss_fn(logits, targets) if batch.num_label_tokens else None
+        logprobs = _row_logprobs(logits, targets, mask, batch) if return_logprobs else None
         return loss, logprobs
+
+    def _label_logits(self, batch: Batch, mask: torch.Tensor) -> torch.Tensor:
+        """Logits of the label positions only, [T, V].
+
+        For decoders whose head is a plain projection, the head runs on the label positions alone:
+        a 150k-token vocabulary then costs memory for the targets, not for every position.
+        """
+        inputs = {
+            "input_ids": batch.input_ids,
+            "attention_mask": batch.attention_mask,
+            "position_ids": batch.position_ids,
+            "use_cache": False,
+        }
+        if self._plain_head:
+            hidden = self._model.base_model(**inputs).last_hidden_state
+            return self._model.get_output_embeddings()(hidden[mask])
+        return self._model(**inputs).logits[mask]
 
     def _backward(self, run: RunState, loss: Any, phase: dict) -> None:
         run.begin_micro_batch()
@@ -681,6 +696,19 @@ class MultiLoraModel:
         return restore
 
 
+# Decoders whose causal-LM forward is exactly ``lm_head(decoder(...).last_hidden_state)``.
+_PLAIN_HEAD_TYPES = frozenset({"qwen2", "qwen3", "llama", "mistral", "qwen2_moe", "qwen3_moe"})
+
+
+def _has_plain_head(model: torch.nn.Module) -> bool:
+    config = getattr(model, "config", None)
+    return (
+        getattr(config, "model_type", None) in _PLAIN_HEAD_TYPES
+        and getattr(model, "base_model", model) is not model
+        and model.get_output_embeddings() is not None
+    )
+
+
 def _make_scheduler(config: Mapping[str, Any], optimizer: torch.optim.Optimizer):
     """Build a scheduler from a stored config, starting from the optimizer's own lr."""
     saved = [dict(group) for group in optimizer.param_groups]
@@ -736,9 +764,13 @@ def _forward_result(loss: Any, logprobs: list | None) -> dict:
     }
 
 
-def _row_logprobs(logits: torch.Tensor, batch: Batch) -> list[list[float]]:
+def _row_logprobs(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, batch: Batch
+) -> list[list[float]]:
     """Per row (unpadded), the log-probability of each position's label; 0.0 where the label is -100."""
-    values = token_logprobs(logits.detach(), batch.labels).cpu().tolist()
+    grid = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+    grid[mask] = token_logprobs(logits.detach(), targets)
+    values = grid.cpu().tolist()
     return [
         row[start : start + length]
         for row, start, length in zip(values, batch.offsets, batch.lengths, strict=True)

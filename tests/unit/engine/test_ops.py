@@ -170,3 +170,20 @@ def test_bf16_base_trains_fp32_adapters(tiny_model_dir, sc_rows):
         losses.append(engine.run_op(RUN, "forward_backward", inputs=sc_rows[:2])["loss"])
         engine.run_op(RUN, "clip_grad_and_step")
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+
+
+def test_label_positions_head_matches_the_full_logits(engine, sc_rows):
+    """The head run on label positions only gives what the model's own full forward gives."""
+    engine.add_run(RUN, lora={"r": 4, "target_modules": ["q_proj", "lm_head"]}, seed=0)
+    assert engine._plain_head
+    fast = engine.run_op(RUN, "forward_backward", inputs=sc_rows[:3], return_logprobs=True)
+    fast_grads = [p.grad.clone() for _, p in engine._runs[RUN].params]
+    engine._plain_head = False
+    engine.run_op(RUN, "set_optimizer", name="SGD", lr=0.0)
+    engine.run_op(RUN, "clip_grad_and_step")  # closes the window, so the next call starts fresh
+    full = engine.run_op(RUN, "forward_backward", inputs=sc_rows[:3], return_logprobs=True)
+    assert full["loss"] == pytest.approx(fast["loss"], rel=1e-6)
+    for a, b in zip(full["logprobs"], fast["logprobs"], strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    for grad, (_, p) in zip(fast_grads, engine._runs[RUN].params, strict=True):
+        torch.testing.assert_close(p.grad, grad, rtol=1e-5, atol=1e-7)
