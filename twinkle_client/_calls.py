@@ -19,8 +19,6 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-import attrs
-
 from twinkle_client._http import check
 from twinkle_client.errors import TwinkleClientError
 
@@ -178,6 +176,8 @@ def _build_body(operation: str, model: type, body: dict[str, Any]) -> Any:
     The generated ``from_dict`` ignores keys it does not know, which would drop a misspelt
     argument without a word; a closed request model therefore refuses them first.
     """
+    import attrs  # with the generated models, on first call: keeps `import twinkle_client` light
+
     known = {f.name for f in attrs.fields(model)}
     if "additional_properties" not in known:
         unknown = sorted(set(body) - known)

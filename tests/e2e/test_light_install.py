@@ -151,10 +151,11 @@ def test_seed_imports_work_light_and_fast(light_python: Path, tmp_path: Path) ->
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'yaml') if m in sys.modules))\n"
     )
     assert _run(light_python, imports, tmp_path).stdout.strip() == "[]"
-    # The import of twinkle_client alone, timed in a fresh interpreter (best of 3: the machine is shared).
+    # The import of twinkle_client alone, timed in a fresh interpreter (best of 5: the machine is shared).
     timer = "import time\nt = time.perf_counter()\nimport twinkle_client\nprint(time.perf_counter() - t)"
-    times = [float(_run(light_python, timer, tmp_path).stdout) for _ in range(3)]
-    print(f"light install: import twinkle_client takes {min(times):.3f} s (best of {times})")
+    times = [float(_run(light_python, timer, tmp_path).stdout) for _ in range(5)]
+    shown = [round(t, 3) for t in times]
+    print(f"light install: import twinkle_client takes {min(times):.3f} s (best of 5: {shown})")
     assert min(times) < IMPORT_BUDGET_S
 
 
