@@ -520,23 +520,29 @@ class MultiLoraModel:
             args["max_length"] = self.spec.max_length
         return get_template(name, self.tokenizer, **args)
 
-    def _encoder(self, run: RunState):
+    def _encoder(self, run: RunState, made: dict[str, Any]):
+        """Encode chat rows with the run's template; without one, the generic ``Template``, which is
+        kept (in ``made``) only once the whole batch has passed validation."""
+
         def encode(messages: Any) -> Mapping[str, Any]:
-            if run.template is None:
-                run.template = self._build_template("Template", {})
-                run.template_config = {"name": "Template", "kwargs": {}}
-            return run.template.encode(messages)
+            template = run.template or made.get("template")
+            if template is None:
+                template = made["template"] = self._build_template("Template", {})
+            return template.encode(messages)
 
         return encode
 
     def _forward(self, run: RunState, inputs: Any, *, grad: bool, need_labels: bool, return_logprobs: bool):
+        made: dict[str, Any] = {}
         rows = validate_rows(
             inputs,
             vocab_size=self._vocab_size,
             max_length=self.spec.max_length,
             need_labels=need_labels,
-            encode_messages=self._encoder(run),
+            encode_messages=self._encoder(run, made),
         )
+        if "template" in made:
+            run.template, run.template_config = made["template"], {"name": "Template", "kwargs": {}}
         loss_fn = build_loss(run.loss_config["name"], run.loss_config["kwargs"])
         batch = run.processor(rows, pad_token_id=self._pad_id, device=self.device)
         self._model.train(grad)

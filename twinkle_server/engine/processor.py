@@ -116,6 +116,21 @@ def _validate_row(index: int, row: Any, *, vocab_size: int, max_length: int) -> 
     return out
 
 
+def _encode(
+    index: int, messages: Any, encode_messages: Callable[[list], Mapping[str, Any]]
+) -> Mapping[str, Any]:
+    """Encode one chat row with the run's template; its errors name the row."""
+    if not isinstance(messages, list | tuple) or not messages:
+        raise InvalidInput(f"row {index}: messages must be a non-empty list of {{role, content}} objects")
+    try:
+        return encode_messages(list(messages))
+    except InvalidInput as exc:
+        message = exc.message if exc.message.startswith("row ") else f"row {index}: {exc.message}"
+        raise InvalidInput(message, details={**exc.details, "row": index}) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"row {index}: these messages cannot be encoded: {exc}") from None
+
+
 def validate_rows(
     rows: Any,
     *,
@@ -139,7 +154,7 @@ def validate_rows(
                 raise InvalidInput(f"row {index}: give either input_ids or messages, not both")
             if encode_messages is None:
                 raise InvalidInput(f"row {index}: messages rows need a template; call set_template first")
-            row = encode_messages(row["messages"])
+            row = _encode(index, row["messages"], encode_messages)
         checked.append(_validate_row(index, row, vocab_size=vocab_size, max_length=max_length))
     if need_labels and not any(v != IGNORE_INDEX for r in checked for v in r.get("labels") or ()):
         raise InvalidInput(

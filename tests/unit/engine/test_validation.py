@@ -98,6 +98,17 @@ BAD_BATCHES = [
         id="ids-and-messages",
     ),
     pytest.param(["tokens"], "row 0: a row must be an object with input_ids", id="row-not-object"),
+    pytest.param([_row(), {"messages": []}], "row 1: messages must be a non-empty list", id="empty-messages"),
+    pytest.param(
+        [{"messages": [{"role": "user", "content": "x " * 400}, {"role": "assistant", "content": "y"}]}],
+        "row 0: a row encodes to",
+        id="messages-too-long",
+    ),
+    pytest.param(
+        [{"messages": [{"role": "wizard", "content": "hi"}]}],
+        "row 0: message 0 has role 'wizard'; use one of",
+        id="bad-role",
+    ),
 ]
 
 
