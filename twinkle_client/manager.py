@@ -14,10 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,10 @@ __all__ = [
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 ENV_BASE_URL = "TWINKLE_SERVER_URL"
 ENV_API_KEY = "TWINKLE_SERVER_TOKEN"
+# Seconds allowed to close a session while the interpreter exits.
+_EXIT_TIMEOUT_S = 3.0
+# Clients with an open session, closed at interpreter exit if the script did not close them.
+_open_clients: weakref.WeakSet[TwinkleClient] = weakref.WeakSet()
 # The largest page the API serves; used when the client walks a whole list.
 _MAX_PAGE = 100
 
@@ -124,6 +130,8 @@ class TwinkleClient:
             transport=transport,
             poll_timeout=poll_timeout,
         )
+        self._api_key = api_key
+        self._inner_transport = transport
         api = AuthenticatedClient(base_url=self.base_url, token=api_key).set_httpx_client(self._http)
         self._caller = ApiCaller(api)
         self._lock = threading.Lock()
@@ -155,6 +163,7 @@ class TwinkleClient:
             self.session = session
             self._heartbeat = Heartbeat(self._beat, session.heartbeat_interval_s)
             self._heartbeat.start()
+            _open_clients.add(self)
             return session
 
     @property
@@ -184,6 +193,34 @@ class TwinkleClient:
 
                 if _session._current is self:
                     set_current_client(None)
+
+    def _close_at_exit(self) -> None:
+        """Close the session once, quickly, as the interpreter exits (a script that never calls close).
+
+        Frees the session's adapters at once instead of after the server's heartbeat timeout. One
+        attempt with a short timeout and no retries: exiting must not hang on an unreachable server.
+        """
+        if self.closed:
+            return
+        if self._heartbeat is not None:
+            self._heartbeat.stop(timeout=1.0)
+        self.closed = True
+        session = self.session
+        try:
+            if session is not None:
+                quick = build_httpx_client(
+                    self.base_url,
+                    self._api_key,
+                    timeout=_EXIT_TIMEOUT_S,
+                    retry_policy=RetryPolicy(max_retries=0),
+                    transport=self._inner_transport,
+                )
+                with quick:
+                    quick.post(f"/api/v1/sessions/{session.session_id}/close", json={})
+        except Exception:  # best effort: the server expires the session anyway
+            pass
+        finally:
+            self._http.close()
 
     def __enter__(self) -> TwinkleClient:
         return self
@@ -343,6 +380,12 @@ def _walk(fetch: Any, page_size: int) -> Iterator[Any]:
         offset += len(page)
         if not page or offset >= page.total_count:
             return
+
+
+@atexit.register
+def _close_open_clients() -> None:
+    for client in list(_open_clients):
+        client._close_at_exit()
 
 
 def init_twinkle_client(

@@ -95,6 +95,9 @@ def test_checkpoint_is_listed_loads_back_and_trained(seed_server: tuple, example
     with _client(server, key) as client:
         runs = list(client.list_training_runs())
         assert len(runs) == 1
+        # The example never closes its client: the session is closed as it exits, freeing the adapter.
+        assert runs[0].status == "released"
+        assert client.get_capacity().models[0].used == 0
         run_id = runs[0].training_run_id
         listed = client.list_checkpoints(run_id)
         assert [c.twinkle_path for c in listed] == [saved]
