@@ -17,7 +17,7 @@ import torch
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 
-from twinkle_server.engine.checks import finite_number
+from twinkle_server.engine.checks import finite_number, positive
 from twinkle_server.errors import InvalidInput
 
 __all__ = [
@@ -121,7 +121,9 @@ def _check_fields(config: dict[str, Any], max_r: int) -> None:
     _check_rank("r", config["r"], max_r)
     for module, rank in dict(config["rank_pattern"] or {}).items():
         _check_rank(f"rank_pattern[{module!r}]", rank, max_r)
-    finite_number("lora_alpha", config["lora_alpha"])
+    positive("lora_alpha", config["lora_alpha"])
+    for module, alpha in dict(config["alpha_pattern"] or {}).items():
+        positive(f"alpha_pattern[{module!r}]", alpha)
     dropout = finite_number("lora_dropout", config["lora_dropout"])
     if not 0.0 <= dropout < 1.0:
         raise InvalidInput(
