@@ -196,3 +196,52 @@ def test_close_frees_the_sessions_adapters(server: tuple[Any, str, Path]) -> Non
     with TwinkleClient("http://testserver", key, transport=test_client._transport) as other:
         assert other.get_capacity().models[0].used == used - 1
         assert other.get_training_run(model.training_run_id).status == "released"
+
+
+def test_dataset_add_mix_filter(client: TwinkleClient) -> None:
+    from twinkle.dataset import DatasetMeta
+
+    dataset = Dataset(dataset_meta=DatasetMeta(DATASET, data_slice=range(6)))
+    dataset.add_dataset({"dataset_id": DATASET, "data_slice": range(10, 14)})
+    assert len(dataset) == 10
+    dataset.mix_dataset("concatenate")
+    dataset.set_template("Template", model_id=MODEL, max_length=256)
+    dataset.map("SelfCognitionProcessor", init_args={"model_name": "m", "model_author": "a"})
+    dataset.encode()
+    dataset.filter("MaxLengthFilter", init_args={"max_length": 10_000})
+    assert len(dataset) == 10 and dataset.refresh().length == 10
+    with pytest.raises(TypeError, match="server-side preprocessor"):
+        dataset.map(lambda row: row)  # type: ignore[arg-type]
+    with pytest.raises(IndexError):
+        dataset[10]
+
+
+def test_megatron_default_forms_and_async_twins(client: TwinkleClient) -> None:
+    """The seed's Megatron forms are accepted; async calls keep their order and give the same results."""
+    dataset = _dataset(rows=8)
+    batches = list(DataLoader(dataset=dataset, batch_size=4))
+
+    def make() -> MultiLoraTransformersModel:
+        model = MultiLoraTransformersModel(model_id=MODEL)
+        model.add_adapter_to_model("default", {"r": 4}, gradient_accumulation_steps=1)
+        model.set_processor("InputProcessor", padding_side="right")
+        configs = model.set_optimizer("default", lr=1e-3)
+        assert configs.optimizer["name"] == "default"
+        configs = model.set_lr_scheduler("default", lr_decay_steps=1000, max_lr=1e-3)
+        assert configs.lr_scheduler["name"] == "default"
+        return model
+
+    blocking = make()
+    expected = []
+    for batch in batches:
+        expected.append(blocking.forward_backward(inputs=batch).loss)
+        blocking.clip_grad_and_step(1.0)
+    futures = []
+    overlapped = make()
+    for batch in batches:
+        futures.append(overlapped.forward_backward_async(inputs=batch))
+        futures.append(overlapped.clip_grad_and_step_async(1.0))
+    results = [f.result(timeout=120) for f in futures]
+    assert [r.loss for r in results[::2]] == pytest.approx(expected, abs=1e-6)
+    assert [r.optimizer_step for r in results[1::2]] == [1, 2]
+    assert overlapped.get_train_configs().optimizer_step == 2  # blocking call waits behind the queue
