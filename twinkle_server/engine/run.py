@@ -13,6 +13,7 @@ engine's numbers match a single large batch:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ from twinkle_server.engine.metrics import TokenStats
 from twinkle_server.engine.processor import InputProcessor
 
 __all__ = ["BOUNDARY_OPS", "PendingForward", "RunState"]
+
+logger = logging.getLogger(__name__)
 
 BOUNDARY_OPS = ("clip_grad_norm", "step", "zero_grad", "lr_step")
 
@@ -84,6 +87,13 @@ class RunState:
     def begin_micro_batch(self) -> None:
         """Open a new window when the last one is full: fresh gradients and fresh statistics."""
         if self.micro_steps % self.accumulation_steps == 0:
+            if self.micro_steps and self.applied.get("step") != self.micro_steps:
+                logger.warning(
+                    "run %s: accumulation window ending at micro-batch %d had no step; its gradients "
+                    "were dropped (call step at every boundary)",
+                    self.run_id,
+                    self.micro_steps,
+                )
             self.clear_grads()
             self.window = TokenStats()
             self.window_scaled = False

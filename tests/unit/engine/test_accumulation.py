@@ -157,3 +157,22 @@ def test_accumulated_gradient_matches_a_plain_batch_reference(tiny_model_dir, en
         engine.run_op("run_ref", "forward_backward", inputs=rows[2 * i : 2 * i + 2])
     norm = engine.run_op("run_ref", "clip_grad_norm", max_norm=1e6)["grad_norm"]
     assert norm == pytest.approx(reference, rel=1e-5)
+
+
+def test_a_window_without_step_is_dropped_not_merged(engine, sc_rows, caplog):
+    engine.add_run("run_skip", lora=LORA, gradient_accumulation_steps=2, seed=1)
+    engine.add_run("run_ref", lora=LORA, gradient_accumulation_steps=2, seed=1)
+    for run in ("run_skip", "run_ref"):
+        engine.run_op(run, "set_optimizer", name="SGD", lr=0.5)
+    engine.run_op("run_skip", "forward_backward", inputs=sc_rows[:2])
+    engine.run_op("run_skip", "forward_backward", inputs=sc_rows[2:4])  # full window, never stepped
+    with caplog.at_level("WARNING"):
+        engine.run_op("run_skip", "forward_backward", inputs=sc_rows[4:6])
+    assert "had no step; its gradients were dropped" in caplog.text
+    engine.run_op("run_skip", "forward_backward", inputs=sc_rows[6:8])
+    engine.run_op("run_skip", "clip_grad_and_step", max_norm=1e6)
+    engine.run_op("run_ref", "forward_backward", inputs=sc_rows[4:6])
+    engine.run_op("run_ref", "forward_backward", inputs=sc_rows[6:8])
+    engine.run_op("run_ref", "clip_grad_and_step", max_norm=1e6)
+    for a, b in zip(_params(engine, "run_skip").values(), _params(engine, "run_ref").values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
