@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import re
 import tempfile
@@ -52,6 +53,8 @@ __all__ = [
     "init_twinkle_client",
     "parse_twinkle_path",
 ]
+
+logger = logging.getLogger("twinkle_client")
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 ENV_BASE_URL = "TWINKLE_SERVER_URL"
@@ -225,8 +228,14 @@ class TwinkleClient:
     def __enter__(self) -> TwinkleClient:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # an error is already on its way out: do not hide it behind a failed close
+            self.close()
+        except Exception as exc:
+            logger.warning("Closing the Twinkle session failed: %s", exc)
 
     def __repr__(self) -> str:
         session = self.session.session_id if self.session else None

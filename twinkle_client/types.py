@@ -139,7 +139,7 @@ class LoraConfigInfo(_Response):
     target_modules: str | list[str] = "all-linear"
     bias: str = "none"
     use_rslora: bool = False
-    modules_to_save: None = None
+    modules_to_save: Any = None
     init_lora_weights: bool = True
 
 
