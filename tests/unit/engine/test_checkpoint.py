@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.unit.engine.conftest import MODEL_ID
+from tests.unit.engine.conftest import MODEL_ID, make_engine
 from twinkle_server.errors import Conflict, InvalidInput, NotFound
 
 LORA = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1}
@@ -30,7 +30,7 @@ def _train(engine, run_id: str, rows: list[dict], updates: int, start: int) -> l
     return losses
 
 
-def test_resume_reproduces_the_next_losses(engine, sc_rows, tmp_path):
+def test_resume_reproduces_the_next_losses(tiny_model_dir, engine, sc_rows, tmp_path):
     _setup(engine, "run_first", seed=1)
     _train(engine, "run_first", sc_rows, updates=10, start=0)
     saved = engine.run_op("run_first", "save", path=tmp_path / "step-10", save_optimizer=True)
@@ -47,6 +47,12 @@ def test_resume_reproduces_the_next_losses(engine, sc_rows, tmp_path):
     resumed = _train(engine, "run_resumed", sc_rows, updates=10, start=20)
     assert resumed == pytest.approx(expected, abs=1e-6)
     assert engine.run_op("run_resumed", "get_train_configs")["lr"] == pytest.approx(lr_first, abs=1e-12)
+
+    # A new engine (as after a server restart) continues the same way.
+    fresh = make_engine(tiny_model_dir)
+    fresh.add_run("run_later", lora=LORA, seed=7)
+    fresh.run_op("run_later", "load", path=tmp_path / "step-10", load_optimizer=True)
+    assert _train(fresh, "run_later", sc_rows, updates=10, start=20) == pytest.approx(expected, abs=1e-6)
 
 
 def test_resume_mid_window_keeps_the_partial_gradients(engine, sc_rows, tmp_path):
