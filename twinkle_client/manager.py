@@ -321,7 +321,7 @@ class TwinkleClient:
 
     def download_checkpoint(
         self,
-        twinkle_path: str | None = None,
+        twinkle_path: str | tuple[str, str] | None = None,
         *,
         run_id: str | None = None,
         checkpoint_id: str | None = None,
@@ -330,7 +330,8 @@ class TwinkleClient:
         """Download a checkpoint as a PEFT adapter folder.
 
         Args:
-            twinkle_path: ``twinkle://<run_id>/weights/<name>``; or give ``run_id`` and ``checkpoint_id``.
+            twinkle_path: ``twinkle://<run_id>/weights/<name>``, or a ``(run_id, checkpoint_id)``
+                pair; or give ``run_id`` and ``checkpoint_id`` by keyword.
             to: the folder to write (created if missing); ``adapter_config.json`` and
                 ``adapter_model.safetensors`` land in it.
 
@@ -340,6 +341,8 @@ class TwinkleClient:
         Raises:
             UnsafeArchiveError: the archive holds links, absolute paths or ``..`` (nothing is written).
         """
+        if isinstance(twinkle_path, tuple):
+            (run_id, checkpoint_id), twinkle_path = twinkle_path, None
         run_id, checkpoint_id = _checkpoint_ref(twinkle_path, run_id, checkpoint_id)
         dest = Path(to).expanduser()
         dest.mkdir(parents=True, exist_ok=True)

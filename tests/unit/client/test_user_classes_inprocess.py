@@ -131,7 +131,9 @@ def test_dataset_and_dataloader(client: TwinkleClient) -> None:
         again.load_state_dict({**state, "batch_size": 5})
 
 
-def test_training_loop_checkpoints_and_hub(client: TwinkleClient, server: tuple[Any, str, Path]) -> None:
+def test_training_loop_checkpoints_and_hub(
+    client: TwinkleClient, server: tuple[Any, str, Path], tiny_model_dir: Path
+) -> None:
     _, _, data_dir = server
     dataset = _dataset(rows=16)
     model = _model(steps=2)
@@ -163,6 +165,11 @@ def test_training_loop_checkpoints_and_hub(client: TwinkleClient, server: tuple[
     folder = client.download_checkpoint(path, to=data_dir / "downloaded")
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["r"] == 4 and (folder / "adapter_model.safetensors").exists()
+    by_id = client.download_checkpoint((run_id, listed[0].checkpoint_id), to=data_dir / "by-id")
+    assert (by_id / "adapter_model.safetensors").read_bytes() == (
+        folder / "adapter_model.safetensors"
+    ).read_bytes()
+    _load_with_peft(folder, tiny_model_dir)
 
     upload = model.upload_to_hub(checkpoint_dir=path, hub_model_id="alice/tiny-lora", async_upload=False)
     assert upload.status == "succeeded"
@@ -172,6 +179,16 @@ def test_training_loop_checkpoints_and_hub(client: TwinkleClient, server: tuple[
     assert list(client.list_checkpoints(run_id)) == []
     with pytest.raises(NotFoundError):
         client.get_checkpoint_path(run_id, "step-3")
+
+
+def _load_with_peft(folder: Path, model_dir: Path) -> None:
+    """The downloaded folder is a standard PEFT adapter: peft loads it onto the base model."""
+    peft = pytest.importorskip("peft")
+    import transformers
+
+    base = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+    model = peft.PeftModel.from_pretrained(base, folder)
+    assert any("lora_A" in name for name, _ in model.named_parameters())
 
 
 def test_bad_settings_fail_early_and_clearly(client: TwinkleClient) -> None:
