@@ -13,7 +13,9 @@ The runtime (database, workers, sweeper) starts and stops with the app's lifespa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -27,7 +29,9 @@ from twinkle_server.api.ordering import RunTicketMiddleware
 from twinkle_server.config import Settings
 from twinkle_server.runtime import Runtime
 
-__all__ = ["create_app"]
+__all__ = ["DEFAULT_THREADS", "create_app"]
+
+DEFAULT_THREADS = 64
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -43,8 +47,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import asyncio
-
+        # Handlers run blocking store calls in the loop's default executor; the stock size
+        # (cpu count + 4) is too small for many clients waiting on a loading model at once.
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=DEFAULT_THREADS, thread_name_prefix="twinkle-io")
+        )
         await asyncio.to_thread(runtime.start)
         try:
             yield
