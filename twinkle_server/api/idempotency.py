@@ -147,8 +147,8 @@ class IdempotencyGuard:
                 "a request with this Idempotency-Key is still being processed; retry in a moment",
                 retry_after=1.0,
             )
-        if first.status != 202:
-            return first
+        if first.status != 202 or success_status == 202:
+            return first  # a final answer (an upload's own 202 body is final too)
         task_id = str(first.body["task_id"])
         view = await self.tasks.get(task_id, user_id=user_id, wait_s=self.tasks.wait_window_s)
         if view.status == "succeeded":

@@ -104,3 +104,35 @@ def test_the_served_document_has_every_operation_of_the_spec(client_and_key: tup
         }
 
     assert operations(served) == operations(spec)
+
+
+def test_an_upload_retried_with_its_key_answers_the_same_upload(tmp_path: Path) -> None:
+    """An operation whose own success status is 202 replays its body, not a task."""
+    from twinkle_server import checkpoints as ckpt_files
+    from twinkle_server.store import checkpoints as checkpoint_records
+    from twinkle_server.store import runs as run_records
+    from twinkle_server.store import sessions as session_records
+    from twinkle_server.store.users import get_user_by_name
+
+    settings = Settings(data_dir=tmp_path)
+    store = open_store(str(settings.database_url))
+    with store.session() as s:
+        key, _ = create_api_key(s, user_name="alice")
+        user = get_user_by_name(s, name="alice")
+        sess = session_records.create_session(s, user_id=user.id)
+        run = run_records.create_run(s, user_id=user.id, base_model="m", adapter_name="a", session_id=sess.id)
+        folder = ckpt_files.checkpoint_dir(tmp_path, run.id, "c1")
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}")
+        ckpt = checkpoint_records.create_checkpoint(
+            s, user_id=user.id, run_id=run.id, name="c1", path=ckpt_files.checkpoint_relpath(run.id, "c1")
+        )
+        run_id, ckpt_id = run.id, ckpt.id
+    store.close()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        url = f"/api/v1/training_runs/{run_id}/checkpoints/{ckpt_id}/upload"
+        headers = _auth(key, **{"Idempotency-Key": "up-1"})
+        first = client.post(url, headers=headers, json={"hub_model_id": "alice/x", "hub": "local"})
+        again = client.post(url, headers=headers, json={"hub_model_id": "alice/x", "hub": "local"})
+        assert first.status_code == again.status_code == 202
+        assert again.json()["upload_id"] == first.json()["upload_id"]
