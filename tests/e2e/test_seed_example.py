@@ -139,3 +139,46 @@ def test_upload_landed_in_the_local_hub(seed_server: tuple, example_run: tuple) 
     _, _, root = seed_server
     folder = root / "data" / "hub" / "your-username" / "your-model-name"
     assert (folder / "adapter_config.json").exists() and (folder / "adapter_model.safetensors").exists()
+
+
+def local_twin(source: str) -> str:
+    """The example with ``twinkle`` imports: the client set-up (steps 1 and 2) goes, nothing else changes."""
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# Step 1"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("# Step 3"))
+    kept = [*lines[:start], "resume_path = None", "", *lines[end:]]
+    text = "\n".join(kept) + "\n"
+    text = text.replace("from twinkle_client import init_twinkle_client\n", "")
+    return text.replace("from twinkle_client.", "from twinkle.")
+
+
+def test_local_twin_of_the_example_logs_the_same_losses(
+    seed_server: tuple, example_run: tuple, tmp_path: Path
+) -> None:
+    import yaml
+
+    server, _, _ = seed_server
+    _, remote_losses = example_run
+    settings = yaml.safe_load(server.config.read_text())
+    settings["data_dir"] = str(tmp_path / "local-data")
+    config = tmp_path / "local.yaml"
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    script = tmp_path / "self_cognition_local.py"
+    script.write_text(local_twin(EXAMPLE.read_text()), encoding="utf-8")
+    assert not re.search(r"^\s*(from|import) twinkle_client", script.read_text(), re.MULTILINE)
+
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**server_env(), "TWINKLE_CONFIG": str(config)},
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    local_losses = [float(m) for m in re.findall(r"Step \d+, loss: loss=([0-9.eE+-]+)", result.stderr)]
+    print("remote example:", remote_losses, "\nlocal twin:    ", local_losses)
+    assert local_losses == remote_losses  # as logged, to 6 significant digits
+    assert (
+        tmp_path / "local-data" / "hub" / "your-username" / "your-model-name" / "adapter_config.json"
+    ).exists()
