@@ -118,11 +118,10 @@ def _view(row: Task) -> TaskView:
 
 @dataclass
 class _Live:
-    """A task whose future this process holds; ``recorded`` is set once the row has its outcome."""
+    """A task whose future this process holds (until its outcome is in the row)."""
 
     future: Future[Any]
     row: TaskView
-    recorded: threading.Event
     success_status: int = 200
     request_id: str = ""
 
@@ -257,7 +256,6 @@ class TaskRunner:
         live = _Live(
             future=future,
             row=view,
-            recorded=threading.Event(),
             success_status=success_status,
             request_id=request_id,
         )
@@ -286,9 +284,7 @@ class TaskRunner:
             logger.exception("could not record the outcome of task %s", task_id)
         finally:
             with self._lock:
-                live = self._live.pop(task_id, None)
-            if live is not None:
-                live.recorded.set()
+                self._live.pop(task_id, None)
 
     # -- reading tasks ----------------------------------------------------------------------
 

@@ -65,11 +65,14 @@ def test_a_failing_task_reports_the_error_it_would_have_answered(
     alice = api_client(srv, keys["alice"])
     run = start_run(alice)
     vocab_breaker = [{"input_ids": [10**8, 1], "labels": [1, -100]}]
-    accepted = _fb(alice, run.run_id, vocab_breaker)
+    accepted = _fb(alice, run.run_id, vocab_breaker, key="fb-fails")
     assert accepted.status_code == 202
     done = ok(get_task.sync_detailed(accepted.parsed.task_id, client=alice, wait=30.0))
     assert done.status == "failed" and done.http_status == 400
-    assert done.error.code == "invalid_input"
+    assert done.error.code == "invalid_input" and "vocabulary" in done.error.message
+    retried = _fb(alice, run.run_id, vocab_breaker, key="fb-fails")  # answers the recorded failure
+    assert retried.status_code == 400
+    assert retried.parsed.to_dict()["error"]["code"] == "invalid_input"
 
 
 def test_a_retried_post_with_the_same_key_is_applied_once(

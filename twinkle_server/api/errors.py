@@ -78,6 +78,9 @@ class Unauthorized(TwinkleError):
 
 def status_for(exc: TwinkleError) -> int:
     """The HTTP status of a domain error (subclasses first: OutOfMemory is an Unavailable)."""
+    replayed = getattr(exc, "http_status", None)
+    if isinstance(replayed, int):  # a recorded failure answered again (tasks.TaskFailed)
+        return replayed
     for cls, status in (
         (Unauthorized, 401),
         (InvalidInput, 400),
