@@ -262,3 +262,44 @@ def test_megatron_default_forms_and_async_twins(client: TwinkleClient) -> None:
     assert [r.loss for r in results[::2]] == pytest.approx(expected, abs=1e-6)
     assert [r.optimizer_step for r in results[1::2]] == [1, 2]
     assert overlapped.get_train_configs().optimizer_step == 2  # blocking call waits behind the queue
+
+
+def test_resume_from_checkpoint_continues_exactly(server: tuple[Any, str, Path]) -> None:
+    """Stop after 2 optimizer steps, then continue in a new session from the checkpoint and the
+    dataloader state: the losses equal an uninterrupted run's."""
+    test_client, key, _ = server
+
+    def session() -> TwinkleClient:
+        return init_twinkle_client("http://testserver", key, transport=test_client._transport)
+
+    with session():
+        loader = DataLoader(dataset=_dataset(rows=24), batch_size=4)
+        model = _model(steps=2)
+        uninterrupted = []
+        for batch in loader:
+            uninterrupted.append(model.forward_backward(inputs=batch).loss)
+            model.clip_grad_and_step(1.0)
+
+    with session():
+        loader = DataLoader(dataset=_dataset(rows=24), batch_size=4)
+        model = _model(steps=2)
+        first = []
+        for step, batch in enumerate(loader):
+            first.append(model.forward_backward(inputs=batch).loss)
+            model.clip_grad_and_step(1.0)
+            if step == 3:
+                break
+        path = model.save("half", save_optimizer=True)
+        state = loader.state_dict()
+
+    with session():
+        loader = DataLoader(dataset=_dataset(rows=24), batch_size=4)
+        loader.load_state_dict(state)
+        model = _model(steps=2)
+        assert model.load(path, load_optimizer=True).optimizer_step == 2
+        rest = []
+        for batch in loader:
+            rest.append(model.forward_backward(inputs=batch).loss)
+            model.clip_grad_and_step(1.0)
+    assert len(first) == 4 and len(rest) == 2
+    assert first + rest == pytest.approx(uninterrupted, abs=1e-6)
