@@ -73,10 +73,11 @@ class LocalRuntime:
         from twinkle_server.engine.spec import ModelSpec
         from twinkle_server.engine.worker import ModelWorker
 
-        path = Path(served.path) if served.path is not None and Path(served.path).exists() else None
+        # As the server does: no path, the resolver finds the model through its aliases (every
+        # configured id -> the configured path) or the hub cache, the same way for every id.
         spec = ModelSpec(
             model_id=served.model_id,
-            path=path,
+            path=None,
             device=served.device,
             dtype=served.dtype,
             max_loras=served.max_loras,
@@ -101,7 +102,10 @@ class LocalRuntime:
 
 
 def _build_resolver(settings: Settings) -> Resolver:
-    """The resolver the server builds from the same settings (aliases of datasets and served models)."""
+    """The resolver the server builds from the same settings (aliases of datasets and served models).
+
+    Mirrors ``twinkle_server.runtime.Runtime._build_resolver``, so an id resolves alike on both faces.
+    """
     from twinkle_server.resolver import Resolver
 
     aliases: dict[str, str | Path] = dict(settings.dataset_aliases)
@@ -109,12 +113,7 @@ def _build_resolver(settings: Settings) -> Resolver:
         if served.path is not None:
             for name in served.ids:
                 aliases.setdefault(name, served.path)
-    roots = list(settings.data_roots or ())
-    # Local model folders named in the settings are the user's own: let the resolver open them.
-    for served in settings.models:
-        if served.path is not None and Path(served.path).exists():
-            roots.append(Path(served.path).resolve())
-    return Resolver(aliases=aliases, cache_dir=settings.hub_cache_dir, data_roots=roots)
+    return Resolver(aliases=aliases, cache_dir=settings.hub_cache_dir, data_roots=settings.data_roots or ())
 
 
 def _load_default_settings() -> Settings:
