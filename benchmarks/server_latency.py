@@ -115,14 +115,24 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _latency(base: str, path: str, headers: dict[str, str], requests: int) -> dict[str, float]:
+def _latency(
+    base: str, path: str, headers: dict[str, str], requests: int, *, post: bool = False, keyed: bool = False
+) -> dict[str, float]:
     times: list[float] = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        for _ in range(20):  # warm-up: connection, caches
-            client.get(path).raise_for_status()
-        for _ in range(requests):
+
+        def call(i: int) -> None:
+            if post:
+                extra = {"Idempotency-Key": f"bench-{time.time_ns()}-{i}"} if keyed else {}
+                client.post(path, json={}, headers=extra).raise_for_status()
+            else:
+                client.get(path).raise_for_status()
+
+        for i in range(20):  # warm-up: connection, caches
+            call(i)
+        for i in range(requests):
             started = time.perf_counter()
-            client.get(path).raise_for_status()
+            call(i)
             times.append((time.perf_counter() - started) * 1000)
     return {
         "p50": _percentile(times, 0.50),
@@ -166,16 +176,19 @@ def main() -> None:
                 f"\nloopback latency, {args.requests} sequential requests over one keep-alive connection (ms)"
             )
             print(f"  {'endpoint':<38} {'p50':>7} {'p90':>7} {'p99':>7} {'mean':>7}")
-            rows = [
-                (
-                    "GET /api/v1/capacity (bearer auth)",
-                    "/api/v1/capacity",
-                    {"Authorization": f"Bearer {key}"},
-                ),
-                ("GET /healthz (no auth)", "/healthz", {}),
+            auth = {"Authorization": f"Bearer {key}"}
+            session = httpx.post(f"{base}/api/v1/sessions", json={}, headers=auth, timeout=300).json()
+            run_body = {"session_id": session["session_id"], "base_model": "tiny", "adapter_name": "bench"}
+            run = httpx.post(f"{base}/api/v1/training_runs", json=run_body, headers=auth, timeout=300).json()
+            zero_grad = f"/api/v1/training_runs/{run['training_run_id']}/zero_grad"
+            rows: list[tuple[str, str, dict[str, str], dict[str, bool]]] = [
+                ("GET /api/v1/capacity (bearer auth)", "/api/v1/capacity", auth, {}),
+                ("GET /healthz (no auth)", "/healthz", {}, {}),
+                ("POST zero_grad (engine round trip)", zero_grad, auth, {"post": True}),
+                ("POST zero_grad + Idempotency-Key", zero_grad, auth, {"post": True, "keyed": True}),
             ]
-            for label, path, headers in rows:
-                stats = _latency(base, path, headers, args.requests)
+            for label, path, headers, how in rows:
+                stats = _latency(base, path, headers, args.requests, **how)
                 print(
                     f"  {label:<38} {stats['p50']:7.2f} {stats['p90']:7.2f} "
                     f"{stats['p99']:7.2f} {stats['mean']:7.2f}"
