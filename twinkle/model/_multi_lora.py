@@ -9,16 +9,14 @@ numbers here and against a server.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import secrets
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from twinkle_client.model._base import TrainingLoopBase
-from twinkle_client.model._lora import lora_config_to_dict
+from twinkle_client.model._lora import LORA_DEFAULTS, lora_config_to_dict
 from twinkle_client.types import TrainConfigs, UploadTask
 
 __all__ = ["MultiLoraTransformersModel"]
@@ -51,35 +49,59 @@ _NAME_FIELDS = {
 }
 
 
-def _payload(operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    """The request as the server's handler sees it: validated, only the fields that were set."""
+def _request(operation: str, body: dict[str, Any] | None) -> Any:
+    """The request validated by the API's own model, as the generated router does."""
     from twinkle_api_server import models
 
     from twinkle_server.errors import InvalidInput
 
-    model_name = _REQUEST_MODELS.get(operation, "EmptyRequest")
-    model = getattr(models, model_name)
+    model = getattr(models, _REQUEST_MODELS.get(operation, "EmptyRequest"))
     try:
-        request = model.model_validate(body or {})
+        return model.model_validate(body or {})
     except Exception as exc:  # pydantic.ValidationError, kept light to import
         raise InvalidInput(f"invalid arguments for {operation}: {exc}") from exc
-    return request.model_dump(mode="json", exclude_unset=True)
 
 
-@cache
-def _engine_takes_name(operation: str) -> bool:
-    from twinkle_server.engine.multilora import MultiLoraModel
+def engine_call(operation: str, body: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
+    """The engine kwargs for ``operation`` and the shaping of its result, as the server's handlers do.
 
-    handler = getattr(MultiLoraModel, f"_op_{operation}", None)
-    return handler is not None and "name" in inspect.signature(handler).parameters
+    Uses the server's own helpers (``twinkle_server.api``), so the two faces cannot drift apart:
+    a setter's ``<x>_name`` becomes the engine's ``name`` (metric names mapped), with its other
+    fields including the spec's defaults; a compute operation gets the fields that were set; train
+    configs come back in the API's shape.
+    """
+    from twinkle_server.api.base import payload_of
+    from twinkle_server.api.run_config import METRIC_NAMES, shape_train_configs
+
+    request = _request(operation, body)
+    name_field = _NAME_FIELDS.get(operation)
+    if name_field is None:
+        shape = shape_train_configs if operation == "get_train_configs" else None
+        return payload_of(request), shape
+    fields = request.model_dump(mode="json", exclude_none=True)
+    name = fields.pop(name_field)
+    if operation == "add_metric":
+        name = METRIC_NAMES.get(name, name)
+    return {"name": name, **fields}, shape_train_configs
 
 
-def _engine_kwargs(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-    field = _NAME_FIELDS.get(operation)
-    if field is not None and field in payload and _engine_takes_name(operation):
-        payload = dict(payload)
-        payload["name"] = payload.pop(field)
-    return payload
+def _lora_as_the_server_gets_it(lora: dict[str, Any]) -> dict[str, Any]:
+    """Validated by the API's LoraConfig model, then the API defaults filled in, as on the server."""
+    from twinkle_api_server import models
+
+    from twinkle_server.errors import InvalidInput
+
+    try:
+        given = models.LoraConfig.model_validate(lora).model_dump(mode="json", exclude_unset=True)
+    except Exception as exc:
+        raise InvalidInput(f"invalid LoRA settings: {exc}") from exc
+    return {**LORA_DEFAULTS, **given}
+
+
+def _shape_configs(result: dict[str, Any]) -> dict[str, Any]:
+    from twinkle_server.api.run_config import shape_train_configs
+
+    return shape_train_configs(result)
 
 
 class MultiLoraTransformersModel(TrainingLoopBase):
@@ -111,8 +133,9 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         return f"MultiLoraTransformersModel(model_id={self.model_id!r}, training_run_id={run!r})"
 
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        kwargs = _engine_kwargs(operation, _payload(operation, body))
-        return self.worker.submit(self.training_run_id, operation, **kwargs).result()
+        kwargs, shape = engine_call(operation, body)
+        result = self.worker.submit(self.training_run_id, operation, **kwargs).result()
+        return shape(result) if shape is not None else result
 
     def add_adapter_to_model(
         self,
@@ -135,7 +158,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
                 "MultiLoraTransformersModel for another adapter"
             )
         del metadata  # kept by the server's run records; nothing to keep it in here
-        lora = lora_config_to_dict(config, fill_defaults=True)
+        lora = _lora_as_the_server_gets_it(lora_config_to_dict(config))
         run_id = "run_" + secrets.token_urlsafe(16)
         result = self.worker.create_run(
             run_id,
@@ -145,7 +168,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         ).result()
         self.training_run_id = run_id
         self.adapter_name = adapter_name
-        return TrainConfigs.model_validate(result)
+        return TrainConfigs.model_validate(_shape_configs(result))
 
     # -- checkpoints ---------------------------------------------------------------------------
 

@@ -77,3 +77,22 @@ def test_twinkle_config_env_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [m.model_id for m in runtime.settings.models] == ["a/b"]
     assert runtime.settings.data_dir == (tmp_path / "d").resolve()
     monkeypatch.setattr(_runtime, "_runtime", None)
+
+
+def test_lora_defaults_are_the_servers() -> None:
+    from twinkle_client.model._lora import LORA_DEFAULTS
+    from twinkle_server.api import training_runs
+
+    assert training_runs._LORA_DEFAULTS == LORA_DEFAULTS
+
+
+def test_setter_translation_is_the_servers() -> None:
+    """A setter reaches the engine as on the server: name, the spec's defaults, API metric names mapped."""
+    from twinkle.model._multi_lora import engine_call
+
+    kwargs, shape = engine_call("set_optimizer", {"optimizer_name": "AdamW"})
+    assert kwargs == {"name": "AdamW", "lr": 0.0001} and shape is not None
+    kwargs, _ = engine_call("add_metric", {"metric_name": "accuracy"})
+    assert kwargs == {"name": "Accuracy"}
+    kwargs, shape = engine_call("forward_backward", {"inputs": [{"input_ids": [1, 2], "labels": [2, -100]}]})
+    assert kwargs == {"inputs": [{"input_ids": [1, 2], "labels": [2, -100]}]} and shape is None
