@@ -85,6 +85,8 @@ def seed_loop(
     model.set_loss("CrossEntropyLoss")
     model.set_optimizer("AdamW", lr=1e-3)
     model.set_lr_scheduler("LinearLR")
+    model.add_metric("loss")
+    model.add_metric("grad_norm")
     losses = []
     for batch in dataloader:
         losses.append(model.forward_backward(inputs=batch).loss)
@@ -92,6 +94,7 @@ def seed_loop(
         model.step()
         model.zero_grad()
         model.lr_step()
+    losses.append(model.calculate_metric().metrics)
     return losses, model
 
 
@@ -122,7 +125,7 @@ def test_local_loop_trains_saves_loads_and_uploads(local: Path) -> None:
     losses, model = seed_loop(
         Dataset, DataLoader, MultiLoraTransformersModel, rows=16, lora=LoraConfig(target_modules="all-linear")
     )
-    assert len(losses) == 4
+    assert len(losses) == 5 and "loss" in " ".join(losses.pop())
     path = model.save(name="step-3", save_optimizer=True)
     assert path.startswith(f"twinkle://{model.training_run_id}/weights/")
     assert (model.last_checkpoint_dir / "adapter_config.json").exists()
@@ -167,7 +170,9 @@ def test_local_and_remote_faces_give_the_same_losses(
             twinkle_client.dataloader.DataLoader,
             twinkle_client.model.MultiLoraTransformersModel,
         )
+    local_metrics, remote_metrics = local_losses.pop(), remote_losses.pop()
     assert len(local_losses) == len(remote_losses) == 6
-    print("local ", local_losses, "\nremote", remote_losses)
+    print("local ", local_losses, local_metrics, "\nremote", remote_losses, remote_metrics)
     assert remote_losses == pytest.approx(local_losses, abs=1e-5)
+    assert local_metrics and remote_metrics == pytest.approx(local_metrics, rel=1e-5)
     assert len(set(local_losses)) > 1  # the adapter changed between steps
