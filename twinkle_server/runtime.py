@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from concurrent.futures import wait
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ __all__ = ["OPEN_MODE_USER", "Runtime", "check_exposure", "is_loopback"]
 logger = logging.getLogger("twinkle_server.runtime")
 
 OPEN_MODE_USER = "local"
+# How long ending a session waits for its adapters to be dropped (queued ops finish first).
+RELEASE_WAIT_S = 30.0
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 
 
@@ -219,13 +222,23 @@ class Runtime:
             )
         return self.served_model(run.base_model)[1]
 
-    def release_adapters(self, runs: Iterable[tuple[str, str]]) -> None:
-        """Free the adapters of ``(run_id, base_model)`` pairs whose rows are already released."""
+    def release_adapters(self, runs: Iterable[tuple[str, str]], *, wait_s: float = RELEASE_WAIT_S) -> None:
+        """Free the adapters of ``(run_id, base_model)`` pairs whose rows are already released.
+
+        Waits up to ``wait_s`` for the engine to drop them (each after the ops queued before it),
+        so that capacity is back when a close_session answers.
+        """
+        futures = []
         for run_id, base_model in runs:
             served = self.settings.find_model(base_model)
-            if served is None:
-                continue
-            self.workers[served.model_id].release_run(run_id)
+            if served is not None:
+                futures.append(self.workers[served.model_id].release_run(run_id))
+        done, pending = wait(futures, timeout=wait_s)
+        for future in done:
+            if future.exception() is not None:
+                logger.warning("releasing an adapter failed: %s", future.exception())
+        if pending:
+            logger.warning("%d adapters are still being released after %.0f s", len(pending), wait_s)
 
     def end_sessions(self, ended: list[session_records.EndedSession]) -> None:
         """Release the adapters of runs whose sessions just ended (rows already marked)."""
