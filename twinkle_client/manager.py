@@ -142,7 +142,12 @@ class TwinkleClient:
         self._heartbeat: Heartbeat | None = None
         self.closed = False
         if open_session:
-            self.open_session(session_metadata)
+            try:
+                self.open_session(session_metadata)
+            except BaseException:
+                self._http.close()
+                self.closed = True
+                raise
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -87,3 +87,10 @@ def test_output_prints_readably_and_keeps_unknown_fields() -> None:
     assert str(out) == "loss=2.5 num_tokens=10 micro_step=1/2"
     assert out.model_extra == {"new": 1}
     assert '"new":1' in out.model_dump_json()
+
+
+def test_unreachable_server_fails_clearly_and_quickly() -> None:
+    from twinkle_client import APIConnectionError, init_twinkle_client
+
+    with pytest.raises(APIConnectionError):
+        init_twinkle_client("http://127.0.0.1:9", "tw-key", max_retries=0, timeout=2.0)
