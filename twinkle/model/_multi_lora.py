@@ -2,9 +2,12 @@
 
 It shares its whole training-loop surface with the remote class (``TrainingLoopBase``), and
 carries each operation out the way the server's HTTP layer does: the request is validated by the
-API's own request models (the generated ``twinkle_api_server.models``), reduced to the fields
-that were set, and submitted to the model's ``ModelWorker``. The same loop therefore gives the same
-numbers here and against a server.
+API's own request models (the generated ``twinkle_api_server.models``), turned into engine
+arguments by the server's own helpers, and submitted to the model's ``ModelWorker``. The same loop
+therefore gives the same numbers here and against a server.
+
+Errors are the engine's domain errors (``twinkle_server.errors.InvalidInput``, ``Conflict``, ...);
+the remote face raises the matching HTTP errors (``BadRequestError``, ``ConflictError``, ...).
 """
 
 from __future__ import annotations
