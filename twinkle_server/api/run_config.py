@@ -15,7 +15,7 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
 
-__all__ = ["RunConfigOps"]
+__all__ = ["METRIC_NAMES", "SETTER_NAME_FIELDS", "RunConfigOps", "setter_kwargs", "shape_train_configs"]
 
 # get_train_configs is a GET (no 202): how long it waits behind the run's queued operations.
 GET_CONFIGS_TIMEOUT_S = 300.0
@@ -58,25 +58,38 @@ def shape_train_configs(configs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+SETTER_NAME_FIELDS = {
+    "set_template": "template_name",
+    "set_processor": "processor_name",
+    "set_loss": "loss_name",
+    "set_optimizer": "optimizer_name",
+    "set_lr_scheduler": "scheduler_name",
+    "add_metric": "metric_name",
+}
+
+
+def setter_kwargs(operation: str, body: BaseModel) -> dict[str, Any]:
+    """The engine kwargs of a setter request: its ``<x>_name`` becomes ``name`` (metric names
+    mapped to the engine's), the other fields follow, with the spec's defaults (an optimizer's
+    ``lr``) and without the options left out."""
+    fields = body.model_dump(mode="json", exclude_none=True)
+    name = fields.pop(SETTER_NAME_FIELDS[operation])
+    if operation == "add_metric":
+        name = METRIC_NAMES.get(name, name)
+    return {"name": name, **fields}
+
+
 class RunConfigOps(ServiceBase):
     async def _setter(
-        self, ctx: RequestContext, run_id: str, op: str, name_field: str, body: BaseModel, key: str | None
+        self, ctx: RequestContext, run_id: str, op: str, body: BaseModel, key: str | None
     ) -> Any:
-        """A setter: the body's ``<x>_name`` becomes the engine's ``name``, set fields its kwargs.
-
-        Defaults the spec documents (an optimizer's ``lr``) are sent too; absent options are not.
-        """
-        fields = body.model_dump(mode="json", exclude_none=True)
-        name = fields.pop(name_field)
-        if op == "add_metric":
-            name = METRIC_NAMES.get(name, name)
         return await self.engine_op(
             ctx,
             run_id,
             op,
             body=body,
             idempotency_key=key,
-            kwargs={"name": name, **fields},
+            kwargs=setter_kwargs(op, body),
             then=shape_train_configs,
         )
 
@@ -88,7 +101,7 @@ class RunConfigOps(ServiceBase):
         body: models.SetTemplateRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self._setter(ctx, run_id, "set_template", "template_name", body, idempotency_key)
+        return await self._setter(ctx, run_id, "set_template", body, idempotency_key)
 
     async def set_processor(
         self,
@@ -98,12 +111,12 @@ class RunConfigOps(ServiceBase):
         body: models.SetProcessorRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self._setter(ctx, run_id, "set_processor", "processor_name", body, idempotency_key)
+        return await self._setter(ctx, run_id, "set_processor", body, idempotency_key)
 
     async def set_loss(
         self, ctx: RequestContext, *, run_id: str, body: models.SetLossRequest, idempotency_key: str | None
     ) -> Any:
-        return await self._setter(ctx, run_id, "set_loss", "loss_name", body, idempotency_key)
+        return await self._setter(ctx, run_id, "set_loss", body, idempotency_key)
 
     async def set_optimizer(
         self,
@@ -113,7 +126,7 @@ class RunConfigOps(ServiceBase):
         body: models.SetOptimizerRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self._setter(ctx, run_id, "set_optimizer", "optimizer_name", body, idempotency_key)
+        return await self._setter(ctx, run_id, "set_optimizer", body, idempotency_key)
 
     async def set_lr_scheduler(
         self,
@@ -123,12 +136,12 @@ class RunConfigOps(ServiceBase):
         body: models.SetLrSchedulerRequest,
         idempotency_key: str | None,
     ) -> Any:
-        return await self._setter(ctx, run_id, "set_lr_scheduler", "scheduler_name", body, idempotency_key)
+        return await self._setter(ctx, run_id, "set_lr_scheduler", body, idempotency_key)
 
     async def add_metric(
         self, ctx: RequestContext, *, run_id: str, body: models.AddMetricRequest, idempotency_key: str | None
     ) -> Any:
-        return await self._setter(ctx, run_id, "add_metric", "metric_name", body, idempotency_key)
+        return await self._setter(ctx, run_id, "add_metric", body, idempotency_key)
 
     async def get_train_configs(self, ctx: RequestContext, *, run_id: str) -> Any:
         _, future = await self.submit_in_order(

@@ -17,14 +17,14 @@ from twinkle_server.store import sessions as session_records
 from twinkle_server.store.ids import new_id
 from twinkle_server.store.models import Checkpoint, TrainingRun
 
-__all__ = ["TrainingRunOps"]
+__all__ = ["LORA_DEFAULTS", "TrainingRunOps", "checkpoint_body", "run_body"]
 
 # How long create_training_run waits for the engine to add the adapter (the model may be loading).
 CREATE_RUN_TIMEOUT_S = 600.0
 # Retry-After hint when every adapter slot of a model is taken.
 CAPACITY_RETRY_AFTER_S = 30.0
 
-_LORA_DEFAULTS: dict[str, Any] = {
+LORA_DEFAULTS: dict[str, Any] = {
     "r": 8,
     "lora_alpha": 32,
     "lora_dropout": 0.0,
@@ -34,6 +34,9 @@ _LORA_DEFAULTS: dict[str, Any] = {
     "modules_to_save": None,
     "init_lora_weights": True,
 }
+
+
+_LORA_DEFAULTS = LORA_DEFAULTS  # older name, still imported by tests of the local face
 
 
 def twinkle_path(run_id: str, name: str) -> str:
@@ -86,7 +89,7 @@ class TrainingRunOps(ServiceBase):
     async def _create_run(self, ctx: RequestContext, payload: dict[str, Any]) -> Reply:
         user_id = self.caller(ctx).user_id
         served, worker = self.runtime.served_model(payload["base_model"])
-        lora = {**_LORA_DEFAULTS, **(payload.get("lora_config") or {})}
+        lora = {**LORA_DEFAULTS, **(payload.get("lora_config") or {})}
         if lora["r"] > served.max_r:
             raise InvalidInput(
                 f"lora_config.r is {lora['r']}, over this model's max_r of {served.max_r}; "
