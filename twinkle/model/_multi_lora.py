@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from twinkle_client.model._base import TrainingLoopBase
-from twinkle_client.model._lora import LORA_DEFAULTS, lora_config_to_dict
+from twinkle_client.model._lora import lora_config_to_dict
 from twinkle_client.types import TrainConfigs, UploadTask
 
 __all__ = ["MultiLoraTransformersModel"]
@@ -40,15 +40,6 @@ _REQUEST_MODELS = {
     "clip_grad_norm": "ClipGradNormRequest",
     "clip_grad_and_step": "ClipGradNormRequest",
     "calculate_metric": "CalculateMetricRequest",
-}
-# The API names a setter's first argument after what it names; the engine calls it ``name``.
-_NAME_FIELDS = {
-    "set_template": "template_name",
-    "set_processor": "processor_name",
-    "set_loss": "loss_name",
-    "set_optimizer": "optimizer_name",
-    "set_lr_scheduler": "scheduler_name",
-    "add_metric": "metric_name",
 }
 
 
@@ -74,18 +65,13 @@ def engine_call(operation: str, body: dict[str, Any] | None) -> tuple[dict[str, 
     configs come back in the API's shape.
     """
     from twinkle_server.api.base import payload_of
-    from twinkle_server.api.run_config import METRIC_NAMES, shape_train_configs
+    from twinkle_server.api.run_config import SETTER_NAME_FIELDS, setter_kwargs, shape_train_configs
 
     request = _request(operation, body)
-    name_field = _NAME_FIELDS.get(operation)
-    if name_field is None:
-        shape = shape_train_configs if operation == "get_train_configs" else None
-        return payload_of(request), shape
-    fields = request.model_dump(mode="json", exclude_none=True)
-    name = fields.pop(name_field)
-    if operation == "add_metric":
-        name = METRIC_NAMES.get(name, name)
-    return {"name": name, **fields}, shape_train_configs
+    if operation in SETTER_NAME_FIELDS:
+        return setter_kwargs(operation, request), shape_train_configs
+    shape = shape_train_configs if operation == "get_train_configs" else None
+    return payload_of(request), shape
 
 
 def _lora_as_the_server_gets_it(lora: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +84,8 @@ def _lora_as_the_server_gets_it(lora: dict[str, Any]) -> dict[str, Any]:
         given = models.LoraConfig.model_validate(lora).model_dump(mode="json", exclude_unset=True)
     except Exception as exc:
         raise InvalidInput(f"invalid LoRA settings: {exc}") from exc
+    from twinkle_server.api.training_runs import LORA_DEFAULTS
+
     return {**LORA_DEFAULTS, **given}
 
 

@@ -80,10 +80,11 @@ def test_twinkle_config_env_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_lora_defaults_are_the_servers() -> None:
+    """The client fills dict configs with the defaults the server applies (documented in examples/)."""
     from twinkle_client.model._lora import LORA_DEFAULTS
     from twinkle_server.api import training_runs
 
-    assert training_runs._LORA_DEFAULTS == LORA_DEFAULTS
+    assert training_runs.LORA_DEFAULTS == LORA_DEFAULTS
 
 
 def test_setter_translation_is_the_servers() -> None:
