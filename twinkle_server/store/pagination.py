@@ -27,5 +27,9 @@ def paginate(s: Session, stmt: Select[Any], *, limit: int, offset: int) -> tuple
     if offset < 0:
         raise InvalidInput(f"offset must be 0 or more, not {offset}", details={"field": "offset"})
     total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    if offset >= total:
+        # Past the last row the page is empty; asking the database would also overflow its
+        # 64-bit integers for the arbitrarily large offsets the API accepts.
+        return [], int(total)
     items = list(s.scalars(stmt.limit(limit).offset(offset)))
     return items, int(total)
