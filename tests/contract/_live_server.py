@@ -8,6 +8,7 @@ those resources through the HTTP API, as a client would.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -38,6 +39,7 @@ class LiveServer:
 
     base_url: str
     keys: dict[str, str]
+    vocab_size: int
     ids: dict[str, str] = field(default_factory=dict)
 
     def headers(self, user: str = "alice") -> dict[str, str]:
@@ -155,9 +157,17 @@ def _populate(client: httpx.Client) -> dict[str, str]:
     }
 
 
+def _foreign_run(client: httpx.Client) -> str:
+    """Bob's run with a checkpoint named like alice's, for tests that reach across users."""
+    session_id = client.post("/api/v1/sessions", json={}).json()["session_id"]
+    run_id = _new_run(client, session_id)
+    _settled(client, client.post(f"/api/v1/training_runs/{run_id}/checkpoints", json={"name": "kept"}))
+    return run_id
+
+
 @contextmanager
 def live_server(data_dir: Path, model_dir: Path) -> Iterator[LiveServer]:
-    """Serve the real app on a free port until the block ends; alice's resources are made first."""
+    """Serve the real app on a free port until the block ends; alice's and bob's resources are made first."""
     settings = _settings(data_dir, model_dir)
     keys = _make_keys(settings, ("alice", "bob"))
     port = _free_port()
@@ -170,10 +180,13 @@ def live_server(data_dir: Path, model_dir: Path) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the app did not start under uvicorn")
         time.sleep(0.02)
-    live = LiveServer(base_url=f"http://127.0.0.1:{port}", keys=keys)
+    vocab = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+    live = LiveServer(base_url=f"http://127.0.0.1:{port}", keys=keys, vocab_size=int(vocab))
     try:
         with httpx.Client(base_url=live.base_url, headers=live.headers(), timeout=120) as client:
             live.ids = _populate(client)
+        with httpx.Client(base_url=live.base_url, headers=live.headers("bob"), timeout=120) as client:
+            live.ids["bob_run_id"] = _foreign_run(client)
         yield live
     finally:
         server.should_exit = True

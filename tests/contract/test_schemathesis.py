@@ -2,14 +2,16 @@
 
 The app is ``create_app`` on a temp data dir serving the tiny model, reached over loopback HTTP
 with a real API key. Path ids are pinned to resources that exist (a set-up run, a dataset, a
-checkpoint), so generated bodies reach the engine rather than stopping at a 404; unknown ids and
-hostile paths are covered by ``test_hostile_inputs.py``. Each operation is fuzzed with positive
+checkpoint), so generated bodies reach the engine rather than stopping at a 404; hostile paths and
+bodies get their own test at the end. Each operation is fuzzed with positive
 (schema-valid) and negative (schema-violating) requests, and every built-in check runs on every
 answer; the few answers a check cannot know to be right are configured below, each with why.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.contract._live_server import LiveServer, live_server
@@ -164,3 +167,138 @@ def test_every_operation_keeps_the_contract(
         case.call_and_validate(base_url=fuzz_server.base_url, timeout=120)
 
     check()
+
+
+def _token_rows() -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Encoded rows: mostly plausible ones, some with any schema-valid id (far outside the vocabulary)."""
+    plausible = st.lists(st.integers(0, 1000), min_size=2, max_size=12).map(
+        lambda ids: {"input_ids": ids, "labels": [*ids[1:], -100]}
+    )
+    any_id = st.one_of(st.integers(0, 2147483647), st.just(-100))
+    hostile = st.lists(st.integers(0, 2147483647), min_size=1, max_size=12).flatmap(
+        lambda ids: st.fixed_dictionaries(
+            {"input_ids": st.just(ids), "labels": st.lists(any_id, min_size=len(ids), max_size=len(ids))}
+        )
+    )
+    return st.lists(st.one_of(plausible, plausible, hostile), min_size=1, max_size=3)
+
+
+@pytest.mark.parametrize("operation_id", ["forward_only", "forward_backward"])
+def test_training_on_random_token_ids_keeps_the_contract(
+    operation_id: str, fuzz_schema: Any, fuzz_server: LiveServer
+) -> None:
+    """Generated bodies rarely carry usable rows, so these two also get real-shaped ones."""
+    operation = fuzz_schema.find_operation_by_id(operation_id)
+    path = _pinned_path(fuzz_server, operation_id)
+    trained: list[int] = []
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(rows=_token_rows())
+    def check(rows: list[dict[str, Any]]) -> None:
+        case = operation.Case(path_parameters=path, body={"inputs": rows}, media_type="application/json")
+        response = case.call_and_validate(
+            base_url=fuzz_server.base_url, headers=fuzz_server.headers(), timeout=120
+        )
+        vocab = fuzz_server.vocab_size
+        tokens = [t for row in rows for t in row["input_ids"] + row.get("labels", []) if t != -100]
+        has_target = any(t != -100 for row in rows for t in row.get("labels", []))
+        usable = max(tokens) < vocab and (has_target or operation_id == "forward_only")
+        # Out-of-vocabulary ids and batches without a target token are refused with 400, not a 500.
+        assert response.status_code in ((200, 202) if usable else (400,)), response.text
+        trained.extend([response.status_code] if usable else [])
+
+    check()
+    assert trained, "no generated batch was usable, so the engine was never reached"
+
+
+def _raw(
+    server: LiveServer, method: str, path: str, body: bytes = b"", **headers: str
+) -> tuple[int, dict, bytes]:
+    """One request with the path and body sent byte for byte (no client-side normalisation)."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    try:
+        conn.request(method, path, body=body, headers={**server.headers(), **headers})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def _hostile_requests(server: LiveServer) -> list[tuple[str, str, str, bytes, dict[str, str]]]:
+    """(what, method, path, body, headers) of requests a hostile or broken client might send."""
+    run = f"/api/v1/training_runs/{server.ids['run_id']}"
+    bob_run = server.ids["bob_run_id"]
+    json_type = {"Content-Type": "application/json"}
+
+    def post(
+        what: str, path: str, payload: Any, **headers: str
+    ) -> tuple[str, str, str, bytes, dict[str, str]]:
+        return (what, "POST", path, json.dumps(payload).encode(), {**json_type, **headers})
+
+    nested = b'{"metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    return [
+        ("dot-dot checkpoint id", "GET", f"{run}/checkpoints/..", b"", {}),
+        ("encoded dot-dot checkpoint id", "GET", f"{run}/checkpoints/%2e%2e", b"", {}),
+        ("encoded slashes in checkpoint id", "GET", f"{run}/checkpoints/..%2f..%2ftwinkle.db", b"", {}),
+        ("encoded slashes in archive id", "GET", f"{run}/checkpoints/%2e%2e%2F%2e%2e/archive", b"", {}),
+        ("dot-dot run id", "GET", "/api/v1/training_runs/%2e%2e/checkpoints", b"", {}),
+        ("encoded slash in run id", "GET", "/api/v1/training_runs/..%2Fsessions", b"", {}),
+        ("dot-dot delete", "DELETE", f"{run}/checkpoints/%2e%2e%2f%2e%2e", b"", {}),
+        post("dot-dot checkpoint name", f"{run}/checkpoints", {"name": ".."}),
+        post("slash checkpoint name", f"{run}/checkpoints", {"name": "a/../../b"}),
+        post("dot-dot twinkle_path", f"{run}/load", {"twinkle_path": "twinkle://../weights/kept"}),
+        post(
+            "encoded twinkle_path",
+            f"{run}/load",
+            {"twinkle_path": f"twinkle://{server.ids['run_id']}/weights/%2e%2e"},
+        ),
+        post("another user's run", f"{run}/load", {"twinkle_path": f"twinkle://{bob_run}/weights/kept"}),
+        ("another user's checkpoints", "GET", f"/api/v1/training_runs/{bob_run}/checkpoints", b"", {}),
+        post(
+            "huge token id", f"{run}/forward_backward", {"inputs": [{"input_ids": [10**30], "labels": [1]}]}
+        ),
+        post(
+            "int64 token id",
+            f"{run}/forward_backward",
+            {"inputs": [{"input_ids": [2**63], "labels": [2**63]}]},
+        ),
+        post("negative token id", f"{run}/forward_only", {"inputs": [{"input_ids": [-5]}]}),
+        post("float token id", f"{run}/forward_only", {"inputs": [{"input_ids": [1e308]}]}),
+        ("deeply nested JSON", "POST", "/api/v1/sessions", nested, json_type),
+        ("non-UTF-8 body", "POST", "/api/v1/sessions", b'{"metadata": {"k": "\xff\xfe"}}', json_type),
+        ("truncated JSON", "POST", "/api/v1/sessions", b'{"metadata": {', json_type),
+        ("text/plain body", "POST", "/api/v1/sessions", b"{}", {"Content-Type": "text/plain"}),
+        (
+            "form body",
+            "POST",
+            f"{run}/checkpoints",
+            b"name=x",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        (
+            "NaN in a number",
+            "POST",
+            f"{run}/set_optimizer",
+            b'{"optimizer_name": "AdamW", "lr": NaN}',
+            json_type,
+        ),
+    ]
+
+
+def test_hostile_inputs_get_a_clean_4xx_and_the_server_keeps_serving(fuzz_server: LiveServer) -> None:
+    for what, method, path, body, headers in _hostile_requests(fuzz_server):
+        status, response_headers, content = _raw(fuzz_server, method, path, body, **headers)
+        assert 400 <= status < 500, f"{what}: {status} {content[:300]!r}"
+        error = json.loads(content)["error"]
+        assert set(error) == {"code", "message", "details", "request_id"}, f"{what}: {error}"
+        assert error["request_id"] == response_headers.get("x-request-id"), what
+        if what.startswith("another user's"):
+            assert status == 404, f"{what}: another user's resources must look absent, got {status}"
+        assert _raw(fuzz_server, "GET", "/healthz")[0] == 200, f"the server stopped serving after: {what}"

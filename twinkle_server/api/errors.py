@@ -187,12 +187,18 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 400 and message == _UNPARSABLE_BODY:
+        # FastAPI's wording for a body it could not decode (bad UTF-8, nesting past the parser's limit).
+        message = "the request body could not be read as JSON: send UTF-8 encoded JSON of reasonable depth"
     response = error_response(exc.status_code, code, message, request_id=request_id_of(request))
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
