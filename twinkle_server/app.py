@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from twinkle_api_server.router import build_router
 
 import twinkle_server
 from twinkle_server.api import TwinkleServer
+from twinkle_server.api.body_shape import reject_null_body
 from twinkle_server.api.errors import install_error_handlers
 from twinkle_server.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from twinkle_server.api.ordering import RunTicketMiddleware
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     )
     app.state.runtime = runtime
     app.state.service = service
-    app.include_router(build_router(service))
+    app.include_router(build_router(service), dependencies=[Depends(reject_null_body)])
     install_error_handlers(app)
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(RunTicketMiddleware, sequencer=runtime.sequencer)

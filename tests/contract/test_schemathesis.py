@@ -27,7 +27,7 @@ from tests.contract._live_server import LiveServer, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 20
 
 # Path parameter -> the key in LiveServer.ids of the resource it is pinned to.
 PINNED = {
@@ -273,6 +273,7 @@ def _hostile_requests(server: LiveServer) -> list[tuple[str, str, str, bytes, di
         post("float token id", f"{run}/forward_only", {"inputs": [{"input_ids": [1e308]}]}),
         ("deeply nested JSON", "POST", "/api/v1/sessions", nested, json_type),
         ("non-UTF-8 body", "POST", "/api/v1/sessions", b'{"metadata": {"k": "\xff\xfe"}}', json_type),
+        ("null body", "POST", f"{run}/step", b"null", json_type),
         ("truncated JSON", "POST", "/api/v1/sessions", b'{"metadata": {', json_type),
         ("text/plain body", "POST", "/api/v1/sessions", b"{}", {"Content-Type": "text/plain"}),
         (
