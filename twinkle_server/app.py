@@ -23,7 +23,7 @@ from twinkle_api_server.router import build_router
 
 import twinkle_server
 from twinkle_server.api import TwinkleServer
-from twinkle_server.api.body_shape import reject_null_body
+from twinkle_server.api.body_shape import check_json_body
 from twinkle_server.api.errors import install_error_handlers
 from twinkle_server.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from twinkle_server.api.ordering import RunTicketMiddleware
@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     )
     app.state.runtime = runtime
     app.state.service = service
-    app.include_router(build_router(service), dependencies=[Depends(reject_null_body)])
+    app.include_router(build_router(service), dependencies=[Depends(check_json_body)])
     install_error_handlers(app)
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(RunTicketMiddleware, sequencer=runtime.sequencer)

@@ -274,6 +274,12 @@ def _hostile_requests(server: LiveServer) -> list[tuple[str, str, str, bytes, di
         ("deeply nested JSON", "POST", "/api/v1/sessions", nested, json_type),
         ("non-UTF-8 body", "POST", "/api/v1/sessions", b'{"metadata": {"k": "\xff\xfe"}}', json_type),
         ("null body", "POST", f"{run}/step", b"null", json_type),
+        post(
+            "boolean for an integer",
+            f"/api/v1/dataloaders/{server.ids['dataloader_id']}/state",
+            {"consumed_batches": True},
+        ),
+        post("string for an integer", f"{run}/set_optimizer", {"optimizer_name": "AdamW", "lr": "0.001"}),
         ("truncated JSON", "POST", "/api/v1/sessions", b'{"metadata": {', json_type),
         ("text/plain body", "POST", "/api/v1/sessions", b"{}", {"Content-Type": "text/plain"}),
         (
