@@ -80,6 +80,13 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--user", default="demo", help="name of the demo user (default demo)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--run-example",
+        type=Path,
+        default=None,
+        metavar="SCRIPT",
+        help="serve only while SCRIPT runs (its key in MODELSCOPE_TOKEN), then print its runs and stop",
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -92,6 +99,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         user=args.user,
         log_level=args.log_level,
+        run_example=args.run_example,
     )
 
 

@@ -9,14 +9,22 @@ serves them under the names the seed example asks for, so the example runs uncha
 The substitution is announced in the log: losses from a tiny random model say nothing about
 Qwen2.5. A demo user gets a key, printed (and written to ``--key-file``, so scripts can pass it to
 the example as ``MODELSCOPE_TOKEN``). Uploads go to a local-folder hub inside the data folder.
+
+With ``--run-example SCRIPT`` (what ``make demo`` uses) the demo serves only while the script runs:
+it starts the server, runs the script with the key in ``MODELSCOPE_TOKEN``, prints the training
+runs and checkpoints the script left, stops the server and exits with the script's exit code.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from twinkle_server.config import HubSettings, ServedModel, Settings
@@ -110,9 +118,10 @@ def run_demo(
     key_file: Path | None = None,
     user: str = "demo",
     log_level: str = "info",
+    run_example: Path | None = None,
 ) -> int:
-    """Prepare the demo data folder, print a key and serve until interrupted."""
-    from twinkle_server.serve import configure_logging, run_uvicorn
+    """Prepare the demo data folder, print a key, then serve until interrupted (or run one script)."""
+    from twinkle_server.serve import build_uvicorn_server, configure_logging
 
     configure_logging(log_level)
     try:
@@ -140,7 +149,65 @@ def run_demo(
         )
         print(key, flush=True)
         print(f"serving on http://{host}:{port}", flush=True)
-        return run_uvicorn(settings, log_level=log_level)
+        server = build_uvicorn_server(settings, log_level=log_level)
+        if run_example is None:
+            server.run()
+            return 0 if server.started else 1
+        return _serve_while_running(server, settings, key=key, user=user, script=run_example)
     except TwinkleError as exc:
         print(f"twinkle-server demo: error: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _serve_while_running(server, settings: Settings, *, key: str, user: str, script: Path) -> int:
+    """Serve from a background thread while ``script`` runs; then report what it left and stop."""
+    thread = threading.Thread(target=server.run, name="twinkle-demo-server", daemon=True)
+    thread.start()
+    try:
+        if not _wait_started(server, thread, timeout=120.0):
+            print("twinkle-server demo: error: the server did not start", file=sys.stderr)
+            return 1
+        print(f"running {script} against http://{settings.host}:{settings.port}", flush=True)
+        env = {**os.environ, "MODELSCOPE_TOKEN": key}
+        started = time.monotonic()
+        # The script runs in the data folder, so its `.env` lookup cannot pick up a stray file.
+        code = subprocess.call([sys.executable, str(script.resolve())], cwd=settings.data_dir, env=env)
+        print(f"{script} exited with {code} after {time.monotonic() - started:.1f} s", flush=True)
+        _print_results(settings, user=user)
+        return code
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def _wait_started(server, thread: threading.Thread, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _print_results(settings: Settings, *, user: str) -> None:
+    """Print the demo user's training runs and checkpoints, as the store holds them."""
+    from twinkle_server.store import get_user_by_name, list_checkpoints, list_runs, open_store
+
+    store = open_store(str(settings.database_url))
+    try:
+        with store.read_session() as s:
+            owner = get_user_by_name(s, name=user)
+            runs, _ = list_runs(s, user_id=owner.id, limit=1000) if owner else ([], 0)
+            print(f"training runs of {user!r}: {len(runs)}")
+            for run in runs:
+                print(f"  {run.id}  {run.base_model}  adapter={run.adapter_name}  status={run.status}")
+                checkpoints, _ = list_checkpoints(s, user_id=owner.id, run_id=run.id, limit=1000)
+                for ckpt in checkpoints:
+                    print(
+                        f"    checkpoint {ckpt.name}: twinkle://{run.id}/weights/{ckpt.name}"
+                        f"  {ckpt.size_bytes} bytes  optimizer={ckpt.has_optimizer}"
+                        f"  step={ckpt.optimizer_step}"
+                    )
+        print(f"uploads (local-folder hub): {settings.hubs.local_dir}")
+    finally:
+        store.close()

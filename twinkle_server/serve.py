@@ -9,7 +9,7 @@ from pathlib import Path
 from twinkle_server.config import Settings, load_settings
 from twinkle_server.errors import TwinkleError
 
-__all__ = ["configure_logging", "run_uvicorn", "serve"]
+__all__ = ["build_uvicorn_server", "configure_logging", "run_uvicorn", "serve"]
 
 logger = logging.getLogger("twinkle_server")
 
@@ -24,8 +24,8 @@ def configure_logging(level: str = "info") -> None:
     root.propagate = False
 
 
-def run_uvicorn(settings: Settings, *, log_level: str = "info") -> int:
-    """Build the app and serve it until interrupted; returns the exit code.
+def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
+    """The app under a ``uvicorn.Server``, not yet running.
 
     The exposure check runs first, so a misconfigured server stops before it binds its port.
     """
@@ -35,16 +35,20 @@ def run_uvicorn(settings: Settings, *, log_level: str = "info") -> int:
     from twinkle_server.runtime import check_exposure
 
     check_exposure(settings)
-    app = create_app(settings)
     config = uvicorn.Config(
-        app,
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
         timeout_keep_alive=75,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config)
+
+
+def run_uvicorn(settings: Settings, *, log_level: str = "info") -> int:
+    """Build the app and serve it until interrupted; returns the exit code."""
+    server = build_uvicorn_server(settings, log_level=log_level)
     server.run()
     return 0 if server.started else 1
 

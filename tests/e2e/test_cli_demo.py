@@ -86,3 +86,33 @@ def test_demo_serves_the_seed_examples_names_with_a_printed_key(tmp_path: Path) 
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_demo_runs_a_script_against_itself_then_reports_and_stops(tmp_path: Path) -> None:
+    """`make demo`'s mode: serve only while the script runs, pass it the key, list what it left."""
+    port = free_port()
+    script = tmp_path / "train_once.py"
+    script.write_text(
+        "import os\n"
+        "from twinkle_client import init_twinkle_client\n"
+        "from twinkle_client.model import MultiLoraTransformersModel\n"
+        f"client = init_twinkle_client(base_url='http://127.0.0.1:{port}', "
+        "api_key=os.environ['MODELSCOPE_TOKEN'])\n"
+        "model = MultiLoraTransformersModel(model_id='ms://Qwen/Qwen2.5-7B-Instruct')\n"
+        "model.add_adapter_to_model('default', {'r': 4})\n"
+        "print('saved', model.save('only'))\n",
+        encoding="utf-8",
+    )
+    argv = [sys.executable, "-m", "twinkle_server.cli", "demo", "--port", str(port), "--log-level", "warning"]
+    argv += ["--data-dir", str(tmp_path / "demo-data"), "--run-example", str(script)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=server_env(), cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "training runs of 'demo': 1" in done.stdout
+    assert "checkpoint only: twinkle://run_" in done.stdout
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+    failing = tmp_path / "fails.py"
+    failing.write_text("raise SystemExit(3)\n", encoding="utf-8")
+    argv[argv.index(str(script))] = str(failing)
+    assert subprocess.run(argv, capture_output=True, timeout=300, env=server_env(), cwd=REPO).returncode == 3
