@@ -281,6 +281,7 @@ def _hostile_requests(server: LiveServer) -> list[tuple[str, str, str, bytes, di
         ),
         post("string for an integer", f"{run}/set_optimizer", {"optimizer_name": "AdamW", "lr": "0.001"}),
         ("truncated JSON", "POST", "/api/v1/sessions", b'{"metadata": {', json_type),
+        ("unsupported method", "PUT", f"{run}/checkpoints", b"{}", json_type),
         ("text/plain body", "POST", "/api/v1/sessions", b"{}", {"Content-Type": "text/plain"}),
         (
             "form body",
@@ -306,6 +307,8 @@ def test_hostile_inputs_get_a_clean_4xx_and_the_server_keeps_serving(fuzz_server
         error = json.loads(content)["error"]
         assert set(error) == {"code", "message", "details", "request_id"}, f"{what}: {error}"
         assert error["request_id"] == response_headers.get("x-request-id"), what
+        if what == "unsupported method":
+            assert set(response_headers.get("allow", "").split(", ")) >= {"GET", "POST"}, response_headers
         if what.startswith("another user's"):
             assert status == 404, f"{what}: another user's resources must look absent, got {status}"
         assert _raw(fuzz_server, "GET", "/healthz")[0] == 200, f"the server stopped serving after: {what}"

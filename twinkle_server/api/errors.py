@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -202,7 +203,27 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(exc.status_code, code, message, request_id=request_id_of(request))
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path (RFC 9110 asks a 405 to list them all).
+
+    Starlette's own Allow header names only the first route matching the path, and GET and POST
+    on one path are two routes here, so the methods are read from the app's OpenAPI paths.
+    """
+    app = request.app
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), set(item))
+            for path, item in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allowed_methods = table
+    path = request.url.path
+    return sorted({m.upper() for pattern, methods in table if pattern.match(path) for m in methods})
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
