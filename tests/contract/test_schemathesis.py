@@ -22,6 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.engine import events
 
 from tests.contract._live_server import LiveServer, live_server
 
@@ -312,3 +313,46 @@ def test_hostile_inputs_get_a_clean_4xx_and_the_server_keeps_serving(fuzz_server
         if what.startswith("another user's"):
             assert status == 404, f"{what}: another user's resources must look absent, got {status}"
         assert _raw(fuzz_server, "GET", "/healthz")[0] == 200, f"the server stopped serving after: {what}"
+
+
+def test_examples_and_coverage_phases_keep_the_contract(fuzz_server: LiveServer) -> None:
+    """Schemathesis's own engine on the spec's examples and its coverage scenarios.
+
+    Coverage probes what random generation seldom tries: every boundary value, each required
+    field missing, unsupported methods (405 with an Allow header), wrong content types. Ids are
+    not pinned here: a pinned id overrides the very value a scenario negates, so the check would
+    blame the server for accepting a request that reached it valid.
+    """
+    config = schemathesis.Config.from_dict(
+        {
+            **_config(fuzz_server),
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": False},
+                "stateful": {"enabled": False},
+            },
+            "continue-on-failure": True,
+        }
+    )
+    schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml", config=config)
+    schema.config.update(base_url=fuzz_server.base_url)
+    scenarios, failures = 0, []
+    for event in schemathesis.engine.from_schema(schema).execute():
+        if isinstance(event, (events.NonFatalError, events.FatalError)):
+            failures.append(f"engine error: {event}")
+        if not isinstance(event, events.ScenarioFinished):
+            continue
+        scenarios += 1
+        recorder = event.recorder
+        for case_id, checks in recorder.checks.items():
+            for check in checks:
+                if check.failure_info is not None:
+                    interaction = recorder.interactions.get(case_id)
+                    url = interaction.request.uri if interaction else "?"
+                    status = (
+                        interaction.response.status_code if interaction and interaction.response else None
+                    )
+                    failures.append(f"{event.label}: {check.name} -> {status} for {url}")
+    assert scenarios >= len(_operations()), f"only {scenarios} scenarios ran"
+    assert not failures, "\n".join(failures[:40])
