@@ -47,31 +47,26 @@ SPARE = {
 }
 
 
-# Operations whose bodies name things the schema cannot enumerate (served models, templates,
-# preprocessors, optimizer arguments, row and batch indexes within the data's length, rows that
-# carry either input_ids or messages). A schema-valid request naming something that does not exist
-# is refused with 400 and a message listing what is accepted: the right answer, not a bug.
+# Operations whose requests name things the schema cannot enumerate: served models, templates,
+# processors, preprocessors, filters, an optimizer's or scheduler's own arguments, row and batch
+# indexes and resume points within the data's length, rows that carry input_ids or messages,
+# a dataset meta with an id or inline rows. A schema-valid request naming something that does not
+# exist is refused with 400 and a message listing what is accepted: the right answer, not a bug.
 CHECKED_BEYOND_THE_SCHEMA = [
-    "close_session",
     "create_training_run",
     "set_template",
     "set_processor",
-    "set_loss",
     "set_optimizer",
     "set_lr_scheduler",
-    "add_metric",
     "forward",
     "forward_only",
-    "calculate_loss",
     "forward_backward",
     "load_checkpoint",
-    "upload_checkpoint_to_hub",
     "create_dataset",
     "dataset_set_template",
     "dataset_map",
     "dataset_filter",
     "dataset_add",
-    "dataset_mix",
     "get_dataset_row",
     "get_dataloader_batch",
     "set_dataloader_state",
