@@ -20,17 +20,18 @@ from pydantic import TypeAdapter, ValidationError
 
 __all__ = ["check_json_body"]
 
-_adapters: dict[int, TypeAdapter[Any] | None] = {}
+_adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
 def _adapter_for(route: Any) -> TypeAdapter[Any] | None:
-    """The strict reader of ``route``'s body model, made once per route; None if it has no body."""
-    key = id(route)
-    if key not in _adapters:
-        field = getattr(route, "body_field", None)
-        annotation = getattr(getattr(field, "field_info", None), "annotation", None)
-        _adapters[key] = TypeAdapter(annotation) if annotation is not None else None
-    return _adapters[key]
+    """The strict reader of ``route``'s body model, made once per model; None if it has no body."""
+    field = getattr(route, "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    if annotation is None:
+        return None
+    if annotation not in _adapters:
+        _adapters[annotation] = TypeAdapter(annotation)
+    return _adapters[annotation]
 
 
 def _integral_floats_as_ints(value: Any) -> Any:
