@@ -118,7 +118,7 @@ class Session(BaseModel):
 
 TargetModules = TypeAliasType("TargetModules", Annotated[str, Field(max_length=256, min_length=1)])
 """
-Module names to wrap, or "all-linear".
+Module names to wrap, a regex, or "all-linear" (every linear layer but the output head). The default differs from peft's LoraConfig, whose None picks per-architecture modules: a peft LoraConfig sent by the client must name its target_modules.
 """
 
 
@@ -129,7 +129,7 @@ TargetModules1 = TypeAliasType(
     "TargetModules1", Annotated[list[TargetModules1Item], Field(max_length=256, min_length=1)]
 )
 """
-Module names to wrap, or "all-linear".
+Module names to wrap, a regex, or "all-linear" (every linear layer but the output head). The default differs from peft's LoraConfig, whose None picks per-architecture modules: a peft LoraConfig sent by the client must name its target_modules.
 """
 
 
@@ -142,13 +142,19 @@ class LoraConfig(BaseModel):
         extra="forbid",
     )
     r: Annotated[int, Field(ge=1, le=1024)] = 8
-    lora_alpha: Annotated[float, Field(gt=0.0)] = 32
+    lora_alpha: Annotated[float, Field(gt=0.0)] = 8
+    """
+    The LoRA scaling numerator (scale = lora_alpha / r); 8, as in peft's LoraConfig.
+    """
     lora_dropout: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     target_modules: TargetModules | TargetModules1 = "all-linear"
     """
-    Module names to wrap, or "all-linear".
+    Module names to wrap, a regex, or "all-linear" (every linear layer but the output head). The default differs from peft's LoraConfig, whose None picks per-architecture modules: a peft LoraConfig sent by the client must name its target_modules.
     """
-    bias: Literal["none", "all", "lora_only"] = "none"
+    bias: Literal["none"] = "none"
+    """
+    Only none: training biases would change the base model that all runs share.
+    """
     use_rslora: bool = False
     modules_to_save: Annotated[None, Field(None)] = None
     """

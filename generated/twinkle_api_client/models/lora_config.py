@@ -17,17 +17,21 @@ class LoraConfig:
 
     Attributes:
         r (int | Unset):  Default: 8.
-        lora_alpha (float | Unset):  Default: 32.0.
+        lora_alpha (float | Unset): The LoRA scaling numerator (scale = lora_alpha / r); 8, as in peft's LoraConfig.
+            Default: 8.0.
         lora_dropout (float | Unset):  Default: 0.0.
-        target_modules (list[str] | str | Unset): Module names to wrap, or "all-linear". Default: 'all-linear'.
-        bias (LoraConfigBias | Unset):  Default: 'none'.
+        target_modules (list[str] | str | Unset): Module names to wrap, a regex, or "all-linear" (every linear layer but
+            the output head). The default differs from peft's LoraConfig, whose None picks per-architecture modules: a peft
+            LoraConfig sent by the client must name its target_modules. Default: 'all-linear'.
+        bias (LoraConfigBias | Unset): Only none: training biases would change the base model that all runs share.
+            Default: 'none'.
         use_rslora (bool | Unset):  Default: False.
         modules_to_save (None | Unset): Not supported; must be null or absent.
         init_lora_weights (bool | Unset):  Default: True.
     """
 
     r: int | Unset = 8
-    lora_alpha: float | Unset = 32.0
+    lora_alpha: float | Unset = 8.0
     lora_dropout: float | Unset = 0.0
     target_modules: list[str] | str | Unset = "all-linear"
     bias: LoraConfigBias | Unset = "none"

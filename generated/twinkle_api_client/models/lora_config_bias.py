@@ -1,10 +1,8 @@
 from typing import Literal
 
-LoraConfigBias = Literal["all", "lora_only", "none"]
+LoraConfigBias = Literal["none"]
 
 LORA_CONFIG_BIAS_VALUES: set[LoraConfigBias] = {
-    "all",
-    "lora_only",
     "none",
 }
 
