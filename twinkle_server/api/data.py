@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
@@ -90,6 +91,31 @@ class DataOps(ServiceBase):
     def _dataset(self, ctx: RequestContext, dataset_id: str) -> Any:
         return self.data.get("ds", self.caller(ctx).user_id, dataset_id)
 
+    async def _dataset_step(
+        self,
+        ctx: RequestContext,
+        dataset_id: str,
+        body: BaseModel | None,
+        key: str | None,
+        operation: str,
+        apply: Callable[[Any, dict[str, Any]], None],
+        *,
+        allow_task: bool = True,
+    ) -> Any:
+        """Change the caller's dataset with ``apply(dataset, payload)`` and answer its new info.
+
+        Every dataset step shares this: the dataset is looked up first (404 before any work), the
+        change runs on the task pool under the Idempotency-Key, the answer is the dataset's info.
+        """
+        dataset = self._dataset(ctx, dataset_id)
+        payload = payload_of(body)
+
+        def work() -> dict[str, Any]:
+            apply(dataset, payload)
+            return _dataset_info(dataset_id, dataset)
+
+        return await self._data_work(ctx, key, payload, operation, work, allow_task=allow_task)
+
     def _default_model_id(self, model_id: str | None) -> str | None:
         if model_id is None and len(self.runtime.settings.models) == 1:
             return self.runtime.settings.models[0].model_id
@@ -126,17 +152,13 @@ class DataOps(ServiceBase):
         body: models.SetTemplateRequest,
         idempotency_key: str | None,
     ) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
-        payload = payload_of(body)
-
-        def work() -> dict[str, Any]:
+        def apply(dataset: Any, payload: dict[str, Any]) -> None:
             kwargs = {k: v for k, v in payload.items() if k != "template_name"}
             kwargs["model_id"] = self._default_model_id(kwargs.get("model_id"))
             dataset.set_template(payload["template_name"], **kwargs)
-            return _dataset_info(dataset_id, dataset)
 
-        return await self._data_work(
-            ctx, idempotency_key, payload, "dataset_set_template", work, allow_task=False
+        return await self._dataset_step(
+            ctx, dataset_id, body, idempotency_key, "dataset_set_template", apply, allow_task=False
         )
 
     async def dataset_map(
@@ -147,14 +169,10 @@ class DataOps(ServiceBase):
         body: models.DatasetMapRequest,
         idempotency_key: str | None,
     ) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
-        payload = payload_of(body)
-
-        def work() -> dict[str, Any]:
+        def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.map(payload["preprocessor"], payload.get("init_args"))
-            return _dataset_info(dataset_id, dataset)
 
-        return await self._data_work(ctx, idempotency_key, payload, "dataset_map", work)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_map", apply)
 
     async def dataset_filter(
         self,
@@ -164,14 +182,10 @@ class DataOps(ServiceBase):
         body: models.DatasetFilterRequest,
         idempotency_key: str | None,
     ) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
-        payload = payload_of(body)
-
-        def work() -> dict[str, Any]:
+        def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.filter(payload["filter_name"], payload.get("init_args"))
-            return _dataset_info(dataset_id, dataset)
 
-        return await self._data_work(ctx, idempotency_key, payload, "dataset_filter", work)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_filter", apply)
 
     async def dataset_encode(
         self,
@@ -181,14 +195,10 @@ class DataOps(ServiceBase):
         body: models.DatasetEncodeRequest | None,
         idempotency_key: str | None,
     ) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
-        payload = payload_of(body)
-
-        def work() -> dict[str, Any]:
+        def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.encode(batched=payload.get("batched", True), num_proc=payload.get("num_proc"))
-            return _dataset_info(dataset_id, dataset)
 
-        return await self._data_work(ctx, idempotency_key, payload, "dataset_encode", work)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_encode", apply)
 
     async def dataset_add(
         self,
@@ -198,14 +208,10 @@ class DataOps(ServiceBase):
         body: models.DatasetAddRequest,
         idempotency_key: str | None,
     ) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
-        payload = payload_of(body)
-
-        def work() -> dict[str, Any]:
+        def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.add_dataset(_meta(payload["dataset_meta"]))
-            return _dataset_info(dataset_id, dataset)
 
-        return await self._data_work(ctx, idempotency_key, payload, "dataset_add", work)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_add", apply)
 
     async def dataset_mix(
         self,
@@ -215,18 +221,14 @@ class DataOps(ServiceBase):
         body: models.DatasetMixRequest | None,
         idempotency_key: str | None,
     ) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
-        payload = payload_of(body)
-
-        def work() -> dict[str, Any]:
+        def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.mix_dataset(
                 payload.get("mode", "interleave"),
                 probabilities=payload.get("probabilities"),
                 seed=payload.get("seed", 0),
             )
-            return _dataset_info(dataset_id, dataset)
 
-        return await self._data_work(ctx, idempotency_key, payload, "dataset_mix", work)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_mix", apply)
 
     async def get_dataset_row(self, ctx: RequestContext, *, dataset_id: str, index: int) -> Any:
         dataset = self._dataset(ctx, dataset_id)

@@ -6,114 +6,51 @@ a task; one run's operations run in the order their requests arrived.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twinkle_api_server import models
+from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
 
 __all__ = ["RunComputeOps"]
 
+_Handler = Callable[..., Awaitable[Any]]
+
+
+def _engine_handler(op: str) -> _Handler:
+    """The handler of operation ``op``: the body's fields become the engine op's arguments.
+
+    Every operation of this tag differs only by the op's name, so one factory makes them all
+    (the generated router calls them with the keywords of the spec).
+    """
+
+    async def handler(
+        self: ServiceBase,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: BaseModel | None,
+        idempotency_key: str | None,
+    ) -> Any:
+        return await self.engine_op(ctx, run_id, op, body=body, idempotency_key=idempotency_key)
+
+    handler.__name__ = op
+    handler.__qualname__ = f"RunComputeOps.{op}"
+    handler.__doc__ = f"Submit the engine operation ``{op}`` of the run and answer its result (or a task)."
+    return handler
+
 
 class RunComputeOps(ServiceBase):
-    async def forward(
-        self, ctx: RequestContext, *, run_id: str, body: models.ForwardRequest, idempotency_key: str | None
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "forward", body=body, idempotency_key=idempotency_key)
-
-    async def forward_only(
-        self, ctx: RequestContext, *, run_id: str, body: models.ForwardRequest, idempotency_key: str | None
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "forward_only", body=body, idempotency_key=idempotency_key)
-
-    async def calculate_loss(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.EmptyRequest | None,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "calculate_loss", body=body, idempotency_key=idempotency_key)
-
-    async def backward(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.EmptyRequest | None,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "backward", body=body, idempotency_key=idempotency_key)
-
-    async def forward_backward(
-        self, ctx: RequestContext, *, run_id: str, body: models.ForwardRequest, idempotency_key: str | None
-    ) -> Any:
-        return await self.engine_op(
-            ctx, run_id, "forward_backward", body=body, idempotency_key=idempotency_key
-        )
-
-    async def clip_grad_norm(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.ClipGradNormRequest,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "clip_grad_norm", body=body, idempotency_key=idempotency_key)
-
-    async def step(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.EmptyRequest | None,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "step", body=body, idempotency_key=idempotency_key)
-
-    async def zero_grad(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.EmptyRequest | None,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "zero_grad", body=body, idempotency_key=idempotency_key)
-
-    async def lr_step(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.EmptyRequest | None,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(ctx, run_id, "lr_step", body=body, idempotency_key=idempotency_key)
-
-    async def clip_grad_and_step(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.ClipGradNormRequest,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(
-            ctx, run_id, "clip_grad_and_step", body=body, idempotency_key=idempotency_key
-        )
-
-    async def calculate_metric(
-        self,
-        ctx: RequestContext,
-        *,
-        run_id: str,
-        body: models.CalculateMetricRequest | None,
-        idempotency_key: str | None,
-    ) -> Any:
-        return await self.engine_op(
-            ctx, run_id, "calculate_metric", body=body, idempotency_key=idempotency_key
-        )
+    forward = _engine_handler("forward")
+    forward_only = _engine_handler("forward_only")
+    calculate_loss = _engine_handler("calculate_loss")
+    backward = _engine_handler("backward")
+    forward_backward = _engine_handler("forward_backward")
+    clip_grad_norm = _engine_handler("clip_grad_norm")
+    step = _engine_handler("step")
+    zero_grad = _engine_handler("zero_grad")
+    lr_step = _engine_handler("lr_step")
+    clip_grad_and_step = _engine_handler("clip_grad_and_step")
+    calculate_metric = _engine_handler("calculate_metric")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
 from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
@@ -50,6 +52,21 @@ class SessionOps(ServiceBase):
 
         return await self.once(ctx, idempotency_key, payload, execute, success_status=201)
 
+    def _change_session(
+        self, user_id: str, session_id: str, change: Callable[[Session], Any | None]
+    ) -> tuple[Any, dict[str, Any]]:
+        """Apply ``change`` to the caller's session in one transaction: (its result, the session's body).
+
+        ``change`` answers None when the session is missing or another user's (404).
+        """
+        with self.runtime.store.session() as s:
+            result = change(s)
+            if result is None:
+                raise _missing(session_id)
+            row = session_records.get_session(s, user_id=user_id, session_id=session_id)
+            assert row is not None
+            return result, self.session_body(row)
+
     async def session_heartbeat(
         self,
         ctx: RequestContext,
@@ -61,14 +78,11 @@ class SessionOps(ServiceBase):
         # A heartbeat is naturally idempotent and must not be answered from a stale record.
         user_id = self.caller(ctx).user_id
 
-        def beat() -> dict[str, Any]:
-            with self.runtime.store.session() as s:
-                row = session_records.heartbeat_session(s, user_id=user_id, session_id=session_id)
-                if row is None:
-                    raise _missing(session_id)
-                return self.session_body(row)
+        def beat(s: Session) -> ClientSession | None:
+            return session_records.heartbeat_session(s, user_id=user_id, session_id=session_id)
 
-        return await self.db(beat)
+        _, answer = await self.db(self._change_session, user_id, session_id, beat)
+        return answer
 
     async def close_session(
         self,
@@ -81,15 +95,12 @@ class SessionOps(ServiceBase):
         # Closing twice is harmless (the store makes it a no-op), so no idempotency record is needed.
         user_id = self.caller(ctx).user_id
 
-        def close() -> dict[str, Any]:
-            with self.runtime.store.session() as s:
-                ended = session_records.close_session(s, user_id=user_id, session_id=session_id)
-                if ended is None:
-                    raise _missing(session_id)
-                row = session_records.get_session(s, user_id=user_id, session_id=session_id)
-                assert row is not None
-                body = self.session_body(row)
-            self.runtime.end_sessions([ended])
-            return body
+        def close(s: Session) -> Any:
+            return session_records.close_session(s, user_id=user_id, session_id=session_id)
 
-        return await self.db(close)
+        def close_and_free() -> dict[str, Any]:
+            ended, answer = self._change_session(user_id, session_id, close)
+            self.runtime.end_sessions([ended])
+            return answer
+
+        return await self.db(close_and_free)
