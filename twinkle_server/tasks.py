@@ -289,7 +289,7 @@ class TaskRunner:
     # -- reading tasks ----------------------------------------------------------------------
 
     def _read(self, task_id: str, user_id: str) -> TaskView:
-        with self.store.session() as s:
+        with self.store.read_session() as s:  # a long-poll reads often: never wait for writers
             row = task_records.get_task(s, user_id=user_id, task_id=task_id)
             if row is None:
                 raise NotFound(f"task {task_id!r} not found", details={"task_id": task_id})

@@ -60,7 +60,7 @@ class ServiceBase:
 
     def owned_run(self, user_id: str, run_id: str) -> TrainingRun:
         """The caller's run, or NotFound (a missing run and another user's look the same)."""
-        with self.runtime.store.session() as s:
+        with self.runtime.store.read_session() as s:
             run = run_records.get_run(s, user_id=user_id, run_id=run_id)
         if run is None:
             raise NotFound(f"training run {run_id} not found", details={"training_run_id": run_id})

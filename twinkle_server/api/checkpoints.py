@@ -59,7 +59,7 @@ class CheckpointOps(ServiceBase):
     def _checkpoint(self, user_id: str, run_id: str, checkpoint_id: str) -> tuple[TrainingRun, Checkpoint]:
         """The caller's run and its checkpoint named by id (``ckpt_...``) or by name."""
         run = self.owned_run(user_id, run_id)
-        with self.runtime.store.session() as s:
+        with self.runtime.store.read_session() as s:
             row = checkpoint_records.get_checkpoint(s, user_id=user_id, checkpoint_id=checkpoint_id)
             if row is None or row.run_id != run_id:
                 row = checkpoint_records.get_checkpoint_by_name(
@@ -92,7 +92,7 @@ class CheckpointOps(ServiceBase):
         data_dir = self.runtime.settings.data_dir
 
         def check_free(run: TrainingRun) -> None:
-            with self.runtime.store.session() as s:
+            with self.runtime.store.read_session() as s:
                 if checkpoint_records.get_checkpoint_by_name(s, user_id=user_id, run_id=run.id, name=name):
                     raise Conflict(
                         f"training run {run.id} already has a checkpoint named {name!r}; choose another name",
@@ -154,7 +154,7 @@ class CheckpointOps(ServiceBase):
         source_run, name = ckpt_files.parse_twinkle_path(payload["twinkle_path"])
 
         def find_source() -> Path:
-            with self.runtime.store.session() as s:
+            with self.runtime.store.read_session() as s:
                 row = checkpoint_records.get_checkpoint_by_name(
                     s, user_id=user_id, run_id=source_run, name=name
                 )
@@ -185,7 +185,7 @@ class CheckpointOps(ServiceBase):
 
         def page() -> dict[str, Any]:
             run = self.owned_run(user_id, run_id)
-            with self.runtime.store.session() as s:
+            with self.runtime.store.read_session() as s:
                 rows, total = checkpoint_records.list_checkpoints(
                     s, user_id=user_id, run_id=run_id, limit=limit, offset=offset
                 )
@@ -315,7 +315,7 @@ class CheckpointOps(ServiceBase):
         user_id = self.caller(ctx).user_id
 
         def get() -> dict[str, Any]:
-            with self.runtime.store.session() as s:
+            with self.runtime.store.read_session() as s:
                 row = task_records.get_upload_task(s, user_id=user_id, upload_id=upload_id)
             if row is None:
                 raise NotFound(f"upload {upload_id} not found", details={"upload_id": upload_id})

@@ -56,7 +56,8 @@ class Authenticator:
         raise Unauthorized("invalid or revoked API key; check the key, or ask the server admin for a new one")
 
     def _lookup(self, token: str) -> Caller | None:
-        with self.runtime.store.session() as s:
+        # Every request authenticates: a read-only session never waits behind a writer.
+        with self.runtime.store.read_session() as s:
             user = user_records.authenticate(s, plaintext=token)
             return None if user is None else Caller(user_id=user.id, user_name=user.name)
 
@@ -64,7 +65,7 @@ class Authenticator:
         now = time.monotonic()
         if now - self._open_checked_at >= _OPEN_MODE_RECHECK_S:
             self._open_checked_at = now
-            with self.runtime.store.session() as s:
+            with self.runtime.store.read_session() as s:
                 if user_records.count_active_api_keys(s) > 0:
                     self.runtime.open_mode = False
         return self.runtime.open_mode
