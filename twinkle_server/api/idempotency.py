@@ -8,6 +8,14 @@ the task again (202) while it runs, so the operation is never started twice.
 
 Only answers are stored: a request that fails releases its claim, so a retry after a 429 or 503
 runs again. (A corrected request has a different body and so needs a new key.)
+
+After a restart (``store.recover_at_startup`` / ``Runtime.start``):
+
+- a claim that had no answer yet is purged, so the same POST with the same key runs again;
+- a claim answered 202 points at a task that the restart failed (``INTERRUPTED_ERROR``). Whether
+  that operation took effect before the restart is unknown, and running it again under the same
+  key could apply it twice, so a retry gets a final 409 ``interrupted``: look at the resource's
+  state and send the request again with a new key. (A plain GET of the task still shows its 503.)
 """
 
 from __future__ import annotations
@@ -19,12 +27,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twinkle_server.errors import Unavailable
+from twinkle_server.errors import Conflict, Unavailable
 from twinkle_server.store import idempotency as records
 from twinkle_server.store.db import Store
+from twinkle_server.store.tasks import INTERRUPTED_ERROR
 from twinkle_server.tasks import TaskRunner, TaskView
 
-__all__ = ["IdempotencyGuard", "Reply", "fingerprint"]
+__all__ = ["IdempotencyGuard", "Interrupted", "Reply", "fingerprint"]
+
+
+class Interrupted(Conflict):
+    """409: the request this key names was cut off by a server restart; its outcome is unknown."""
+
+    code = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -153,5 +168,21 @@ class IdempotencyGuard:
         view = await self.tasks.get(task_id, user_id=user_id, wait_s=self.tasks.wait_window_s)
         if view.status == "succeeded":
             return Reply(success_status, view.result)
+        if view.status == "failed" and _interrupted(view):
+            raise Interrupted(
+                f"the request with this Idempotency-Key was interrupted by a server restart (task "
+                f"{task_id}) and may or may not have taken effect; check the state it changes, then "
+                "send the request again with a new Idempotency-Key",
+                details={"task_id": task_id},
+            )
         view.raise_if_failed()
         return Reply.accepted(view)
+
+
+def _interrupted(view: TaskView) -> bool:
+    """Whether the task was failed at start-up because the process running it was gone."""
+    error = view.error or {}
+    return (
+        error.get("code") == INTERRUPTED_ERROR["code"]
+        and error.get("message") == INTERRUPTED_ERROR["message"]
+    )
