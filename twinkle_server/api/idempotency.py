@@ -180,9 +180,8 @@ class IdempotencyGuard:
 
 
 def _interrupted(view: TaskView) -> bool:
-    """Whether the task was failed at start-up because the process running it was gone."""
+    """Whether the task was failed at start-up because the process running it was gone (the
+    message's first clause is matched, so tasks failed by an older server version count too)."""
     error = view.error or {}
-    return (
-        error.get("code") == INTERRUPTED_ERROR["code"]
-        and error.get("message") == INTERRUPTED_ERROR["message"]
-    )
+    cause = str(INTERRUPTED_ERROR["message"]).split(";")[0]
+    return error.get("code") == INTERRUPTED_ERROR["code"] and str(error.get("message", "")).startswith(cause)

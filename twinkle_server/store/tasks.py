@@ -8,7 +8,7 @@ have answered: ``result`` and ``http_status`` on success, ``error`` (the error s
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,9 +35,13 @@ __all__ = [
 ]
 
 FINISHED = ("succeeded", "failed")
+_Row = TypeVar("_Row", Task, UploadTask)
 INTERRUPTED_ERROR = {
     "code": "unavailable",
-    "message": "the server restarted before this task finished; send the request again",
+    "message": (
+        "the server restarted before this task finished; send the request again "
+        "(with a new Idempotency-Key if it had one)"
+    ),
     "details": {},
 }
 
@@ -54,19 +58,31 @@ def create_task(
     return row
 
 
+def _owned(s: Session, model: type[_Row], row_id: str, user_id: str) -> _Row | None:
+    row = s.get(model, row_id)
+    return row if row is not None and row.user_id == user_id else None
+
+
+def _page(
+    s: Session, model: type[_Row], user_id: str, where: Any | None, limit: int, offset: int
+) -> tuple[list[_Row], int]:
+    """The user's rows of ``model`` (optionally filtered by ``where``), newest first."""
+    stmt = select(model).where(model.user_id == user_id)
+    if where is not None:
+        stmt = stmt.where(where)
+    return paginate(s, stmt.order_by(model.created_at.desc(), model.id), limit=limit, offset=offset)
+
+
 def get_task(s: Session, *, user_id: str, task_id: str) -> Task | None:
     """The task if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
-    row = s.get(Task, task_id)
-    return row if row is not None and row.user_id == user_id else None
+    return _owned(s, Task, task_id, user_id)
 
 
 def list_tasks(
     s: Session, *, user_id: str, run_id: str | None = None, limit: int = 100, offset: int = 0
 ) -> tuple[list[Task], int]:
-    stmt = select(Task).where(Task.user_id == user_id)
-    if run_id is not None:
-        stmt = stmt.where(Task.run_id == run_id)
-    return paginate(s, stmt.order_by(Task.created_at.desc(), Task.id), limit=limit, offset=offset)
+    where = Task.run_id == run_id if run_id is not None else None
+    return _page(s, Task, user_id, where, limit, offset)
 
 
 def _load_unfinished(s: Session, model: type[Any], task_id: str) -> Any:
@@ -129,17 +145,14 @@ def create_upload_task(
 
 def get_upload_task(s: Session, *, user_id: str, upload_id: str) -> UploadTask | None:
     """The upload task if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
-    row = s.get(UploadTask, upload_id)
-    return row if row is not None and row.user_id == user_id else None
+    return _owned(s, UploadTask, upload_id, user_id)
 
 
 def list_upload_tasks(
     s: Session, *, user_id: str, checkpoint_id: str | None = None, limit: int = 100, offset: int = 0
 ) -> tuple[list[UploadTask], int]:
-    stmt = select(UploadTask).where(UploadTask.user_id == user_id)
-    if checkpoint_id is not None:
-        stmt = stmt.where(UploadTask.checkpoint_id == checkpoint_id)
-    return paginate(s, stmt.order_by(UploadTask.created_at.desc(), UploadTask.id), limit=limit, offset=offset)
+    where = UploadTask.checkpoint_id == checkpoint_id if checkpoint_id is not None else None
+    return _page(s, UploadTask, user_id, where, limit, offset)
 
 
 def start_upload_task(s: Session, *, upload_id: str) -> UploadTask:
