@@ -7,11 +7,13 @@ goes through the generated client and the real transport; only the socket is rep
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.unit._seed_server import DATASET, MODEL
 
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
@@ -23,47 +25,18 @@ from twinkle_client.dataloader import DataLoader
 from twinkle_client.dataset import Dataset
 from twinkle_client.model import MultiLoraTransformersModel, UnsupportedLoraSetting
 
-MODEL = "ms://Qwen/Qwen2.5-7B-Instruct"
-DATASET = "ms://swift/self-cognition"
-
-
-def _settings(data_dir: Path, model_dir: Path) -> Any:
-    from twinkle_server import assets
-    from twinkle_server.config import Settings
-
-    datasets_dir = data_dir / "datasets"
-    datasets_dir.mkdir(parents=True)
-    sample = datasets_dir / "self_cognition.jsonl"
-    sample.write_bytes(assets.path("self_cognition.jsonl").read_bytes())
-    return Settings.model_validate(
-        {
-            "data_dir": str(data_dir),
-            "models": [
-                {
-                    "model_id": "Qwen/Qwen2.5-7B-Instruct",
-                    "aliases": [MODEL],
-                    "path": str(model_dir),
-                    "device": "cpu",
-                    "max_loras": 2,
-                    "max_r": 16,
-                    "max_length": 512,
-                }
-            ],
-            "dataset_aliases": {DATASET: str(sample)},
-            "hubs": {"default": "local"},
-            "wait_window_s": 0.05,  # most engine calls answer 202: the client must follow tasks
-        }
-    )
-
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, Path]]:
+def server(
+    seed_settings: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, str, Path]]:
     from twinkle_server.app import create_app
     from twinkle_server.store.db import open_store
     from twinkle_server.store.users import create_api_key
 
     data_dir = tmp_path_factory.mktemp("inproc")
-    settings = _settings(data_dir, tiny_model_dir)
+    # Most engine calls answer 202 under this window: the client must follow tasks.
+    settings = seed_settings(data_dir, wait_window_s=0.05)
     store = open_store(str(settings.database_url))
     with store.session() as s:
         key, _ = create_api_key(s, user_name="alice")

@@ -8,54 +8,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.unit._seed_server import DATASET, MODEL
+
 pytest.importorskip("torch")
 pytest.importorskip("fastapi")
 
-MODEL = "ms://Qwen/Qwen2.5-7B-Instruct"
-DATASET = "ms://swift/self-cognition"
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _settings(data_dir: Path, model_dir: Path) -> Any:
-    from twinkle_server import assets
-    from twinkle_server.config import Settings
-
-    datasets_dir = data_dir / "datasets"
-    datasets_dir.mkdir(parents=True, exist_ok=True)
-    sample = datasets_dir / "self_cognition.jsonl"
-    sample.write_bytes(assets.path("self_cognition.jsonl").read_bytes())
-    return Settings.model_validate(
-        {
-            "data_dir": str(data_dir),
-            "models": [
-                {
-                    "model_id": "Qwen/Qwen2.5-7B-Instruct",
-                    "aliases": [MODEL],
-                    "path": str(model_dir),
-                    "device": "cpu",
-                    "max_loras": 2,
-                    "max_r": 16,
-                    "max_length": 512,
-                }
-            ],
-            "dataset_aliases": {DATASET: str(sample)},
-            "hubs": {"default": "local"},
-        }
-    )
-
-
 @pytest.fixture
-def local(tiny_model_dir: Path, tmp_path: Path) -> Iterator[Path]:
+def local(seed_settings: Callable[..., Any], tmp_path: Path) -> Iterator[Path]:
     import twinkle
     from twinkle import _runtime
 
-    runtime = twinkle.configure(_settings(tmp_path / "local", tiny_model_dir))
+    runtime = twinkle.configure(seed_settings(tmp_path / "local"))
     yield tmp_path / "local"
     runtime.close()
     _runtime._runtime = None
@@ -136,7 +108,7 @@ def test_local_loop_trains_saves_loads_and_uploads(local: Path) -> None:
 
 
 def test_local_and_remote_faces_give_the_same_losses(
-    local: Path, tiny_model_dir: Path, tmp_path: Path
+    local: Path, seed_settings: Callable[..., Any], tmp_path: Path
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -156,7 +128,7 @@ def test_local_and_remote_faces_give_the_same_losses(
     )
     local_model.close()
 
-    settings = _settings(tmp_path / "remote", tiny_model_dir)
+    settings = seed_settings(tmp_path / "remote")
     store = open_store(str(settings.database_url))
     with store.session() as s:
         key, _ = create_api_key(s, user_name="alice")
