@@ -3,8 +3,9 @@
 It shares its whole training-loop surface with the remote class (``TrainingLoopBase``), and
 carries each operation out the way the server's HTTP layer does: the request is validated by the
 API's own request models (the generated ``twinkle_api_server.models``), turned into engine
-arguments by the server's own helpers, and submitted to the model's ``ModelWorker``. The same loop
-therefore gives the same numbers here and against a server.
+arguments by the engine's own ``engine_kwargs``, and submitted to the model's ``ModelWorker``,
+which answers in the API's shapes. The same loop therefore gives the same numbers here and against
+a server.
 
 Errors are the engine's domain errors (``twinkle_server.errors.InvalidInput``, ``Conflict``, ...);
 the remote face raises the matching HTTP errors (``BadRequestError``, ``ConflictError``, ...).
@@ -56,43 +57,17 @@ def _request(operation: str, body: dict[str, Any] | None) -> Any:
         raise InvalidInput(f"invalid arguments for {operation}: {exc}") from exc
 
 
-def engine_call(operation: str, body: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
-    """The engine kwargs for ``operation`` and the shaping of its result, as the server's handlers do.
-
-    Uses the server's own helpers (``twinkle_server.api``), so the two faces cannot drift apart:
-    a setter's ``<x>_name`` becomes the engine's ``name`` (metric names mapped), with its other
-    fields including the spec's defaults; a compute operation gets the fields that were set; train
-    configs come back in the API's shape.
-    """
-    from twinkle_server.api.base import payload_of
-    from twinkle_server.api.run_config import SETTER_NAME_FIELDS, setter_kwargs, shape_train_configs
-
-    request = _request(operation, body)
-    if operation in SETTER_NAME_FIELDS:
-        return setter_kwargs(operation, request), shape_train_configs
-    shape = shape_train_configs if operation == "get_train_configs" else None
-    return payload_of(request), shape
-
-
-def _lora_as_the_server_gets_it(lora: dict[str, Any]) -> dict[str, Any]:
-    """Validated by the API's LoraConfig model, then the API defaults filled in, as on the server."""
+def _lora_request(lora: dict[str, Any]) -> dict[str, Any]:
+    """The LoRA settings validated by the API's LoraConfig model, as the server gets them; the
+    engine fills in the defaults."""
     from twinkle_api_server import models
 
     from twinkle_server.errors import InvalidInput
 
     try:
-        given = models.LoraConfig.model_validate(lora).model_dump(mode="json", exclude_unset=True)
+        return models.LoraConfig.model_validate(lora).model_dump(mode="json", exclude_unset=True)
     except Exception as exc:
         raise InvalidInput(f"invalid LoRA settings: {exc}") from exc
-    from twinkle_server.api.training_runs import LORA_DEFAULTS
-
-    return {**LORA_DEFAULTS, **given}
-
-
-def _shape_configs(result: dict[str, Any]) -> dict[str, Any]:
-    from twinkle_server.api.run_config import shape_train_configs
-
-    return shape_train_configs(result)
 
 
 class MultiLoraTransformersModel(TrainingLoopBase):
@@ -124,9 +99,10 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         return f"MultiLoraTransformersModel(model_id={self.model_id!r}, training_run_id={run!r})"
 
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        kwargs, shape = engine_call(operation, body)
-        result = self.worker.submit(self.training_run_id, operation, **kwargs).result()
-        return shape(result) if shape is not None else result
+        from twinkle_server.engine.requests import engine_kwargs
+
+        kwargs = engine_kwargs(operation, _request(operation, body))
+        return self.worker.submit(self.training_run_id, operation, **kwargs).result()
 
     def add_adapter_to_model(
         self,
@@ -149,7 +125,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
                 "MultiLoraTransformersModel for another adapter"
             )
         del metadata  # kept by the server's run records; nothing to keep it in here
-        lora = _lora_as_the_server_gets_it(lora_config_to_dict(config))
+        lora = _lora_request(lora_config_to_dict(config))
         run_id = "run_" + secrets.token_urlsafe(16)
         result = self.worker.create_run(
             run_id,
@@ -159,7 +135,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         ).result()
         self.training_run_id = run_id
         self.adapter_name = adapter_name
-        return TrainConfigs.model_validate(_shape_configs(result))
+        return TrainConfigs.model_validate(result)
 
     # -- checkpoints ---------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ from twinkle_server import checkpoints as ckpt_files
 from twinkle_server.api.base import ServiceBase, iso, payload_of
 from twinkle_server.api.idempotency import Reply
 from twinkle_server.api.ordering import ticket_of
-from twinkle_server.api.run_config import shape_train_configs
 from twinkle_server.api.training_runs import checkpoint_body
 from twinkle_server.errors import Conflict, NotFound
 from twinkle_server.store import checkpoints as checkpoint_records
@@ -170,8 +169,7 @@ class CheckpointOps(ServiceBase):
             kwargs = {"path": path, "load_optimizer": bool(payload.get("load_optimizer", False))}
 
             def submit(run: TrainingRun) -> Future[Any]:
-                future = self.runtime.worker_of(run).submit(run.id, "load", **kwargs)
-                return self.runtime.tasks.then(future, shape_train_configs)
+                return self.runtime.worker_of(run).submit(run.id, "load", **kwargs)
 
             _, future = await self.submit_in_order(ctx, run_id, submit)
             return await self.wait_future(ctx, future, operation="load_checkpoint", run_id=run_id)

@@ -1,7 +1,8 @@
 """Tag ``run_config``: template, processor, loss, optimizer, scheduler and metrics of a run.
 
 Each setter is an engine operation of the run (it goes through the run's queue, in order with
-its compute operations) and answers the run's train configs after the change.
+its compute operations) and answers the run's train configs after the change, which the engine
+reports in the API's ``TrainConfigs`` shape.
 """
 
 from __future__ import annotations
@@ -14,69 +15,12 @@ from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.engine.requests import engine_kwargs
 
-__all__ = ["METRIC_NAMES", "SETTER_NAME_FIELDS", "RunConfigOps", "setter_kwargs", "shape_train_configs"]
+__all__ = ["RunConfigOps"]
 
 # get_train_configs is a GET (no 202): how long it waits behind the run's queued operations.
 GET_CONFIGS_TIMEOUT_S = 300.0
-
-
-# The spec names metrics by what they report; the engine by twinkle's metric classes.
-METRIC_NAMES = {
-    "loss": "LossMetric",
-    "num_tokens": "LossMetric",
-    "accuracy": "Accuracy",
-    "grad_norm": "TrainMetric",
-    "lr": "TrainMetric",
-}
-
-
-LORA_FIELDS = (
-    "r",
-    "lora_alpha",
-    "lora_dropout",
-    "target_modules",
-    "bias",
-    "use_rslora",
-    "modules_to_save",
-    "init_lora_weights",
-)
-
-
-def shape_train_configs(configs: dict[str, Any]) -> dict[str, Any]:
-    """The engine's train configs in the spec's ``TrainConfigs`` shape.
-
-    The engine reports every peft LoRA field and metrics as ``{"name", "kwargs"}``; the API
-    shows the LoRA fields it accepts and metric names.
-    """
-    out = dict(configs)
-    lora = dict(out.get("lora_config") or {})
-    if isinstance(lora.get("target_modules"), set | tuple):
-        lora["target_modules"] = sorted(lora["target_modules"])
-    out["lora_config"] = {k: lora[k] for k in LORA_FIELDS if k in lora}
-    out["metrics"] = [m.get("name") if isinstance(m, dict) else m for m in out.get("metrics") or []]
-    return out
-
-
-SETTER_NAME_FIELDS = {
-    "set_template": "template_name",
-    "set_processor": "processor_name",
-    "set_loss": "loss_name",
-    "set_optimizer": "optimizer_name",
-    "set_lr_scheduler": "scheduler_name",
-    "add_metric": "metric_name",
-}
-
-
-def setter_kwargs(operation: str, body: BaseModel) -> dict[str, Any]:
-    """The engine kwargs of a setter request: its ``<x>_name`` becomes ``name`` (metric names
-    mapped to the engine's), the other fields follow, with the spec's defaults (an optimizer's
-    ``lr``) and without the options left out."""
-    fields = body.model_dump(mode="json", exclude_none=True)
-    name = fields.pop(SETTER_NAME_FIELDS[operation])
-    if operation == "add_metric":
-        name = METRIC_NAMES.get(name, name)
-    return {"name": name, **fields}
 
 
 class RunConfigOps(ServiceBase):
@@ -89,8 +33,7 @@ class RunConfigOps(ServiceBase):
             op,
             body=body,
             idempotency_key=key,
-            kwargs=setter_kwargs(op, body),
-            then=shape_train_configs,
+            kwargs=engine_kwargs(op, body),
         )
 
     async def set_template(
@@ -147,5 +90,4 @@ class RunConfigOps(ServiceBase):
         _, future = await self.submit_in_order(
             ctx, run_id, lambda run: self.runtime.worker_of(run).submit(run.id, "get_train_configs")
         )
-        configs = await asyncio.wait_for(asyncio.wrap_future(future), timeout=GET_CONFIGS_TIMEOUT_S)
-        return shape_train_configs(configs)
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout=GET_CONFIGS_TIMEOUT_S)

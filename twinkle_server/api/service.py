@@ -8,7 +8,6 @@ from twinkle_api_server.service import RequestContext
 
 import twinkle_server
 from twinkle_server.api.base import ServiceBase
-from twinkle_server.api.run_config import METRIC_NAMES
 
 __all__ = ["ServiceOps", "component_names"]
 
@@ -32,7 +31,7 @@ def component_names() -> dict[str, list[str]]:
         "templates": _names("twinkle_server.data.templates", "TEMPLATE_NAMES"),
         "processors": _names("twinkle_server.engine.processor", "PROCESSORS"),
         "preprocessors": _names("twinkle_server.data.preprocessors", "PREPROCESSORS"),
-        "metrics": sorted(METRIC_NAMES),
+        "metrics": _names("twinkle_server.engine.metrics", "METRIC_NAMES"),
     }
 
 

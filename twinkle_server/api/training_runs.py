@@ -17,26 +17,12 @@ from twinkle_server.store import sessions as session_records
 from twinkle_server.store.ids import new_id
 from twinkle_server.store.models import Checkpoint, TrainingRun
 
-__all__ = ["LORA_DEFAULTS", "TrainingRunOps", "checkpoint_body", "run_body"]
+__all__ = ["TrainingRunOps", "checkpoint_body", "run_body"]
 
 # How long create_training_run waits for the engine to add the adapter (the model may be loading).
 CREATE_RUN_TIMEOUT_S = 600.0
 # Retry-After hint when every adapter slot of a model is taken.
 CAPACITY_RETRY_AFTER_S = 30.0
-
-LORA_DEFAULTS: dict[str, Any] = {
-    "r": 8,
-    "lora_alpha": 32,
-    "lora_dropout": 0.0,
-    "target_modules": "all-linear",
-    "bias": "none",
-    "use_rslora": False,
-    "modules_to_save": None,
-    "init_lora_weights": True,
-}
-
-
-_LORA_DEFAULTS = LORA_DEFAULTS  # older name, still imported by tests of the local face
 
 
 def twinkle_path(run_id: str, name: str) -> str:
@@ -89,8 +75,8 @@ class TrainingRunOps(ServiceBase):
     async def _create_run(self, ctx: RequestContext, payload: dict[str, Any]) -> Reply:
         user_id = self.caller(ctx).user_id
         served, worker = self.runtime.served_model(payload["base_model"])
-        lora = {**LORA_DEFAULTS, **(payload.get("lora_config") or {})}
-        if lora["r"] > served.max_r:
+        lora = payload.get("lora_config") or {}
+        if lora.get("r", 0) > served.max_r:  # refused before waiting for the model to load
             raise InvalidInput(
                 f"lora_config.r is {lora['r']}, over this model's max_r of {served.max_r}; "
                 "choose a smaller rank",
@@ -118,7 +104,7 @@ class TrainingRunOps(ServiceBase):
             run_id, lora=lora, gradient_accumulation_steps=steps, seed=payload.get("seed")
         )
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout=CREATE_RUN_TIMEOUT_S)
+            configs = await asyncio.wait_for(asyncio.wrap_future(future), timeout=CREATE_RUN_TIMEOUT_S)
         except CapacityExceeded as exc:
             raise self._full(served.model_id, cap.max_loras) from exc
 
@@ -130,7 +116,7 @@ class TrainingRunOps(ServiceBase):
                     base_model=payload["base_model"],
                     adapter_name=payload["adapter_name"],
                     session_id=session_id,
-                    lora_config=lora,
+                    lora_config=configs["lora_config"],  # with the engine's defaults filled in
                     gradient_accumulation_steps=steps,
                     seed=payload.get("seed"),
                     metadata=payload.get("metadata"),

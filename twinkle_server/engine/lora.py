@@ -21,25 +21,37 @@ from twinkle_server.engine.checks import finite_number, positive
 from twinkle_server.errors import InvalidInput
 
 __all__ = [
+    "LORA_DEFAULTS",
     "RUN_ID_PATTERN",
     "adapter_parameters",
     "check_run_id",
     "lora_config_from_dict",
     "lora_config_to_dict",
+    "spec_lora_config",
 ]
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
-# Fields a user may set, with the value a run gets when it does not say.
-_DEFAULTS: dict[str, Any] = {
+# The API's LoraConfig fields (openapi.yaml) with the value a run gets when it leaves one out. The
+# one place the server takes them from; lora_alpha is peft's own default, so a dict and a peft
+# LoraConfig that leave it out mean the same adapter.
+LORA_DEFAULTS: Mapping[str, Any] = {
     "r": 8,
-    "lora_alpha": 32,
+    "lora_alpha": 8,
     "lora_dropout": 0.0,
     "target_modules": "all-linear",
-    "exclude_modules": None,
     "bias": "none",
     "use_rslora": False,
+    "modules_to_save": None,
     "init_lora_weights": True,
+}
+
+# Fields a caller of the engine may set, with the value a run gets when it does not say: the API's
+# (but modules_to_save, which is refused unless unset) and further peft options that stay inside
+# the run's own adapter.
+_DEFAULTS: dict[str, Any] = {
+    **{key: value for key, value in LORA_DEFAULTS.items() if key != "modules_to_save"},
+    "exclude_modules": None,
     "use_dora": False,
     "layers_to_transform": None,
     "layers_pattern": None,
@@ -47,9 +59,6 @@ _DEFAULTS: dict[str, Any] = {
     "alpha_pattern": {},
     "fan_in_fan_out": False,
 }
-
-# The fields of the API's LoraConfig schema.
-_API_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "use_rslora", "init_lora_weights")
 
 # LoraConfig fields that describe bookkeeping, not the adapter; accepted and ignored so that a
 # client may send a whole ``LoraConfig.to_dict()``.
@@ -189,10 +198,15 @@ def lora_config_to_dict(config: LoraConfig) -> dict[str, Any]:
         value = getattr(config, key)
         if isinstance(value, set | frozenset | tuple):
             value = sorted(value)
-        if key in _API_FIELDS or value != default:
+        if key in LORA_DEFAULTS or value != default:
             out[key] = value
     out["modules_to_save"] = None
     return out
+
+
+def spec_lora_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's LoRA settings in the API's ``LoraConfig`` shape: its fields, in its order."""
+    return {key: settings.get(key, default) for key, default in LORA_DEFAULTS.items()}
 
 
 def adapter_parameters(model: torch.nn.Module, adapter_name: str) -> list[tuple[str, torch.nn.Parameter]]:

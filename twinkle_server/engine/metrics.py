@@ -12,11 +12,12 @@ from typing import Any
 
 from twinkle_server.engine.checks import check_kwargs, check_name
 
-__all__ = ["METRICS", "TokenStats", "check_metric", "report"]
+__all__ = ["METRICS", "METRIC_NAMES", "TokenStats", "check_metric", "metric_keys", "report"]
 
-# Metric names add_metric accepts: the reported keys themselves, and the metric class names twinkle
-# scripts use. The engine always computes every key (they are cheap), so add_metric only records
-# the user's choice for get_train_configs.
+# Metric names add_metric accepts: the reported keys themselves (the API's names), and the metric
+# class names twinkle scripts use, each standing for the keys it reports. The engine always computes
+# every key (they are cheap), so add_metric only records the user's choice for get_train_configs,
+# in the API's names.
 METRICS: Mapping[str, tuple[str, ...]] = {
     "loss": ("loss",),
     "accuracy": ("accuracy",),
@@ -27,6 +28,9 @@ METRICS: Mapping[str, tuple[str, ...]] = {
     "Accuracy": ("accuracy",),
     "TrainMetric": ("grad_norm", "lr"),
 }
+
+# The API's metric names (AddMetricRequest.metric_name): the keys calculate_metric reports.
+METRIC_NAMES: tuple[str, ...] = ("loss", "accuracy", "grad_norm", "lr", "num_tokens")
 
 
 @dataclass
@@ -52,11 +56,22 @@ class TokenStats:
         return cls(**{k: state[k] for k in ("loss_sum", "num_tokens", "num_correct", "micro_batches")})
 
 
-def check_metric(name: Any, kwargs: Mapping[str, Any]) -> str:
-    """Accept a known metric name with no arguments; else InvalidInput listing the names."""
+def check_metric(name: Any, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The API's names for a known metric name with no arguments; else InvalidInput listing the names."""
     check_name("metric", name, METRICS)
     check_kwargs(f"metric {name}", kwargs, ())
-    return name
+    return METRICS[name]
+
+
+def metric_keys(names: list[str]) -> list[str]:
+    """``names`` (API names or twinkle's class names, as older checkpoints kept them) in the API's
+    names, each once, in order."""
+    keys: list[str] = []
+    for name in names:
+        for key in METRICS.get(name, (name,)):
+            if key not in keys:
+                keys.append(key)
+    return keys
 
 
 def report(stats: TokenStats, *, grad_norm: float | None, lr: float | None) -> dict[str, float]:

@@ -29,7 +29,7 @@ from twinkle_server.engine.lora import (
     lora_config_to_dict,
 )
 from twinkle_server.engine.loss import IGNORE_INDEX, build_loss, token_logprobs
-from twinkle_server.engine.metrics import TokenStats, check_metric, report
+from twinkle_server.engine.metrics import TokenStats, check_metric, metric_keys, report
 from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwargs
 from twinkle_server.engine.processor import Batch, build_processor, validate_rows
 from twinkle_server.engine.run import BOUNDARY_OPS, PendingForward, RunState
@@ -390,9 +390,7 @@ class MultiLoraModel:
 
     def _op_add_metric(self, run: RunState, *, phase: dict, name: Any, **kwargs: Any) -> dict:
         kwargs = _given(kwargs)
-        check_metric(name, kwargs)
-        if name not in run.metrics:
-            run.metrics.append(name)
+        run.metrics = metric_keys([*run.metrics, *check_metric(name, kwargs)])
         return self._configs(run)
 
     # -- operations: checkpoints -----------------------------------------------------------------
@@ -684,7 +682,7 @@ class MultiLoraModel:
             run.scheduler_config = saved["lr_scheduler"] if scheduler is not None else None
             run.processor, run.loss_config = processor, saved["loss"]
             run.template, run.template_config = template, saved["template"]
-            run.metrics = list(saved["metrics"])
+            run.metrics = metric_keys(list(saved["metrics"]))
             run.micro_steps = counters["micro_steps"]
             run.optimizer_step = counters["optimizer_step"]
             run.window = TokenStats.from_state(counters["window"])

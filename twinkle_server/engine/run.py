@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from peft import LoraConfig
 
+from twinkle_server.engine.lora import spec_lora_config
 from twinkle_server.engine.loss import LossOutput
 from twinkle_server.engine.metrics import TokenStats
 from twinkle_server.engine.processor import InputProcessor
@@ -149,9 +150,9 @@ class RunState:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def train_configs(self) -> dict[str, Any]:
-        """The run's setup and counters, as get_train_configs reports them."""
+        """The run's setup and counters in the API's ``TrainConfigs`` shape (get_train_configs)."""
         return {
-            "lora_config": dict(self.lora_settings),
+            "lora_config": spec_lora_config(self.lora_settings),
             "gradient_accumulation_steps": self.accumulation_steps,
             "template": self.template_config,
             "processor": self.processor.config(),

@@ -80,20 +80,23 @@ def test_twinkle_config_env_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_lora_defaults_are_the_servers() -> None:
-    """The client fills dict configs with the defaults the server applies (documented in examples/)."""
+    """The client fills dict configs with the defaults the engine applies (documented in examples/)."""
     from twinkle_client.model._lora import LORA_DEFAULTS
-    from twinkle_server.api import training_runs
+    from twinkle_server.engine.lora import LORA_DEFAULTS as ENGINE_DEFAULTS
 
-    assert training_runs.LORA_DEFAULTS == LORA_DEFAULTS
+    assert dict(ENGINE_DEFAULTS) == LORA_DEFAULTS
 
 
 def test_setter_translation_is_the_servers() -> None:
-    """A setter reaches the engine as on the server: name, the spec's defaults, API metric names mapped."""
-    from twinkle.model._multi_lora import engine_call
+    """Both faces hand the engine the same arguments: a setter's name, the spec's defaults, the
+    spec's metric names; a compute operation only the fields that were set."""
+    from twinkle.model._multi_lora import _request
+    from twinkle_server.engine.requests import engine_kwargs
 
-    kwargs, shape = engine_call("set_optimizer", {"optimizer_name": "AdamW"})
-    assert kwargs == {"name": "AdamW", "lr": 0.0001} and shape is not None
-    kwargs, _ = engine_call("add_metric", {"metric_name": "accuracy"})
-    assert kwargs == {"name": "Accuracy"}
-    kwargs, shape = engine_call("forward_backward", {"inputs": [{"input_ids": [1, 2], "labels": [2, -100]}]})
-    assert kwargs == {"inputs": [{"input_ids": [1, 2], "labels": [2, -100]}]} and shape is None
+    kwargs = engine_kwargs("set_optimizer", _request("set_optimizer", {"optimizer_name": "AdamW"}))
+    assert kwargs == {"name": "AdamW", "lr": 0.0001}
+    assert engine_kwargs("add_metric", _request("add_metric", {"metric_name": "accuracy"})) == {
+        "name": "accuracy"
+    }
+    inputs = {"inputs": [{"input_ids": [1, 2], "labels": [2, -100]}]}
+    assert engine_kwargs("forward_backward", _request("forward_backward", inputs)) == inputs
