@@ -134,7 +134,7 @@ class LoraConfigInfo(_Response):
     """The LoRA settings of an adapter, as the server stored them."""
 
     r: int = 8
-    lora_alpha: float = 32
+    lora_alpha: float = 8
     lora_dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
     bias: str = "none"

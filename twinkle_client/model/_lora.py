@@ -29,17 +29,23 @@ __all__ = [
 # weights whichever face trains it.
 DEFAULT_ADAPTER_SEED = 42
 
-# The API's defaults (openapi.yaml, LoraConfig), applied to dict configs that leave a field out.
-LORA_DEFAULTS: dict[str, Any] = {
-    "r": 8,
-    "lora_alpha": 32,
-    "lora_dropout": 0.0,
-    "target_modules": "all-linear",
-    "bias": "none",
-    "use_rslora": False,
-    "modules_to_save": None,
-    "init_lora_weights": True,
-}
+
+def _api_defaults() -> dict[str, Any]:
+    """The API's LoraConfig defaults, read from the generated client model (openapi.yaml)."""
+    import attrs
+    from twinkle_api_client.models.lora_config import LoraConfig as ApiLoraConfig
+    from twinkle_api_client.types import Unset
+
+    return {
+        field.name: None if isinstance(field.default, Unset) else field.default
+        for field in attrs.fields(ApiLoraConfig)
+    }
+
+
+# The API's defaults, applied to dict configs that leave a field out. They match peft's LoraConfig
+# defaults but for target_modules, which peft leaves to the architecture and the API sets to
+# "all-linear" (a peft config must name it; see ``_from_peft``).
+LORA_DEFAULTS: dict[str, Any] = _api_defaults()
 SUPPORTED_LORA_FIELDS = frozenset(LORA_DEFAULTS)
 
 # peft fields that describe the config or its runtime, not the adapter trained: never sent.
@@ -119,6 +125,12 @@ def _check_values(values: dict[str, Any]) -> dict[str, Any]:
     elif target is not None and not isinstance(target, str):
         raise UnsupportedLoraSetting(
             f"target_modules must be a module name, a list of names or 'all-linear', got {target!r}"
+        )
+    bias = values.get("bias")
+    if bias is not None and bias != "none":
+        raise UnsupportedLoraSetting(
+            f"bias={bias!r} is not supported: training biases would change the base model that every "
+            "run shares; use bias='none'."
         )
     if values.get("modules_to_save") is not None:
         raise UnsupportedLoraSetting(

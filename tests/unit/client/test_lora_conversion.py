@@ -48,7 +48,7 @@ def test_peft_config_converts_every_supported_field() -> None:
         lora_alpha=16,
         lora_dropout=0.1,
         target_modules=["v_proj", "q_proj"],
-        bias="lora_only",
+        bias="none",
         use_rslora=True,
         init_lora_weights=False,
         task_type="CAUSAL_LM",
@@ -58,7 +58,7 @@ def test_peft_config_converts_every_supported_field() -> None:
         "lora_alpha": 16,
         "lora_dropout": 0.1,
         "target_modules": ["q_proj", "v_proj"],  # peft keeps a set; sent sorted
-        "bias": "lora_only",
+        "bias": "none",
         "use_rslora": True,
         "modules_to_save": None,
         "init_lora_weights": False,
@@ -66,7 +66,7 @@ def test_peft_config_converts_every_supported_field() -> None:
 
 
 def test_peft_defaults_are_sent_explicitly() -> None:
-    """peft's lora_alpha default (8) differs from the API's (32): it must travel, not be dropped."""
+    """peft's defaults travel explicitly, not dropped: the server stores what the config says."""
     converted = lora_config_to_dict(peft.LoraConfig(target_modules="all-linear"))
     assert converted["lora_alpha"] == 8
     assert converted["r"] == 8 and converted["target_modules"] == "all-linear"
@@ -83,6 +83,8 @@ def test_peft_defaults_are_sent_explicitly() -> None:
         ({"fan_in_fan_out": True}, "fan_in_fan_out"),
         ({"exclude_modules": ["k_proj"]}, "exclude_modules"),
         ({"init_lora_weights": "gaussian"}, "init_lora_weights"),
+        ({"bias": "lora_only"}, "bias"),
+        ({"bias": "all"}, "bias"),
     ],
 )
 def test_peft_settings_the_server_cannot_train_are_named(kwargs: dict, name: str) -> None:
