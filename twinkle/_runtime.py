@@ -70,22 +70,10 @@ class LocalRuntime:
         return worker
 
     def _build_worker(self, served: ServedModel) -> Any:
-        from twinkle_server.engine.spec import ModelSpec
-        from twinkle_server.engine.worker import ModelWorker
+        """The worker the server builds for ``served`` (``twinkle_server.workers``)."""
+        from twinkle_server.workers import build_worker
 
-        # As the server does: no path, the resolver finds the model through its aliases (every
-        # configured id -> the configured path) or the hub cache, the same way for every id.
-        spec = ModelSpec(
-            model_id=served.model_id,
-            path=None,
-            device=served.device,
-            dtype=served.dtype,
-            max_loras=served.max_loras,
-            max_r=served.max_r,
-            max_length=served.max_length,
-            random_init=served.random_init,
-        )
-        return ModelWorker(spec, resolver=self.resolver)
+        return build_worker(served, self.resolver)
 
     def default_model_id(self, model_id: str | None) -> str | None:
         """As the server does: no model id means the only configured model, if there is one."""
@@ -102,18 +90,10 @@ class LocalRuntime:
 
 
 def _build_resolver(settings: Settings) -> Resolver:
-    """The resolver the server builds from the same settings (aliases of datasets and served models).
+    """The resolver the server builds from the same settings (``twinkle_server.workers``)."""
+    from twinkle_server.workers import build_resolver
 
-    Mirrors ``twinkle_server.runtime.Runtime._build_resolver``, so an id resolves alike on both faces.
-    """
-    from twinkle_server.resolver import Resolver
-
-    aliases: dict[str, str | Path] = dict(settings.dataset_aliases)
-    for served in settings.models:
-        if served.path is not None:
-            for name in served.ids:
-                aliases.setdefault(name, served.path)
-    return Resolver(aliases=aliases, cache_dir=settings.hub_cache_dir, data_roots=settings.data_roots or ())
+    return build_resolver(settings)
 
 
 def _load_default_settings() -> Settings:

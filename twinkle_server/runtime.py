@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import wait
-from pathlib import Path
 from typing import Any
 
 from twinkle_server.api.idempotency import IdempotencyGuard
@@ -28,6 +27,7 @@ from twinkle_server.store import sessions as session_records
 from twinkle_server.store.db import Store, open_store
 from twinkle_server.store.models import TrainingRun
 from twinkle_server.tasks import TaskRunner
+from twinkle_server.workers import build_resolver, build_worker
 
 __all__ = ["OPEN_MODE_USER", "Runtime", "check_exposure", "is_loopback"]
 
@@ -121,34 +121,10 @@ class Runtime:
 
     @staticmethod
     def _build_resolver(settings: Settings) -> Any:
-        from twinkle_server.resolver import Resolver
-
-        aliases: dict[str, str | Path] = dict(settings.dataset_aliases)
-        for served in settings.models:
-            if served.path is not None:
-                for name in served.ids:
-                    aliases.setdefault(name, served.path)
-        return Resolver(
-            aliases=aliases, cache_dir=settings.hub_cache_dir, data_roots=settings.data_roots or ()
-        )
+        return build_resolver(settings)
 
     def _build_worker(self, served: ServedModel) -> Any:
-        from twinkle_server.engine.spec import ModelSpec
-        from twinkle_server.engine.worker import ModelWorker
-
-        # No path: the resolver finds the model through its aliases (every served id -> the configured
-        # path, trusted as server configuration) or the hub cache, the same way for every id.
-        spec = ModelSpec(
-            model_id=served.model_id,
-            path=None,
-            device=served.device,
-            dtype=served.dtype,
-            max_loras=served.max_loras,
-            max_r=served.max_r,
-            max_length=served.max_length,
-            random_init=served.random_init,
-        )
-        return ModelWorker(spec, resolver=self.resolver)
+        return build_worker(served, self.resolver)
 
     # -- life cycle ---------------------------------------------------------------------------
 

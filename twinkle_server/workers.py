@@ -1,0 +1,52 @@
+"""Building a process's resolver and model workers from ``Settings``: one recipe for both faces.
+
+The server (``twinkle_server.runtime``) and the local face (``twinkle._runtime``) both call these,
+so a model or dataset id resolves, and a model is served, alike whichever face trains it. Kept
+free of the HTTP layer (no fastapi) and of torch until a worker is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twinkle_server.config import ServedModel, Settings
+    from twinkle_server.engine.worker import ModelWorker
+    from twinkle_server.resolver import Resolver
+
+__all__ = ["build_resolver", "build_worker"]
+
+
+def build_resolver(settings: Settings) -> Resolver:
+    """The resolver for ``settings``: dataset aliases, and every served model id -> its configured path."""
+    from twinkle_server.resolver import Resolver
+
+    aliases: dict[str, str | Path] = dict(settings.dataset_aliases)
+    for served in settings.models:
+        if served.path is not None:
+            for name in served.ids:
+                aliases.setdefault(name, served.path)
+    return Resolver(aliases=aliases, cache_dir=settings.hub_cache_dir, data_roots=settings.data_roots or ())
+
+
+def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
+    """The (not yet started) worker serving ``served``.
+
+    No path: the resolver finds the model through its aliases (every served id -> the configured
+    path, trusted as server configuration) or the hub cache, the same way for every id.
+    """
+    from twinkle_server.engine.spec import ModelSpec
+    from twinkle_server.engine.worker import ModelWorker
+
+    spec = ModelSpec(
+        model_id=served.model_id,
+        path=None,
+        device=served.device,
+        dtype=served.dtype,
+        max_loras=served.max_loras,
+        max_r=served.max_r,
+        max_length=served.max_length,
+        random_init=served.random_init,
+    )
+    return ModelWorker(spec, resolver=resolver)
