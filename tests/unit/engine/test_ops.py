@@ -34,6 +34,19 @@ def test_messages_without_a_template_use_the_generic_one(engine, self_cognition_
     assert engine.run_op("run_msg", "get_train_configs")["template"]["name"] == "Template"
 
 
+def test_configs_come_in_the_apis_shape_with_twinkles_metric_names_accepted(engine):
+    """The engine answers the API's TrainConfigs itself: LoraConfig fields and defaults, metric names."""
+    from twinkle_api_server import models
+
+    configs = engine.add_run("run_shape", lora={"r": 4}, seed=1)
+    assert list(configs["lora_config"]) == list(models.LoraConfig.model_fields)
+    assert configs["lora_config"]["lora_alpha"] == models.LoraConfig().lora_alpha == 8
+    assert engine.run_op("run_shape", "add_metric", name="LossMetric")["metrics"] == ["loss", "num_tokens"]
+    configs = engine.run_op("run_shape", "add_metric", name="lr")
+    assert configs["metrics"] == ["loss", "num_tokens", "lr"]
+    models.TrainConfigs.model_validate(configs)
+
+
 def test_metrics_report_the_last_window_and_evaluation_separately(engine, sc_rows):
     engine.add_run(RUN, lora={"r": 4}, gradient_accumulation_steps=2, seed=1)
     engine.run_op(RUN, "set_optimizer", name="AdamW", lr=1e-3)
