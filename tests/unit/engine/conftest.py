@@ -6,16 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from twinkle_server.engine.multilora import MultiLoraModel
 from twinkle_server.engine.spec import ModelSpec
 
 MODEL_ID = "twinkle/tiny-qwen2"
 
-# The tiny model's matmuls are far too small for threading to pay off; on a shared CPU, extra
-# threads only wait on each other (one thread is about 7x faster here).
-torch.set_num_threads(1)
+# One torch thread for these tests: tests/conftest.py sets OMP_NUM_THREADS=1 (see why there).
 
 
 def make_engine(path: Path, **overrides) -> MultiLoraModel:
