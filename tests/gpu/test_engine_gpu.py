@@ -6,36 +6,20 @@ Skipped without CUDA; run by hand on a GPU machine: ``pytest tests/gpu -q``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
+# The benchmark's Qwen2.5-0.5B shapes (random weights, nothing downloaded), so both measure one model.
+from benchmarks.engine_throughput import QWEN25_05B, model_folder
+
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-# Qwen2.5-0.5B's published shapes; random weights, so nothing is downloaded.
-QWEN25_05B = {
-    "architectures": ["Qwen2ForCausalLM"],
-    "model_type": "qwen2",
-    "hidden_size": 896,
-    "intermediate_size": 4864,
-    "num_hidden_layers": 24,
-    "num_attention_heads": 14,
-    "num_key_value_heads": 2,
-    "vocab_size": 151936,
-    "max_position_embeddings": 32768,
-    "rope_theta": 1000000.0,
-    "rms_norm_eps": 1e-6,
-    "hidden_act": "silu",
-    "tie_word_embeddings": True,
-    "use_sliding_window": False,
-    "attention_dropout": 0.0,
-}
 WAIT_S = 600.0
 
 
@@ -43,8 +27,7 @@ WAIT_S = 600.0
 def gpu_worker(tmp_path_factory: pytest.TempPathFactory):
     from twinkle_server.engine import ModelSpec, ModelWorker
 
-    folder = tmp_path_factory.mktemp("qwen25-05b")
-    (folder / "config.json").write_text(json.dumps(QWEN25_05B))
+    folder = model_folder("0.5b", tmp_path_factory.mktemp("qwen25-05b"))
     spec = ModelSpec(model_id="qwen2.5-0.5b-shape", path=folder, device="cuda", max_loras=2, random_init=True)
     worker = ModelWorker(spec)
     worker.start()
