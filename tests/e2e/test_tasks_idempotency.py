@@ -22,6 +22,13 @@ def server(make_server: Any) -> tuple[ServerProcess, dict[str, str]]:
     return make_server(users=("alice", "bob"), wait_window_s=0.0, max_loras=8)
 
 
+@pytest.fixture
+def alice(server: tuple[ServerProcess, dict[str, str]]) -> Any:
+    """A generated client authenticated as alice."""
+    srv, keys = server
+    return api_client(srv, keys["alice"])
+
+
 def _fb(client: Any, run_id: str, rows: list[dict[str, Any]], key: str | None = None) -> Any:
     body = ForwardRequest.from_dict({"inputs": rows})
     if key is None:
@@ -58,11 +65,7 @@ def test_slow_operation_answers_202_then_the_task_long_polls(
     assert hidden.status_code == 404 and hidden.parsed.to_dict()["error"]["code"] == "not_found"
 
 
-def test_a_failing_task_reports_the_error_it_would_have_answered(
-    server: tuple[ServerProcess, dict[str, str]],
-) -> None:
-    srv, keys = server
-    alice = api_client(srv, keys["alice"])
+def test_a_failing_task_reports_the_error_it_would_have_answered(alice: Any) -> None:
     run = start_run(alice)
     vocab_breaker = [{"input_ids": [10**8, 1], "labels": [1, -100]}]
     accepted = _fb(alice, run.run_id, vocab_breaker, key="fb-fails")
@@ -75,11 +78,7 @@ def test_a_failing_task_reports_the_error_it_would_have_answered(
     assert retried.parsed.to_dict()["error"]["code"] == "invalid_input"
 
 
-def test_a_retried_post_with_the_same_key_is_applied_once(
-    server: tuple[ServerProcess, dict[str, str]],
-) -> None:
-    srv, keys = server
-    alice = api_client(srv, keys["alice"])
+def test_a_retried_post_with_the_same_key_is_applied_once(alice: Any) -> None:
     run = start_run(alice, steps=8)
     rows = chat_rows(2)
     first = _fb(alice, run.run_id, rows, key="fb-retry-1")
@@ -101,10 +100,9 @@ def test_a_retried_post_with_the_same_key_is_applied_once(
 
 
 def test_a_retry_sent_while_the_first_is_running_joins_it(
-    server: tuple[ServerProcess, dict[str, str]],
+    server: tuple[ServerProcess, dict[str, str]], alice: Any
 ) -> None:
     srv, keys = server
-    alice = api_client(srv, keys["alice"])
     run = start_run(alice, steps=8)
     rows = chat_rows(8)
     answers: list[Any] = []
@@ -125,9 +123,10 @@ def test_a_retry_sent_while_the_first_is_running_joins_it(
     assert _micro_step(alice, run.run_id) == 1
 
 
-def test_one_runs_operations_run_in_arrival_order(server: tuple[ServerProcess, dict[str, str]]) -> None:
+def test_one_runs_operations_run_in_arrival_order(
+    server: tuple[ServerProcess, dict[str, str]], alice: Any
+) -> None:
     srv, keys = server
-    alice = api_client(srv, keys["alice"])
     run = start_run(alice, steps=64)
     count = 6
     answers: dict[int, Any] = {}
