@@ -3,6 +3,12 @@
 The server (``twinkle_server.runtime``) and the local face (``twinkle._runtime``) both call these,
 so a model or dataset id resolves, and a model is served, alike whichever face trains it. Kept
 free of the HTTP layer (no fastapi) and of torch until a worker is built.
+
+Building a worker imports torch, transformers and peft in the calling thread. transformers
+resolves its attributes lazily, and threads resolving them at the same moment (a worker loading its
+model while a request thread loads a dataset's tokenizer) can see a half-initialised module
+("module 'transformers' has no attribute 'PreTrainedTokenizerBase'"). Importing everything once,
+before any worker thread starts, leaves nothing for those threads to race on.
 """
 
 from __future__ import annotations
@@ -16,6 +22,15 @@ if TYPE_CHECKING:
     from twinkle_server.resolver import Resolver
 
 __all__ = ["build_resolver", "build_worker"]
+
+# The transformers names that the engine's and the data pipeline's threads reach for.
+_TRANSFORMERS_NAMES = (
+    "AutoConfig",
+    "AutoModelForCausalLM",
+    "AutoTokenizer",
+    "PreTrainedTokenizerBase",
+    "PreTrainedTokenizerFast",
+)
 
 
 def build_resolver(settings: Settings) -> Resolver:
@@ -39,6 +54,7 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
     from twinkle_server.engine.spec import ModelSpec
     from twinkle_server.engine.worker import ModelWorker
 
+    _import_model_libraries()
     spec = ModelSpec(
         model_id=served.model_id,
         path=None,
@@ -50,3 +66,14 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         random_init=served.random_init,
     )
     return ModelWorker(spec, resolver=resolver)
+
+
+def _import_model_libraries() -> None:
+    """Import the engine's libraries in this thread, before a worker thread can (see the module doc)."""
+    import peft  # noqa: F401
+    import transformers
+
+    import twinkle_server.engine.multilora  # noqa: F401
+
+    for name in _TRANSFORMERS_NAMES:
+        getattr(transformers, name)
