@@ -25,11 +25,22 @@ from twinkle_server.engine.loss import LossOutput
 from twinkle_server.engine.metrics import TokenStats
 from twinkle_server.engine.processor import InputProcessor
 
-__all__ = ["BOUNDARY_OPS", "PendingForward", "RunState"]
+__all__ = ["BOUNDARY_OPS", "PendingForward", "RunState", "SharedGraph"]
 
 logger = logging.getLogger(__name__)
 
 BOUNDARY_OPS = ("clip_grad_norm", "step", "zero_grad", "lr_step")
+
+
+@dataclass
+class SharedGraph:
+    """The autograd graph of one fused forward pass, and the runs that may still backpropagate it.
+
+    Runs whose forwards shared a pass share one graph; it must outlive every run's backward but the
+    last (``retain_graph``), and is freed once no run needs it.
+    """
+
+    open: set[str]
 
 
 @dataclass
@@ -38,6 +49,7 @@ class PendingForward:
 
     loss: LossOutput | None
     has_graph: bool
+    graph: SharedGraph | None = None
 
 
 @dataclass
@@ -50,8 +62,8 @@ class RunState:
     accumulation_steps: int
     seed: int
     params: list[tuple[str, torch.nn.Parameter]]
-    rng_cpu: torch.Tensor
-    rng_device: torch.Tensor | None = None
+    generator: torch.Generator
+    routable: bool = True
     loss_config: dict[str, Any] = field(default_factory=lambda: {"name": "CrossEntropyLoss", "kwargs": {}})
     template_config: dict[str, Any] | None = None
     template: Any = None
@@ -70,6 +82,13 @@ class RunState:
     eval_stats: TokenStats = field(default_factory=TokenStats)
     pending: PendingForward | None = None
     last_loss: tuple[float | None, int] | None = None
+
+    def drop_pending(self) -> None:
+        """Forget the kept forward (a new forward replaces it), releasing its share of the graph."""
+        pending = self.pending
+        if pending is not None and pending.graph is not None:
+            pending.graph.open.discard(self.run_id)
+        self.pending = None
 
     # -- accumulation window -------------------------------------------------------------------
 

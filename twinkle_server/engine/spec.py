@@ -27,6 +27,8 @@ class ModelSpec:
         max_length: the longest sequence (in tokens) a row may have.
         random_init: build the model from ``config.json`` with random weights (benchmarks with
             real shapes and no download); the tokenizer is still read from the folder when present.
+        pass_token_budget: positions (rows x padded width) one fused pass may hold; None derives it
+            from free device memory (``planner.default_token_budget``).
     """
 
     model_id: str
@@ -37,6 +39,7 @@ class ModelSpec:
     max_r: int = 64
     max_length: int = 2048
     random_init: bool = False
+    pass_token_budget: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Scheduling::
                                                  ├─► round = head op of every waiting run
     submit(other, op) ─► per-run FIFO (bounded) ─┘        │
                                                           ▼
-                                              _execute_round(ops) ──► one op after another today
+                         other ops: one after another ◄── _execute_round ──► forward work: fused passes
 
 - Operations of one run execute in submission order: a run contributes at most one op per round
   and rounds run one after another.
@@ -19,14 +19,14 @@ Scheduling::
   submits continuously cannot starve another; the run that starts a round rotates. Fairness is
   counted in operations, not device seconds: a tenant sending bigger batches gets more time per op
   (bounded by the model's `max_length` and the server's batch limits).
+- Forward work of a round (forward, forward_only, forward_backward, backward; the model's
+  ``FUSABLE_OPS``) is checked per op first (`prepare`: a bad op fails alone), then packed into
+  passes under the model's token budget (``planner.py``) and run as few passes over the base model.
+  When a round holds forward work but misses runs that shared the previous pass, the worker waits
+  up to ``fusion_wait_s`` for them: tenants in lockstep then keep sharing passes.
 - Creating and releasing a run go through the same queue (they mutate the model), so an op
   submitted after `create_run` sees the run, and `release_run` waits for the ops queued before it.
 - A failing op (any exception, OutOfMemory included) fails only its own future.
-
-Fusion hook: `_execute_round` receives every run's head op at one moment. A later change can group
-the `forward_backward` ops of a round into one batched pass over the shared base model there
-(it needs a batched LoRA layer; peft's mixed-adapter batches are inference-only), leaving the
-queueing, ordering and error isolation here untouched.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from twinkle_server.engine.planner import PassShape, plan_passes
 from twinkle_server.errors import (
     CapacityExceeded,
     Conflict,
@@ -54,12 +55,23 @@ from twinkle_server.errors import (
 if TYPE_CHECKING:
     from twinkle_server.engine.spec import Capacity, ModelSpec
 
-__all__ = ["DEFAULT_MAX_QUEUE_PER_RUN", "ModelWorker", "WorkerState", "WorkerStats"]
+__all__ = [
+    "DEFAULT_FUSION_WAIT_S",
+    "DEFAULT_MAX_QUEUE_PER_RUN",
+    "ModelWorker",
+    "PassStats",
+    "WorkerState",
+    "WorkerStats",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUE_PER_RUN = 1024
 """Queued (not yet started) ops one run may hold; beyond it `submit` fails with CapacityExceeded."""
+
+DEFAULT_FUSION_WAIT_S = 0.002
+"""How long a round with forward work waits for the runs of the previous pass: a few ms, small
+against a pass, long enough for a client in lockstep to send its next op."""
 
 QUEUE_FULL_RETRY_AFTER_S = 1.0
 """Hint sent with a full queue: a second usually drains a few ops of a busy run."""
@@ -79,14 +91,30 @@ class WorkerState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class PassStats:
+    """One pass over the base model: how many runs shared it, their rows and padded positions."""
+
+    runs: int
+    rows: int
+    tokens: int
+
+
+@dataclass(frozen=True)
 class WorkerStats:
-    """A snapshot for health pages and tests: how busy the worker is and what it has done."""
+    """A snapshot for health pages and tests: how busy the worker is and what it has done.
+
+    ``passes`` counts passes over the base model, ``fused_ops`` the ops that ran in them (their
+    ratio is the mean number of runs per pass); ``last_pass`` is the most recent pass's shape.
+    """
 
     state: WorkerState
     queued: int
     queued_by_run: dict[str, int]
     executed: int
     failed: int
+    passes: int = 0
+    fused_ops: int = 0
+    last_pass: PassStats | None = None
 
 
 @dataclass
@@ -106,6 +134,9 @@ class ModelWorker:
         model_factory: builds the model on the worker thread as ``model_factory(spec, resolver=...)``;
             `MultiLoraModel` unless given.
         max_queue_per_run: ops one run may have waiting; more fail with CapacityExceeded.
+        fuse: run several runs' forward work in shared passes (the model's ``FUSABLE_OPS``); False
+            runs every op on its own, one after another.
+        fusion_wait_s: how long a round with forward work may wait for the runs of the last pass.
 
     Every call returns a future (errors included: a rejected submit gives a failed future), so a
     caller handles success and failure in one place. Futures fail with the model's domain errors
@@ -127,6 +158,8 @@ class ModelWorker:
         resolver: Any = None,
         model_factory: Callable[..., Any] | None = None,
         max_queue_per_run: int = DEFAULT_MAX_QUEUE_PER_RUN,
+        fuse: bool = True,
+        fusion_wait_s: float = DEFAULT_FUSION_WAIT_S,
     ) -> None:
         if max_queue_per_run < 1:
             raise InvalidInput(f"max_queue_per_run must be at least 1, got {max_queue_per_run}")
@@ -144,6 +177,12 @@ class ModelWorker:
         self._executed = 0
         self._failed = 0
         self._thread: threading.Thread | None = None
+        self._fuse = fuse
+        self._fusion_wait_s = max(0.0, fusion_wait_s)
+        self._last_pass_runs: frozenset[str] = frozenset()
+        self._passes = 0
+        self._fused_ops = 0
+        self._last_pass: PassStats | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,6 +281,9 @@ class ModelWorker:
                 queued_by_run=by_run,
                 executed=self._executed,
                 failed=self._failed,
+                passes=self._passes,
+                fused_ops=self._fused_ops,
+                last_pass=self._last_pass,
             )
 
     # ------------------------------------------------------------------ submitting work
@@ -366,12 +408,8 @@ class ModelWorker:
             self._cond.wait_for(lambda: self._stop_requested or bool(self._queues))
             if self._stop_requested:
                 return None
-            ops = []
-            for run_id in list(self._queues):
-                queue = self._queues[run_id]
-                ops.append(queue.popleft())
-                if not queue:
-                    del self._queues[run_id]
+            ops = [self._pop_head(run_id) for run_id in list(self._queues)]
+            ops += self._wait_for_pass_partners(ops)
             if self._queues:
                 # The run that went first this round goes last in the next one.
                 first = next(iter(self._queues))
@@ -379,15 +417,98 @@ class ModelWorker:
                     self._queues.move_to_end(first)
             return ops
 
-    def _execute_round(self, ops: list[_Op]) -> None:
-        """Run one round: at most one op per run, all runs distinct.
+    def _pop_head(self, run_id: str) -> _Op:
+        queue = self._queues[run_id]
+        op = queue.popleft()
+        if not queue:
+            del self._queues[run_id]
+        return op
 
-        The fusion hook: ops of different runs are independent here, so a batched implementation
-        may group this round's `forward_backward` ops into one pass over the base model, as long
-        as each op's future still gets its own result or its own error. Today they run in turn.
+    def _wait_for_pass_partners(self, ops: list[_Op]) -> list[_Op]:
+        """With forward work in the round, give the runs of the last pass a moment to join it.
+
+        Tenants whose calls alternate with ours (result, then the next call) arrive a few ms
+        apart; waiting that long lets them share one pass instead of taking turns. Called with the
+        lock held; returns the head ops of the runs that arrived.
         """
+        fusable = self._fusable_ops()
+        if not fusable or self._fusion_wait_s <= 0 or not any(op.name in fusable for op in ops):
+            return []
+        missing = self._last_pass_runs - {op.run_id for op in ops}
+        if not missing:
+            return []
+        self._cond.wait_for(
+            lambda: self._stop_requested or all(run_id in self._queues for run_id in missing),
+            self._fusion_wait_s,
+        )
+        if self._stop_requested:
+            return []
+        return [self._pop_head(run_id) for run_id in missing if run_id in self._queues]
+
+    def _fusable_ops(self) -> frozenset[str]:
+        if not self._fuse or self._model is None:
+            return frozenset()
+        return frozenset(getattr(self._model, "FUSABLE_OPS", ()))
+
+    def _execute_round(self, ops: list[_Op]) -> None:
+        """Run one round: at most one op per run, all runs distinct, so their order is free.
+
+        Forward work goes into shared passes; every other op runs on its own. Each op's future
+        still gets its own result or its own error.
+        """
+        fusable = self._fusable_ops()
         for op in ops:
-            self._execute(op)
+            if op.name not in fusable:
+                self._execute(op)
+        forward = [op for op in ops if op.name in fusable]
+        if forward:
+            self._execute_passes(forward)
+
+    def _execute_passes(self, ops: list[_Op]) -> None:
+        """Prepare each op (bad input fails it alone), plan passes under the budget, run them."""
+        model = self._model
+        prepared: dict[int, _Op] = {}
+        items = []
+        for op in ops:
+            if self._stop_requested:
+                _fail(op, self._shutting_down())
+                continue
+            if not op.future.set_running_or_notify_cancel():
+                continue
+            try:
+                item = model.prepare(op.run_id, op.name, **op.kwargs)
+            except BaseException as exc:
+                self._settle(op, exc, failed=True)
+                continue
+            prepared[id(item)] = op
+            items.append(item)
+        passes = plan_passes(items, budget=model.token_budget, key=model.pass_key)
+        for shape in passes:
+            pass_ops = [prepared[id(item)] for item in shape.items]
+            self._record_pass(shape, pass_ops)
+            try:
+                outcomes = model.run_passes(shape.items)
+            except BaseException as exc:
+                outcomes = [exc] * len(pass_ops)
+            for op, outcome in zip(pass_ops, outcomes, strict=True):
+                self._settle(op, outcome, failed=isinstance(outcome, BaseException))
+
+    def _record_pass(self, shape: PassShape, ops: list[_Op]) -> None:
+        stats = PassStats(runs=len(ops), rows=shape.rows, tokens=shape.tokens)
+        with self._cond:
+            self._passes += 1
+            self._fused_ops += len(ops)
+            self._last_pass = stats
+            if shape.key[0] != "backward":
+                self._last_pass_runs = frozenset(op.run_id for op in ops)
+        logger.debug(
+            "model %r pass: %d runs (%s), %d rows, %d positions",
+            self.model_id,
+            stats.runs,
+            ", ".join(f"{op.run_id}:{op.name}" for op in ops),
+            stats.rows,
+            stats.tokens,
+        )
 
     def _execute(self, op: _Op) -> None:
         """Run one op on the model and settle its future; never raises."""
@@ -399,15 +520,19 @@ class ModelWorker:
         try:
             result = self._call_model(op)
         except BaseException as exc:
-            error = self._translate(op, exc)
-            with self._cond:
-                self._failed += 1
-                self._executed += 1
-            op.future.set_exception(error)
+            self._settle(op, exc, failed=True)
             return
+        self._settle(op, result, failed=False)
+
+    def _settle(self, op: _Op, outcome: Any, *, failed: bool) -> None:
+        """Count the op and hand its result, or its translated error, to its future."""
         with self._cond:
             self._executed += 1
-        op.future.set_result(result)
+            self._failed += failed
+        if failed:
+            op.future.set_exception(self._translate(op, outcome))
+        else:
+            op.future.set_result(outcome)
 
     def _call_model(self, op: _Op) -> Any:
         model = self._model

@@ -368,6 +368,10 @@ def real_worker(tiny_model_dir: Path):
             log.append((run_id, op))
             return super().run_op(run_id, op, **kwargs)
 
+        def prepare(self, run_id: str, op: str, **kwargs: Any):  # forward work, on its way to a pass
+            log.append((run_id, op))
+            return super().prepare(run_id, op, **kwargs)
+
     spec = ModelSpec(model_id="tiny", path=tiny_model_dir, device="cpu", max_loras=4)
     worker = ModelWorker(spec, model_factory=Recorded)
     worker.start()

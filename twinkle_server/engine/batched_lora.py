@@ -1,0 +1,148 @@
+"""A batched LoRA layer: one pass over the shared base model, each row through its own run's adapter.
+
+peft keeps every run's adapter inside the same ``lora.Linear`` modules, keyed by adapter name (the
+run id). Its own forward applies the *active* adapters to every row, and its mixed-adapter batches
+are inference-only. Here each LoRA linear module gets a routed forward instead: while a `PassPlan`
+is set on the model's `LoraRouter`, the frozen base layer runs once over the whole batch and each
+run's low-rank update is computed on that run's rows only (one segment matmul per run), then joined
+with the base output. Runs whose adapter does not target a module add nothing there.
+
+Dropout is drawn from each run's own ``torch.Generator`` in the shape the run's rows have on their
+own (``rows x own width x features``) and padded to the pass's width, so a run's noise, like its
+numbers, is the same whether it trains alone or beside other runs.
+
+Without a plan the module behaves exactly as peft's (used for runs that cannot be routed: see
+`routable`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from peft.tuners.lora import Linear as LoraLinear
+from peft.tuners.lora import LoraLayer
+
+__all__ = ["LoraRouter", "PassPlan", "Segment", "install_router", "routable"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Rows ``start:stop`` of the pass belong to run ``run_id``; ``width`` is their own padded width."""
+
+    run_id: str
+    start: int
+    stop: int
+    width: int
+    generator: torch.Generator
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """Which rows of a pass go through which adapter: contiguous segments in row order."""
+
+    segments: tuple[Segment, ...]
+
+
+class LoraRouter:
+    """Holds the plan of the pass in progress; every routed layer of one model reads it."""
+
+    def __init__(self) -> None:
+        self.plan: PassPlan | None = None
+
+    @contextlib.contextmanager
+    def route(self, plan: PassPlan) -> Iterator[PassPlan]:
+        """Route through ``plan`` inside the block (plans nest: the outer one is restored)."""
+        outer, self.plan = self.plan, plan
+        try:
+            yield plan
+        finally:
+            self.plan = outer
+
+
+def install_router(model: torch.nn.Module, router: LoraRouter) -> None:
+    """Give every LoRA layer of ``model`` the routed forward (layers added later: call again)."""
+    for module in _lora_layers(model):
+        if getattr(module, "_twinkle_router", None) is router:
+            continue
+        module._twinkle_router = router
+        module.forward = _make_forward(module, type(module).forward, router)
+
+
+def routable(model: torch.nn.Module, adapter: str) -> bool:
+    """Whether ``adapter`` lives in plain LoRA linear layers only, which the routed forward serves.
+
+    DoRA and other peft variants, and LoRA on embeddings or convolutions, keep peft's own forward:
+    a run with such an adapter trains in passes of its own.
+    """
+    for module in _lora_layers(model):
+        holds = adapter in module.lora_A or adapter in getattr(module, "lora_embedding_A", {})
+        if not holds:
+            continue
+        if not isinstance(module, LoraLinear) or adapter in getattr(module, "lora_variant", {}):
+            return False
+    return True
+
+
+def _lora_layers(model: torch.nn.Module) -> Iterator[LoraLayer]:
+    return (m for m in model.modules() if isinstance(m, LoraLayer))
+
+
+def _make_forward(module: LoraLayer, peft_forward: Any, router: LoraRouter):
+    def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        plan = router.plan
+        if plan is None:
+            return peft_forward(module, x, *args, **kwargs)
+        if not isinstance(module, LoraLinear):
+            # A plan holds routable runs only, and those have no adapter in other layer types.
+            return module.base_layer(x, *args, **kwargs)
+        return _routed_linear(module, plan, x, *args, **kwargs)
+
+    return forward
+
+
+def _routed_linear(
+    module: LoraLinear, plan: PassPlan, x: torch.Tensor, *args: Any, **kwargs: Any
+) -> torch.Tensor:
+    result = module.base_layer(x, *args, **kwargs)
+    result_dtype = result.dtype
+    updates: list[torch.Tensor | None] = [_update(module, segment, x) for segment in plan.segments]
+    if all(update is None for update in updates):
+        return result
+    if len(updates) == 1:
+        return (result + updates[0]).to(result_dtype)
+    pieces = [
+        update if update is not None else result.new_zeros((s.stop - s.start, *result.shape[1:]))
+        for update, s in zip(updates, plan.segments, strict=True)
+    ]
+    return (result + torch.cat(pieces)).to(result_dtype)
+
+
+def _update(module: LoraLinear, segment: Segment, x: torch.Tensor) -> torch.Tensor | None:
+    """The scaled low-rank update of ``segment``'s rows, or None where its run has no adapter here."""
+    name = segment.run_id
+    if name not in module.lora_A:
+        return None
+    lora_a, lora_b = module.lora_A[name], module.lora_B[name]
+    rows = x[segment.start : segment.stop]
+    rows = module._cast_input_dtype(rows, lora_a.weight.dtype)
+    p = float(getattr(module.lora_dropout[name], "p", 0.0))
+    if module.training and p > 0.0:
+        rows = rows * _dropout_mask(rows, segment, p)
+    return lora_b(lora_a(rows)) * module.scaling[name]
+
+
+def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tensor:
+    """Inverted-dropout mask drawn in the run's own shape, then padded to the pass's width."""
+    shape = list(rows.shape)
+    own = list(shape)
+    if rows.dim() >= 3:
+        own[1] = segment.width
+    keep = torch.empty(own, device=rows.device, dtype=torch.float32)
+    keep.bernoulli_(1.0 - p, generator=segment.generator)
+    if own != shape:
+        keep = torch.nn.functional.pad(keep, (0, 0, 0, shape[1] - own[1]))
+    return keep.to(rows.dtype) / (1.0 - p)

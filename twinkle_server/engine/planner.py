@@ -1,0 +1,97 @@
+"""What goes into a pass: the fusable work waiting at one moment, packed under a token budget.
+
+Pure bookkeeping, no torch: the worker hands over one round's prepared forward work (at most one
+op per run, so per-run order is the queue's business) and gets back the passes to run, in order.
+
+- Items only share a pass when their ``key`` is equal (training with training, evaluation with
+  evaluation; a run that cannot be routed gets a key of its own, so it runs alone).
+- A pass costs ``rows x widest row`` positions (every row is padded to the widest); an item joins
+  the first open pass it fits in under ``budget``, else opens a new one. An item over the budget
+  on its own still runs, alone: the budget shapes passes, it never refuses work.
+- Passes keep the order in which their first items arrived, so no run waits behind later ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["PassShape", "Sized2D", "default_token_budget", "plan_passes"]
+
+CPU_TOKEN_BUDGET = 16384
+"""Positions per pass on a CPU: large enough to fuse a handful of tenants' typical batches."""
+
+_MEMORY_SHARE = 0.7
+"""Share of free device memory a pass's activations may plan on (the rest: gradients, optimizer
+steps, the allocator's slack). An estimate; a pass that still runs out of memory is split."""
+
+
+class Sized2D(Protocol):
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+
+T = TypeVar("T", bound=Sized2D)
+
+
+@dataclass
+class PassShape(Generic[T]):
+    """One planned pass: its items and the positions it will compute (rows x widest row)."""
+
+    key: Hashable
+    items: list[T] = field(default_factory=list)
+    rows: int = 0
+    width: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.rows * self.width
+
+    def cost_with(self, item: Sized2D) -> int:
+        return (self.rows + item.rows) * max(self.width, item.width)
+
+    def add(self, item: T) -> None:
+        self.items.append(item)
+        self.rows += item.rows
+        self.width = max(self.width, item.width)
+
+
+def plan_passes(items: Sequence[T], *, budget: int, key: Callable[[T], Hashable]) -> list[PassShape[T]]:
+    """Pack ``items`` into passes of equal ``key`` under ``budget`` positions each (first fit)."""
+    passes: list[PassShape[T]] = []
+    for item in items:
+        item_key = key(item)
+        target = next(
+            (p for p in passes if p.key == item_key and p.cost_with(item) <= budget),
+            None,
+        )
+        if target is None:
+            target = PassShape(item_key)
+            passes.append(target)
+        target.add(item)
+    return passes
+
+
+def default_token_budget(
+    *,
+    device_type: str,
+    free_bytes: int | None = None,
+    num_layers: int = 0,
+    hidden_size: int = 0,
+    vocab_size: int = 0,
+    dtype_bytes: int = 2,
+) -> int:
+    """Positions per pass when the server does not set ``pass_token_budget``.
+
+    On a GPU, from free memory and a per-token activation estimate: about 34 values of the hidden
+    size per layer (a decoder layer's saved activations, MLP included) plus the label logits in the
+    model's dtype and in fp32. On a CPU, a fixed budget (`CPU_TOKEN_BUDGET`).
+    """
+    if device_type != "cuda" or not free_bytes:
+        return CPU_TOKEN_BUDGET
+    per_token = 34 * hidden_size * num_layers * dtype_bytes // 2 + vocab_size * (dtype_bytes + 8)
+    return max(512, int(free_bytes * _MEMORY_SHARE) // max(per_token, 1))
