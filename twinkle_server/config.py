@@ -63,6 +63,15 @@ class ServedModel(_Strict):
     max_r: int = Field(default=64, ge=1, description="Largest LoRA rank accepted.")
     max_length: int = Field(default=2048, ge=1, description="Longest sequence accepted, in tokens.")
     random_init: bool = Field(default=False, description="Build from config.json without loading weights.")
+    fuse: bool = Field(
+        default=True, description="Run several runs' forward work in shared passes over the base model."
+    )
+    fusion_wait_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="How long forward work may wait for the last pass's runs."
+    )
+    pass_token_budget: int | None = Field(
+        default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."
+    )
 
     @field_validator("device")
     @classmethod

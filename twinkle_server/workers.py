@@ -64,8 +64,9 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         max_r=served.max_r,
         max_length=served.max_length,
         random_init=served.random_init,
+        pass_token_budget=served.pass_token_budget,
     )
-    return ModelWorker(spec, resolver=resolver)
+    return ModelWorker(spec, resolver=resolver, fuse=served.fuse, fusion_wait_s=served.fusion_wait_ms / 1000)
 
 
 def _import_model_libraries() -> None:

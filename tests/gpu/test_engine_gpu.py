@@ -13,7 +13,7 @@ import pytest
 import torch
 
 # The benchmark's Qwen2.5-0.5B shapes (random weights, nothing downloaded), so both measure one model.
-from benchmarks.engine_throughput import QWEN25_05B, model_folder
+from benchmarks.multitenant import QWEN25_05B, model_folder
 
 pytestmark = [
     pytest.mark.gpu,

@@ -23,7 +23,8 @@ Scheduling::
   ``FUSABLE_OPS``) is checked per op first (`prepare`: a bad op fails alone), then packed into
   passes under the model's token budget (``planner.py``) and run as few passes over the base model.
   When a round holds forward work but misses runs that shared the previous pass, the worker waits
-  up to ``fusion_wait_s`` for them: tenants in lockstep then keep sharing passes.
+  up to ``fusion_wait_s`` for their forward work (running their other ops as they come): tenants
+  in lockstep then keep sharing passes.
 - Creating and releasing a run go through the same queue (they mutate the model), so an op
   submitted after `create_run` sees the run, and `release_run` waits for the ops queued before it.
 - A failing op (any exception, OutOfMemory included) fails only its own future.
@@ -69,9 +70,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUE_PER_RUN = 1024
 """Queued (not yet started) ops one run may hold; beyond it `submit` fails with CapacityExceeded."""
 
-DEFAULT_FUSION_WAIT_S = 0.002
-"""How long a round with forward work waits for the runs of the previous pass: a few ms, small
-against a pass, long enough for a client in lockstep to send its next op."""
+DEFAULT_FUSION_WAIT_S = 0.005
+"""How long a round with forward work may wait for the runs of the previous pass (never longer than
+that pass took): long enough for a client in lockstep to send its next ops, short against a pass."""
 
 QUEUE_FULL_RETRY_AFTER_S = 1.0
 """Hint sent with a full queue: a second usually drains a few ops of a busy run."""
@@ -180,6 +181,7 @@ class ModelWorker:
         self._fuse = fuse
         self._fusion_wait_s = max(0.0, fusion_wait_s)
         self._last_pass_runs: frozenset[str] = frozenset()
+        self._last_pass_s = 0.0
         self._passes = 0
         self._fused_ops = 0
         self._last_pass: PassStats | None = None
@@ -409,7 +411,6 @@ class ModelWorker:
             if self._stop_requested:
                 return None
             ops = [self._pop_head(run_id) for run_id in list(self._queues)]
-            ops += self._wait_for_pass_partners(ops)
             if self._queues:
                 # The run that went first this round goes last in the next one.
                 first = next(iter(self._queues))
@@ -424,26 +425,31 @@ class ModelWorker:
             del self._queues[run_id]
         return op
 
-    def _wait_for_pass_partners(self, ops: list[_Op]) -> list[_Op]:
-        """With forward work in the round, give the runs of the last pass a moment to join it.
+    def _gather_pass_partners(self, forward: list[_Op], fusable: frozenset[str]) -> None:
+        """Give the runs of the last pass a moment to send their forward work too.
 
-        Tenants whose calls alternate with ours (result, then the next call) arrive a few ms
-        apart; waiting that long lets them share one pass instead of taking turns. Called with the
-        lock held; returns the head ops of the runs that arrived.
+        Tenants in lockstep send their next forward a few ms apart (each first sends its step and
+        zero_grad); waiting that long lets them share one pass instead of taking turns. Their
+        other ops that arrive meanwhile run at once, in order. The wait is at most
+        ``fusion_wait_s`` and never longer than the last pass took.
         """
-        fusable = self._fusable_ops()
-        if not fusable or self._fusion_wait_s <= 0 or not any(op.name in fusable for op in ops):
-            return []
-        missing = self._last_pass_runs - {op.run_id for op in ops}
-        if not missing:
-            return []
-        self._cond.wait_for(
-            lambda: self._stop_requested or all(run_id in self._queues for run_id in missing),
-            self._fusion_wait_s,
-        )
-        if self._stop_requested:
-            return []
-        return [self._pop_head(run_id) for run_id in missing if run_id in self._queues]
+        missing = set(self._last_pass_runs) - {op.run_id for op in forward}
+        deadline = time.monotonic() + min(self._fusion_wait_s, self._last_pass_s)
+        while missing and not self._stop_requested:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._stop_requested or any(r in self._queues for r in missing),
+                    max(0.0, deadline - time.monotonic()),
+                )
+                arrived = [self._pop_head(r) for r in list(missing) if r in self._queues]
+            if not arrived:
+                return
+            for op in arrived:
+                if op.name in fusable:
+                    forward.append(op)
+                    missing.discard(op.run_id)
+                else:
+                    self._execute(op)
 
     def _fusable_ops(self) -> frozenset[str]:
         if not self._fuse or self._model is None:
@@ -462,7 +468,11 @@ class ModelWorker:
                 self._execute(op)
         forward = [op for op in ops if op.name in fusable]
         if forward:
+            if self._fusion_wait_s > 0:
+                self._gather_pass_partners(forward, fusable)
+            started = time.monotonic()
             self._execute_passes(forward)
+            self._last_pass_s = time.monotonic() - started
 
     def _execute_passes(self, ops: list[_Op]) -> None:
         """Prepare each op (bad input fails it alone), plan passes under the budget, run them."""

@@ -1,0 +1,488 @@
+"""Many tenants on one base model: plain peft, the engine round robin, fused, and through HTTP.
+
+The workload: ``--tenants`` LoRA adapters on one base model, each trained ``--steps`` steps of
+forward_backward + step + zero_grad on random token batches of ``--batch`` x ``--seq``. The same
+batches go through each mode, one after another in one process, on one device:
+
+  peft          plain transformers + peft, tenants one after another (as each would train alone):
+                set_adapter, forward, loss on the logits (labels arrive shifted), backward, AdamW.
+  round-robin   the engine's worker with fusion off: tenant threads submit concurrently, the
+                worker runs their ops in turn.
+  fused         the same with fusion on: waiting tenants' forward_backward share passes.
+  http-alone    ``twinkle-server serve`` + the Python client, tenants one after another.
+  http          the same, all tenants at once (one client, user and key each).
+
+Prints tokens/s and peak device memory per mode, then the ratios that matter: fused against
+round robin, concurrent HTTP against one-after-another HTTP, and each mode against plain peft.
+Models are random-initialised from configs with real shapes (nothing downloaded): ``0.5b`` and
+``7b`` (Qwen2.5), ``small`` (Qwen2, hidden 256 x 4 layers, a laptop CPU workload) and ``tiny``.
+
+    python benchmarks/multitenant.py --model small --tenants 4 --batch 1 --seq 64 --steps 20
+    python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --modes peft,fused
+
+This is a measurement, not a test: it asserts nothing about speed. HTTP modes need the server
+extra (fastapi, uvicorn); on a machine without them, leave them out of ``--modes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+# Shapes from the published Qwen2.5 configs; the weights are random, so no download is needed.
+QWEN25_05B = {
+    "architectures": ["Qwen2ForCausalLM"],
+    "model_type": "qwen2",
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "vocab_size": 151936,
+    "max_position_embeddings": 32768,
+    "rope_theta": 1000000.0,
+    "rms_norm_eps": 1e-6,
+    "hidden_act": "silu",
+    "tie_word_embeddings": True,
+    "use_sliding_window": False,
+    "attention_dropout": 0.0,
+    "bos_token_id": 151643,
+    "eos_token_id": 151643,
+}
+QWEN25_7B = {
+    **QWEN25_05B,
+    "hidden_size": 3584,
+    "intermediate_size": 18944,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 28,
+    "num_key_value_heads": 4,
+    "vocab_size": 152064,
+    "tie_word_embeddings": False,
+}
+SMALL = {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4}
+CONFIGS = {"0.5b": QWEN25_05B, "7b": QWEN25_7B}
+MODES = ("peft", "round-robin", "fused", "http-alone", "http")
+
+LORA = {"r": 8, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
+LR = 1e-4
+MODEL_ID = "bench"
+
+
+@dataclass
+class Result:
+    mode: str
+    tokens_per_s: float
+    seconds: float
+    peak_mem_gib: float | None
+    mean_loss: float
+
+
+# ----------------------------------------------------------------------------- workload
+
+
+def model_folder(model: str, tmp: Path) -> Path:
+    """A folder with config.json (and, for tiny and small, the tiny model's tokenizer)."""
+    folder = tmp / f"model-{model}"
+    if model in ("tiny", "small"):
+        from twinkle_server.tiny_model import build_tiny_model
+
+        build_tiny_model(folder, seed=0)
+        if model == "small":
+            config = json.loads((folder / "config.json").read_text())
+            config.update(SMALL)
+            config["layer_types"] = (
+                config.get("layer_types", ["full_attention"])[:1] * SMALL["num_hidden_layers"]
+            )
+            (folder / "config.json").write_text(json.dumps(config, indent=2))
+        return folder
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(CONFIGS[model], indent=2))
+    return folder
+
+
+def make_batches(vocab: int, args: argparse.Namespace) -> list[list[list[dict]]]:
+    """batches[tenant][step]: rows of random ids; labels[i] = input_ids[i + 1] (already shifted).
+
+    One extra step per tenant comes first: the warm-up, not timed.
+    """
+    gen = torch.Generator().manual_seed(args.seed)
+    out = []
+    for _ in range(args.tenants):
+        steps = []
+        for _ in range(args.steps + 1):
+            ids = torch.randint(0, vocab, (args.batch, args.seq), generator=gen)
+            labels = torch.cat([ids[:, 1:], torch.full((args.batch, 1), -100)], dim=1)
+            steps.append(
+                [
+                    {"input_ids": i.tolist(), "labels": lab.tolist()}
+                    for i, lab in zip(ids, labels, strict=True)
+                ]
+            )
+        out.append(steps)
+    return out
+
+
+def timed(
+    mode: str,
+    args: argparse.Namespace,
+    device,
+    batches,
+    step: Callable[[int, list[dict]], float],
+    *,
+    together: bool,
+) -> Result:
+    """Warm every tenant up with one step, then time the rest: in threads, or tenant by tenant."""
+    for tenant in range(args.tenants):
+        step(tenant, batches[tenant][0])
+    sync(device)
+    reset_peak(device)
+    losses: list[float] = []
+    errors: list[BaseException] = []
+
+    def tenant_loop(tenant: int) -> None:
+        try:
+            for rows in batches[tenant][1:]:
+                losses.append(step(tenant, rows))
+        except BaseException as exc:
+            errors.append(exc)
+
+    started = time.perf_counter()
+    if together:
+        threads = [threading.Thread(target=tenant_loop, args=(t,)) for t in range(args.tenants)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for tenant in range(args.tenants):
+            tenant_loop(tenant)
+    sync(device)
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    tokens = args.tenants * args.steps * args.batch * args.seq
+    return Result(mode, tokens / seconds, seconds, peak_memory(device), sum(losses) / len(losses))
+
+
+# ----------------------------------------------------------------------------- plain peft
+
+
+def run_peft(folder: Path, batches, args: argparse.Namespace, device, dtype) -> Result:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(args.seed)
+    with device:
+        base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder)), dtype=dtype)
+    base.requires_grad_(False)
+    names = [f"tenant{k}" for k in range(args.tenants)]
+    model = get_peft_model(base, LoraConfig(**LORA), adapter_name=names[0])
+    for name in names[1:]:
+        model.add_adapter(name, LoraConfig(**LORA))
+    optimizers = {}
+    for name in names:
+        params = [p for n, p in model.named_parameters() if "lora_" in n and f".{name}." in n]
+        for p in params:
+            p.requires_grad_(True)
+        optimizers[name] = torch.optim.AdamW(params, lr=LR)
+    model.train()
+
+    def step(tenant: int, rows: list[dict]) -> float:
+        name = names[tenant]
+        model.base_model.set_adapter(name)
+        ids = torch.tensor([r["input_ids"] for r in rows], device=device)
+        labels = torch.tensor([r["labels"] for r in rows], device=device)
+        logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+        )
+        loss.backward()
+        optimizers[name].step()
+        optimizers[name].zero_grad(set_to_none=True)
+        return loss.item()
+
+    return timed("peft", args, device, batches, step, together=False)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def run_engine(folder: Path, batches, args: argparse.Namespace, device, dtype, *, fuse: bool) -> Result:
+    from twinkle_server.engine import ModelSpec, ModelWorker
+
+    torch.manual_seed(args.seed)
+    spec = ModelSpec(
+        model_id=MODEL_ID,
+        path=folder,
+        device=str(device),
+        dtype=dtype_name(dtype),
+        max_loras=args.tenants,
+        max_length=args.seq,
+        random_init=True,
+    )
+    worker = ModelWorker(spec, fuse=fuse)
+    worker.start()
+    try:
+        worker.wait_ready(timeout=1800)
+        names = [f"tenant{k}" for k in range(args.tenants)]
+        for name in names:
+            worker.create_run(name, lora=dict(LORA), seed=args.seed).result()
+            worker.submit(name, "set_optimizer", name="AdamW", lr=LR).result()
+
+        def step(tenant: int, rows: list[dict]) -> float:
+            loss = worker.submit(names[tenant], "forward_backward", inputs=rows).result()["loss"]
+            worker.submit(names[tenant], "step").result()
+            worker.submit(names[tenant], "zero_grad").result()
+            return loss
+
+        result = timed("fused" if fuse else "round-robin", args, device, batches, step, together=True)
+        stats = worker.stats()
+        if stats.passes:
+            print(
+                f"  {result.mode}: {stats.passes} passes, {stats.fused_ops / stats.passes:.2f} runs per pass"
+            )
+        return result
+    finally:
+        worker.stop()
+
+
+# ----------------------------------------------------------------------------- through HTTP
+
+
+class Server:
+    """``twinkle-server serve`` in a subprocess on a free port, with one user and key per tenant."""
+
+    def __init__(self, folder: Path, root: Path, args: argparse.Namespace, device) -> None:
+        import yaml
+
+        self.root = root
+        self.config = root / "server.yaml"
+        served = {
+            "model_id": MODEL_ID,
+            "path": str(folder),
+            "device": str(device),
+            "max_loras": args.tenants,
+            "max_length": args.seq,
+            "random_init": True,
+        }
+        settings = {"host": "127.0.0.1", "data_dir": str(root / "data"), "models": [served]}
+        self.config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        self.keys = [self._key(f"tenant{k}") for k in range(args.tenants)]
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "twinkle_server.cli", "serve", "--config", str(self.config)]
+        argv += ["--port", str(self.port), "--log-level", "warning"]
+        with (root / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
+        self._wait_healthy()
+
+    def _key(self, user: str) -> str:
+        argv = [sys.executable, "-m", "twinkle_server.cli", "keys", "--config", str(self.config), "create"]
+        out = subprocess.run(
+            [*argv, "--user", user], check=True, capture_output=True, text=True, env=_env(), cwd=REPO
+        ).stdout
+        found = re.search(r"^(tw-\S+)$", out, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"no key in: {out}")
+        return found.group(1)
+
+    def _wait_healthy(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.root / 'server.log'}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not answer /healthz in 600 s")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run_http(server: Server, batches, args: argparse.Namespace, device, *, together: bool) -> Result:
+    from peft import LoraConfig
+
+    from twinkle_client import TwinkleClient
+    from twinkle_client.model import MultiLoraTransformersModel
+
+    clients = [TwinkleClient(server.url, key) for key in server.keys]
+    models = []
+    try:
+        for k, client in enumerate(clients):
+            model = MultiLoraTransformersModel(MODEL_ID, client=client)
+            model.add_adapter_to_model(f"tenant{k}", LoraConfig(**LORA))
+            model.set_optimizer("AdamW", lr=LR)
+            models.append(model)
+
+        def step(tenant: int, rows: list[dict]) -> float:
+            model = models[tenant]
+            loss = model.forward_backward(inputs=rows).loss
+            model.step()
+            model.zero_grad()
+            return loss
+
+        return timed("http" if together else "http-alone", args, device, batches, step, together=together)
+    finally:
+        for client in clients:
+            client.close()
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def report(args: argparse.Namespace, device: torch.device, dtype, results: dict[str, Result]) -> str:
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
+    lines = [
+        f"model {args.model} (random init)  tenants {args.tenants}  steps {args.steps}  batch {args.batch}x"
+        f"{args.seq}  {where}  {dtype_name(dtype)}  torch {torch.__version__}",
+        f"{'mode':<14}{'tokens/s':>12}{'seconds':>10}{'peak GiB':>10}{'mean loss':>11}{'vs peft':>9}",
+    ]
+    peft = results.get("peft")
+    for r in results.values():
+        mem = f"{r.peak_mem_gib:.2f}" if r.peak_mem_gib is not None else "n/a"
+        ratio = f"{r.tokens_per_s / peft.tokens_per_s:.2f}x" if peft else "n/a"
+        lines.append(
+            f"{r.mode:<14}{r.tokens_per_s:>12.0f}{r.seconds:>10.2f}{mem:>10}{r.mean_loss:>11.4f}{ratio:>9}"
+        )
+    for a, b in (("fused", "round-robin"), ("http", "http-alone"), ("http", "fused")):
+        if a in results and b in results:
+            lines.append(f"{a} / {b}: {results[a].tokens_per_s / results[b].tokens_per_s:.2f}x")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=["tiny", "small", "0.5b", "7b"], default="small")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per tenant (after one warm-up)")
+    parser.add_argument("--batch", type=int, default=1, help="rows per micro-batch")
+    parser.add_argument("--seq", type=int, default=64, help="tokens per row")
+    parser.add_argument("--tenants", type=int, default=4, help="LoRA adapters trained side by side")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    for name in ("steps", "batch", "seq", "tenants"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = sorted(set(args.modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    results: dict[str, Result] = {}
+    with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
+        folder = model_folder(args.model, Path(tmp))
+        vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+        batches = make_batches(vocab, args)
+        for mode in args.modes:
+            if mode == "peft":
+                results[mode] = run_peft(folder, batches, args, device, dtype)
+            elif mode in ("round-robin", "fused"):
+                results[mode] = run_engine(folder, batches, args, device, dtype, fuse=mode == "fused")
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        http_modes = [m for m in args.modes if m.startswith("http")]
+        if http_modes:
+            server = Server(folder, Path(tmp), args, device)
+            try:
+                for mode in http_modes:
+                    results[mode] = run_http(server, batches, args, device, together=mode == "http")
+            finally:
+                server.stop()
+    print(report(args, device, dtype, results))
+    if args.json:
+        payload = {
+            "args": vars(args) | {"json": str(args.json)},
+            "results": [asdict(r) for r in results.values()],
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    bad = [r.mode for r in results.values() if not math.isfinite(r.mean_loss)]
+    if bad:
+        print(f"non-finite loss in: {', '.join(bad)}")
+        return 1
+    return 0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def pick_device(arg: str) -> torch.device:
+    if arg == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(arg)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> float | None:
+    """Peak device memory of this process (CUDA only; the HTTP modes' model lives in the server)."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**30
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINKLE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "generated"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
