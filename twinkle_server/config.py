@@ -69,6 +69,9 @@ class ServedModel(_Strict):
     fusion_wait_ms: float = Field(
         default=5.0, ge=0, le=1000, description="How long forward work may wait for the last pass's runs."
     )
+    loss_chunk_tokens: int | None = Field(
+        default=1024, ge=0, description="Label positions whose logits exist at once; 0: all together."
+    )
     pass_token_budget: int | None = Field(
         default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."
     )

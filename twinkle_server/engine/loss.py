@@ -1,9 +1,10 @@
 """Losses over already-shifted labels: ``labels[i]`` is the target of position ``i``.
 
 The logits are never handed to a Hugging Face model's own ``labels=`` path, which would shift the
-targets a second time. A loss sees only the label positions (logits ``[T, V]`` and targets ``[T]``)
-and returns the *sum* over them; the run divides by the token count of the whole accumulation window,
-which is what makes N micro-batches equal one large batch.
+targets a second time. A loss sees only the label positions, as each target's log-probability
+(``head.py`` computes them, chunk by chunk), and returns the *sum* over them; the run divides by the
+token count of the whole accumulation window, which is what makes N micro-batches equal one large
+batch.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 import torch
 
 from twinkle_server.engine.checks import check_kwargs, check_name
+from twinkle_server.engine.head import TargetScores
 
-__all__ = ["IGNORE_INDEX", "LOSSES", "LossOutput", "build_loss", "cross_entropy_loss", "token_logprobs"]
+__all__ = ["IGNORE_INDEX", "LOSSES", "LossOutput", "build_loss", "cross_entropy_loss"]
 
 IGNORE_INDEX = -100
 
@@ -34,28 +36,17 @@ class LossOutput:
         return float(self.loss_sum.detach()) / self.num_tokens if self.num_tokens else float("nan")
 
 
-def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor) -> LossOutput:
-    """Summed token cross-entropy of the label positions' ``logits`` [T, V] against ``targets`` [T].
-
-    Computed in fp32 whatever the model's dtype.
-    """
-    picked = logits.float()
-    loss_sum = torch.nn.functional.cross_entropy(picked, targets, reduction="sum")
-    with torch.no_grad():
-        correct = int((picked.argmax(dim=-1) == targets).sum())
-    return LossOutput(loss_sum=loss_sum, num_tokens=int(targets.numel()), num_correct=correct)
-
-
-def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each target (``logits`` [T, V], ``targets`` [T]); fp32, no graph."""
-    with torch.no_grad():
-        picked = torch.log_softmax(logits.float(), dim=-1)
-        return picked.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+def cross_entropy_loss(scores: TargetScores) -> LossOutput:
+    """Summed token cross-entropy: minus the sum of the targets' log-probabilities (fp32)."""
+    logprobs = scores.logprobs
+    return LossOutput(
+        loss_sum=-logprobs.sum(), num_tokens=int(logprobs.numel()), num_correct=scores.num_correct
+    )
 
 
 @dataclass(frozen=True)
 class _LossEntry:
-    fn: Callable[[torch.Tensor, torch.Tensor], LossOutput]
+    fn: Callable[[TargetScores], LossOutput]
     kwargs: frozenset[str]
 
 
@@ -64,7 +55,7 @@ LOSSES: Mapping[str, _LossEntry] = {
 }
 
 
-def build_loss(name: Any, kwargs: Mapping[str, Any]) -> Callable[[torch.Tensor, torch.Tensor], LossOutput]:
+def build_loss(name: Any, kwargs: Mapping[str, Any]) -> Callable[[TargetScores], LossOutput]:
     """Look up a loss by name; unknown names and arguments raise InvalidInput listing what is accepted."""
     check_name("loss", name, LOSSES)
     entry = LOSSES[name]

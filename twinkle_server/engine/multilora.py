@@ -88,7 +88,11 @@ class MultiLoraModel:
         self._router = LoraRouter()
         self._vocab_size = self._model.get_input_embeddings().num_embeddings
         self._pass_model = PassModel(
-            self._model, self._router, self._pick_pad_id(), _has_plain_head(self._model)
+            self._model,
+            self._router,
+            self._pick_pad_id(),
+            _has_plain_head(self._model),
+            loss_chunk_tokens=spec.loss_chunk_tokens,
         )
         self.token_budget = spec.pass_token_budget or self._default_token_budget()
 

@@ -19,6 +19,7 @@ rewound on failure. An out-of-memory pass can therefore be split and run again (
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,8 @@ from typing import Any
 import torch
 
 from twinkle_server.engine.batched_lora import LoraRouter, PassPlan, Segment
-from twinkle_server.engine.loss import IGNORE_INDEX, LossOutput, token_logprobs
+from twinkle_server.engine.head import TargetScores, score_targets
+from twinkle_server.engine.loss import IGNORE_INDEX, LossOutput
 from twinkle_server.engine.processor import Batch
 from twinkle_server.engine.run import PendingForward, RunState, SharedGraph
 
@@ -42,7 +44,7 @@ class PassItem:
     run: RunState
     op: str
     batch: Batch | None = None  # None for backward, which reuses its forward's graph
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], LossOutput] | None = None
+    loss_fn: Callable[[TargetScores], LossOutput] | None = None
     return_logprobs: bool = False
     result: dict[str, Any] | None = field(default=None, init=False)
 
@@ -73,6 +75,7 @@ class PassModel:
     router: LoraRouter
     pad_id: int
     plain_head: bool
+    loss_chunk_tokens: int | None = None
 
 
 def run_pass(engine: PassModel, items: Sequence[PassItem], *, peft_forward: Any = None) -> None:
@@ -143,7 +146,7 @@ def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_
         outputs = []
         for item, segment in zip(items, plan.segments, strict=True):
             own = states[segment.start : segment.stop, : item.width]
-            outputs.append(_item_output(item, own, head, engine.router, routed=peft_forward is None))
+            outputs.append(_item_output(engine, item, own, head, routed=peft_forward is None))
     return outputs
 
 
@@ -171,24 +174,21 @@ def _fuse(items: Sequence[PassItem], pad_id: int) -> tuple[dict[str, torch.Tenso
 
 
 def _item_output(
-    item: PassItem, states: torch.Tensor, head: torch.nn.Module | None, router: LoraRouter, *, routed: bool
+    engine: PassModel, item: PassItem, states: torch.Tensor, head: torch.nn.Module | None, *, routed: bool
 ) -> _Output:
     """The item's loss on its label positions only (the head runs on those positions alone, as one
     segment of the item's run when the head carries adapters)."""
     batch = item.batch
     mask = batch.labels != IGNORE_INDEX
-    picked = states[mask]
-    if head is None:
-        logits = picked
-    elif routed:
+    picked, targets = states[mask], batch.labels[mask]
+    routing = contextlib.nullcontext()
+    if routed and head is not None:
         segment = Segment(item.run.run_id, 0, int(picked.shape[0]), 0, item.run.generator)
-        with router.route(PassPlan((segment,))):
-            logits = head(picked)
-    else:
-        logits = head(picked)
-    targets = batch.labels[mask]
-    loss = item.loss_fn(logits, targets) if batch.num_label_tokens else None
-    logprobs = _row_logprobs(logits, targets, mask, batch) if item.return_logprobs else None
+        routing = engine.router.route(PassPlan((segment,)))
+    with routing:
+        scores = score_targets(picked, targets, head, chunk_tokens=engine.loss_chunk_tokens)
+    loss = item.loss_fn(scores) if batch.num_label_tokens else None
+    logprobs = _row_logprobs(scores.logprobs, mask, batch) if item.return_logprobs else None
     return _Output(loss, logprobs)
 
 
@@ -250,12 +250,10 @@ def _accumulate(run: RunState, grads: dict[str, torch.Tensor], loss: LossOutput)
     run.end_micro_batch(loss)
 
 
-def _row_logprobs(
-    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, batch: Batch
-) -> list[list[float]]:
+def _row_logprobs(logprobs: torch.Tensor, mask: torch.Tensor, batch: Batch) -> list[list[float]]:
     """Per row (unpadded), the log-probability of each position's label; 0.0 where the label is -100."""
     grid = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
-    grid[mask] = token_logprobs(logits.detach(), targets)
+    grid[mask] = logprobs.detach()
     values = grid.cpu().tolist()
     return [
         row[start : start + length]

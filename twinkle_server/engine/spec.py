@@ -29,6 +29,8 @@ class ModelSpec:
             real shapes and no download); the tokenizer is still read from the folder when present.
         pass_token_budget: positions (rows x padded width) one fused pass may hold; None derives it
             from free device memory (``planner.default_token_budget``).
+        loss_chunk_tokens: label positions whose logits exist at once (``head.py``); None or 0
+            computes every position's logits together.
     """
 
     model_id: str
@@ -40,6 +42,7 @@ class ModelSpec:
     max_length: int = 2048
     random_init: bool = False
     pass_token_budget: int | None = None
+    loss_chunk_tokens: int | None = 1024
 
 
 @dataclass(frozen=True)

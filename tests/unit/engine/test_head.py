@@ -1,0 +1,49 @@
+"""Chunked scoring of the label positions changes results by floating-point noise only."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.unit.engine.conftest import make_engine
+from twinkle_server.engine.head import score_targets
+
+
+def test_chunks_give_the_plain_log_probabilities_and_gradients():
+    gen = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False)
+    states = torch.randn(37, 16, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 50, (37,), generator=gen)
+    plain = score_targets(states, targets, head, chunk_tokens=None)
+    (plain_grad,) = torch.autograd.grad(plain.logprobs.sum(), states)
+    chunked = score_targets(states, targets, head, chunk_tokens=8)
+    (chunked_grad,) = torch.autograd.grad(chunked.logprobs.sum(), states)
+    torch.testing.assert_close(chunked.logprobs, plain.logprobs, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(chunked_grad, plain_grad, rtol=1e-6, atol=1e-6)
+    assert chunked.num_correct == plain.num_correct
+
+
+@pytest.mark.parametrize(
+    "lora", [{"r": 4, "lora_dropout": 0.1}, {"r": 4, "target_modules": ["q_proj", "lm_head"]}]
+)
+def test_engine_trains_the_same_with_chunked_scoring(tiny_model_dir, sc_rows, lora):
+    results = {}
+    for chunk in (0, 7):
+        engine = make_engine(tiny_model_dir, loss_chunk_tokens=chunk)
+        engine.add_run("run_a", lora=lora, seed=1)
+        engine.run_op("run_a", "set_optimizer", name="AdamW", lr=1e-2)
+        steps = []
+        for i in range(3):
+            out = engine.run_op(
+                "run_a", "forward_backward", inputs=sc_rows[2 * i : 2 * i + 2], return_logprobs=True
+            )
+            clip = engine.run_op("run_a", "clip_grad_and_step")
+            metrics = engine.run_op("run_a", "calculate_metric")["metrics"]
+            steps.append((out, clip["grad_norm"], metrics))
+        results[chunk] = steps
+    for (plain, norm_a, metrics_a), (chunked, norm_b, metrics_b) in zip(results[0], results[7], strict=True):
+        assert chunked["loss"] == pytest.approx(plain["loss"], rel=1e-6)
+        assert norm_b == pytest.approx(norm_a, rel=1e-5)
+        assert metrics_b == pytest.approx(metrics_a, rel=1e-5)
+        for a, b in zip(plain["logprobs"], chunked["logprobs"], strict=True):
+            assert b == pytest.approx(a, abs=1e-5)
