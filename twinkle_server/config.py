@@ -72,6 +72,9 @@ class ServedModel(_Strict):
     loss_chunk_tokens: int | None = Field(
         default=1024, ge=0, description="Label positions whose logits exist at once; 0: all together."
     )
+    fused_optimizer: bool = Field(
+        default=True, description="Adam and AdamW step in one fused kernel per run."
+    )
     pass_token_budget: int | None = Field(
         default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."
     )

@@ -66,6 +66,7 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         random_init=served.random_init,
         pass_token_budget=served.pass_token_budget,
         loss_chunk_tokens=served.loss_chunk_tokens,
+        fused_optimizer=served.fused_optimizer,
     )
     return ModelWorker(spec, resolver=resolver, fuse=served.fuse, fusion_wait_s=served.fusion_wait_ms / 1000)
 

@@ -139,7 +139,7 @@ def set_loss(engine: MultiLoraModel, run: RunState, *, name: Any, **kwargs: Any)
 
 def set_optimizer(engine: MultiLoraModel, run: RunState, *, name: Any, **kwargs: Any) -> dict:
     args = normalize_optimizer_kwargs(name, _given(kwargs))
-    optimizer = build_optimizer(name, args, (p for _, p in run.params))
+    optimizer = build_optimizer(name, args, (p for _, p in run.params), fused=engine.spec.fused_optimizer)
     scheduler = None
     if run.scheduler_config is not None:
         scheduler = make_scheduler(run.scheduler_config, optimizer)

@@ -101,10 +101,22 @@ def normalize_optimizer_kwargs(name: Any, kwargs: Mapping[str, Any]) -> dict[str
     return out
 
 
-def build_optimizer(name: str, kwargs: Mapping[str, Any], params: Iterable[torch.nn.Parameter]):
-    """Build optimizer ``name`` with already-normalized ``kwargs`` over ``params``."""
+_FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
+
+
+def build_optimizer(
+    name: str, kwargs: Mapping[str, Any], params: Iterable[torch.nn.Parameter], *, fused: bool = False
+):
+    """Build optimizer ``name`` with already-normalized ``kwargs`` over ``params``.
+
+    ``fused``: Adam and AdamW update all of a run's parameters in one fused kernel (torch's
+    ``fused=True``) instead of one small kernel per tensor; the results differ by floating-point
+    noise only. A server setting, never part of the run's optimizer config.
+    """
     entry = OPTIMIZERS[name]
     args = dict(kwargs)
     if "betas" in args:
         args["betas"] = tuple(args["betas"])
+    if fused and issubclass(entry.cls, _FUSABLE):
+        args["fused"] = True
     return entry.cls(list(params), **args)

@@ -146,7 +146,9 @@ def _prepare_restore(engine: MultiLoraModel, run: RunState, folder: Path) -> Cal
     optimizer = scheduler = None
     if saved["optimizer"] is not None and tensors["optimizer"] is not None:
         opt = saved["optimizer"]
-        optimizer = build_optimizer(opt["name"], opt["kwargs"], (p for _, p in run.params))
+        optimizer = build_optimizer(
+            opt["name"], opt["kwargs"], (p for _, p in run.params), fused=engine.spec.fused_optimizer
+        )
         if saved["lr_scheduler"] is not None and tensors["scheduler"] is not None:
             scheduler = make_scheduler(saved["lr_scheduler"], optimizer)
         # After the scheduler is built: building it sets the groups' lr, the saved state restores it.

@@ -31,6 +31,7 @@ class ModelSpec:
             from free device memory (``planner.default_token_budget``).
         loss_chunk_tokens: label positions whose logits exist at once (``head.py``); None or 0
             computes every position's logits together.
+        fused_optimizer: Adam and AdamW step each run's parameters in one fused kernel.
     """
 
     model_id: str
@@ -43,6 +44,7 @@ class ModelSpec:
     random_init: bool = False
     pass_token_budget: int | None = None
     loss_chunk_tokens: int | None = 1024
+    fused_optimizer: bool = True
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,9 @@ def test_out_of_memory_fails_the_call_and_keeps_the_run(engine, sc_rows):
 
     handle = engine._model.lm_head.register_full_backward_hook(explode)
     try:
-        with pytest.raises(OutOfMemory, match="ran out of memory during forward_backward; nothing was applied"):
+        with pytest.raises(
+            OutOfMemory, match="ran out of memory during forward_backward; nothing was applied"
+        ):
             engine.run_op(RUN, "forward_backward", inputs=sc_rows[2:4])
     finally:
         handle.remove()

@@ -1,4 +1,4 @@
-"""Chunked scoring of the label positions changes results by floating-point noise only."""
+"""Speed settings (chunked scoring of label positions, fused optimizer steps) change results by noise only."""
 
 from __future__ import annotations
 
@@ -47,3 +47,19 @@ def test_engine_trains_the_same_with_chunked_scoring(tiny_model_dir, sc_rows, lo
         assert metrics_b == pytest.approx(metrics_a, rel=1e-5)
         for a, b in zip(plain["logprobs"], chunked["logprobs"], strict=True):
             assert b == pytest.approx(a, abs=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["AdamW", "Adam"])
+def test_fused_optimizer_steps_match_the_per_tensor_ones(tiny_model_dir, sc_rows, optimizer):
+    weights = {}
+    for fused in (False, True):
+        engine = make_engine(tiny_model_dir, fused_optimizer=fused)
+        engine.add_run("run_a", lora={"r": 4}, seed=1)
+        engine.run_op("run_a", "set_optimizer", name=optimizer, lr=1e-2, weight_decay=0.1)
+        assert engine._runs["run_a"].optimizer.defaults.get("fused") is (True if fused else None)
+        for i in range(3):
+            engine.run_op("run_a", "forward_backward", inputs=sc_rows[2 * i : 2 * i + 2])
+            engine.run_op("run_a", "clip_grad_and_step")
+        weights[fused] = [p.detach().clone() for _, p in engine._runs["run_a"].params]
+    for a, b in zip(weights[False], weights[True], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
