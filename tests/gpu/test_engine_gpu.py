@@ -95,3 +95,45 @@ def test_bf16_training_is_finite_and_runs_stay_isolated(gpu_worker, tmp_path: Pa
     for run in ("gpu_a", "gpu_b"):
         worker.release_run(run).result(WAIT_S)
     assert worker.capacity().free == 2
+
+
+def test_bf16_fused_pass_equals_each_run_alone(tmp_path_factory: pytest.TempPathFactory):
+    """Four runs of different ranks and targets in one bf16 pass give each run its solo numbers,
+    to bf16 noise: losses, gradient norms, and the logprobs after one update."""
+    from twinkle_server.engine import ModelSpec, MultiLoraModel
+
+    folder = model_folder("0.5b", tmp_path_factory.mktemp("qwen25-05b-fused"))
+    spec = ModelSpec(model_id="qwen2.5-0.5b-shape", path=folder, device="cuda", max_loras=4, random_init=True)
+    engine = MultiLoraModel(spec)
+    configs = {
+        "gpu_q": {"r": 4, "target_modules": ["q_proj", "v_proj"]},
+        "gpu_all": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1},
+        "gpu_mlp": {"r": 16, "target_modules": ["gate_proj", "down_proj"], "init_lora_weights": "gaussian"},
+        "gpu_o": {"r": 2, "target_modules": ["o_proj"], "init_lora_weights": "gaussian"},
+    }
+    inputs = {run: _rows(k, batch=1 + k, seq=64 * (k + 1)) for k, run in enumerate(configs)}
+
+    def train(fused: bool) -> dict[str, tuple[float, float, list]]:
+        for run in list(engine.run_ids):
+            engine.remove_run(run)
+        for k, (run, lora) in enumerate(configs.items()):
+            engine.add_run(run, lora=lora, seed=k)
+            engine.run_op(run, "set_optimizer", name="AdamW", lr=1e-3)
+        if fused:
+            results = engine.run_passes(
+                [engine.prepare(r, "forward_backward", inputs=inputs[r]) for r in configs]
+            )
+        else:
+            results = [engine.run_op(r, "forward_backward", inputs=inputs[r]) for r in configs]
+        out = {}
+        for run, result in zip(configs, results, strict=True):
+            norm = engine.run_op(run, "clip_grad_and_step", max_norm=1e9)["grad_norm"]
+            probe = engine.run_op(run, "forward_only", inputs=_rows(999), return_logprobs=True)["logprobs"]
+            out[run] = (result["loss"], norm, probe)
+        return out
+
+    alone, together = train(fused=False), train(fused=True)
+    for run in configs:
+        assert together[run][0] == pytest.approx(alone[run][0], rel=2e-2), run
+        assert together[run][1] == pytest.approx(alone[run][1], rel=5e-2), run
+        assert _max_diff(together[run][2], alone[run][2]) <= 5e-2, run

@@ -266,3 +266,32 @@ def test_worker_fuses_waiting_tenants_into_one_pass(tiny_model_dir, sc_rows):
     assert results[2]["loss"] == pytest.approx(
         alone.run_op("run_c", "forward_backward", inputs=sc_rows[2:4])["loss"], rel=1e-5
     )
+
+
+def test_an_extra_tenant_costs_only_its_adapter_and_optimizer_state(tiny_model_dir, sc_rows):
+    """Adding a run adds its LoRA parameters and nothing else; the base weights are never copied,
+    not by a run, not by a fused pass, not by an optimizer step."""
+    engine = make_engine(tiny_model_dir)
+    engine.add_run("run_a", lora={"r": 4}, seed=1)
+
+    def base_storage() -> dict[str, int]:
+        return {n: p.data_ptr() for n, p in engine._model.named_parameters() if "lora_" not in n}
+
+    def total_numel() -> int:
+        return sum(p.numel() for p in engine._model.parameters())
+
+    storage, before = base_storage(), total_numel()
+    engine.add_run("run_b", lora={"r": 8, "target_modules": "all-linear"}, seed=2)
+    adapter = sum(p.numel() for _, p in engine._runs["run_b"].params)
+    assert total_numel() - before == adapter > 0
+    for run_id in ("run_a", "run_b"):
+        engine.run_op(run_id, "set_optimizer", name="AdamW", lr=1e-3)
+    engine.run_passes([engine.prepare(r, "forward_backward", inputs=sc_rows[:2]) for r in ("run_a", "run_b")])
+    for run_id in ("run_a", "run_b"):
+        engine.run_op(run_id, "clip_grad_and_step")
+        optimizer = engine._runs[run_id].optimizer
+        owned = {id(p) for _, p in engine._runs[run_id].params}
+        assert {id(p) for p in optimizer.state} == owned
+    assert base_storage() == storage
+    assert all(p.grad is None for n, p in engine._model.named_parameters() if "lora_" not in n)
+    assert total_numel() - before == adapter
