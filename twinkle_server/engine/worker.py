@@ -37,13 +37,13 @@ import logging
 import sys
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from twinkle_server.engine.planner import PassShape, plan_passes
+from twinkle_server.engine.fusion import DEFAULT_FUSION_WAIT_S, FusedPasses, PassStats
+from twinkle_server.engine.queues import DEFAULT_MAX_QUEUE_PER_RUN, QueuedOp, RunQueues
 from twinkle_server.errors import (
     CapacityExceeded,
     Conflict,
@@ -67,16 +67,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_QUEUE_PER_RUN = 1024
-"""Queued (not yet started) ops one run may hold; beyond it `submit` fails with CapacityExceeded."""
-
-DEFAULT_FUSION_WAIT_S = 0.005
-"""How long a round with forward work may wait for the runs of the previous pass (never longer than
-that pass took): long enough for a client in lockstep to send its next ops, short against a pass."""
-
-QUEUE_FULL_RETRY_AFTER_S = 1.0
-"""Hint sent with a full queue: a second usually drains a few ops of a busy run."""
-
 _CREATE = "<create_run>"
 _RELEASE = "<release_run>"
 
@@ -89,15 +79,6 @@ class WorkerState(enum.StrEnum):
     READY = "ready"
     FAILED = "failed"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class PassStats:
-    """One pass over the base model: how many runs shared it, their rows and padded positions."""
-
-    runs: int
-    rows: int
-    tokens: int
 
 
 @dataclass(frozen=True)
@@ -116,14 +97,6 @@ class WorkerStats:
     passes: int = 0
     fused_ops: int = 0
     last_pass: PassStats | None = None
-
-
-@dataclass
-class _Op:
-    run_id: str
-    name: str
-    kwargs: dict[str, Any]
-    future: Future = field(default_factory=Future)
 
 
 class ModelWorker:
@@ -167,9 +140,8 @@ class ModelWorker:
         self._spec = spec
         self._resolver = resolver
         self._factory = model_factory
-        self._max_queue_per_run = max_queue_per_run
         self._cond = threading.Condition()
-        self._queues: OrderedDict[str, deque[_Op]] = OrderedDict()
+        self._queues = RunQueues(max_queue_per_run)
         self._state = WorkerState.NEW
         self._load_error: BaseException | None = None
         self._stop_requested = False
@@ -179,12 +151,7 @@ class ModelWorker:
         self._failed = 0
         self._thread: threading.Thread | None = None
         self._fuse = fuse
-        self._fusion_wait_s = max(0.0, fusion_wait_s)
-        self._last_pass_runs: frozenset[str] = frozenset()
-        self._last_pass_s = 0.0
-        self._passes = 0
-        self._fused_ops = 0
-        self._last_pass: PassStats | None = None
+        self._fused = FusedPasses(spec.model_id, wait_s=fusion_wait_s)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,8 +199,7 @@ class ModelWorker:
         """
         with self._cond:
             self._stop_requested = True
-            dropped = [op for queue in self._queues.values() for op in queue]
-            self._queues.clear()
+            dropped = self._queues.drain()
             if self._state is WorkerState.NEW:
                 self._state = WorkerState.STOPPED
             self._cond.notify_all()
@@ -276,16 +242,16 @@ class ModelWorker:
 
     def stats(self) -> WorkerStats:
         with self._cond:
-            by_run = {run_id: len(queue) for run_id, queue in self._queues.items()}
+            by_run = self._queues.depths()
             return WorkerStats(
                 state=self._state,
                 queued=sum(by_run.values()),
                 queued_by_run=by_run,
                 executed=self._executed,
                 failed=self._failed,
-                passes=self._passes,
-                fused_ops=self._fused_ops,
-                last_pass=self._last_pass,
+                passes=self._fused.passes,
+                fused_ops=self._fused.fused_ops,
+                last_pass=self._fused.last_pass,
             )
 
     # ------------------------------------------------------------------ submitting work
@@ -304,7 +270,7 @@ class ModelWorker:
                     details={"operation": op, "accepted": sorted(accepted)},
                 )
             )
-        return self._enqueue(_Op(run_id, op, kwargs))
+        return self._enqueue(QueuedOp(run_id, op, kwargs))
 
     def create_run(
         self,
@@ -316,31 +282,22 @@ class ModelWorker:
     ) -> Future[dict]:
         """Add run `run_id`'s adapter to the model (queued like any op of that run)."""
         kwargs = {"lora": lora, "gradient_accumulation_steps": gradient_accumulation_steps, "seed": seed}
-        return self._enqueue(_Op(run_id, _CREATE, kwargs))
+        return self._enqueue(QueuedOp(run_id, _CREATE, kwargs))
 
     def release_run(self, run_id: str) -> Future[None]:
         """Free run `run_id`'s adapter after the ops queued before this call have run."""
-        return self._enqueue(_Op(run_id, _RELEASE, {}))
+        return self._enqueue(QueuedOp(run_id, _RELEASE, {}))
 
-    def _enqueue(self, op: _Op) -> Future:
+    def _enqueue(self, op: QueuedOp) -> Future:
         with self._cond:
             if self._stop_requested:
                 return _failed_future(self._shutting_down())
             if self._state is WorkerState.FAILED:
                 return _failed_future(self._unavailable())
-            queue = self._queues.get(op.run_id)
-            if queue is None:
-                queue = self._queues[op.run_id] = deque()
-            elif len(queue) >= self._max_queue_per_run:
-                return _failed_future(
-                    CapacityExceeded(
-                        f"run {op.run_id!r} already has {len(queue)} operations waiting "
-                        f"(limit {self._max_queue_per_run}); wait for earlier results before sending more",
-                        details={"run_id": op.run_id, "limit": self._max_queue_per_run},
-                        retry_after=QUEUE_FULL_RETRY_AFTER_S,
-                    )
-                )
-            queue.append(op)
+            try:
+                self._queues.put(op)
+            except CapacityExceeded as exc:
+                return _failed_future(exc)
             self._cond.notify_all()
         return op.future
 
@@ -381,8 +338,7 @@ class ModelWorker:
             with self._cond:
                 self._load_error = exc
                 self._state = WorkerState.FAILED
-                dropped = [op for queue in self._queues.values() for op in queue]
-                self._queues.clear()
+                dropped = self._queues.drain()
                 self._cond.notify_all()
             for op in dropped:
                 _fail(op, self._unavailable())
@@ -404,28 +360,15 @@ class ModelWorker:
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _next_round(self) -> list[_Op] | None:
+    def _next_round(self) -> list[QueuedOp] | None:
         """Wait for work; take the head op of every waiting run. None once stop() was called."""
         with self._cond:
             self._cond.wait_for(lambda: self._stop_requested or bool(self._queues))
             if self._stop_requested:
                 return None
-            ops = [self._pop_head(run_id) for run_id in list(self._queues)]
-            if self._queues:
-                # The run that went first this round goes last in the next one.
-                first = next(iter(self._queues))
-                if first == ops[0].run_id:
-                    self._queues.move_to_end(first)
-            return ops
+            return self._queues.next_round()
 
-    def _pop_head(self, run_id: str) -> _Op:
-        queue = self._queues[run_id]
-        op = queue.popleft()
-        if not queue:
-            del self._queues[run_id]
-        return op
-
-    def _gather_pass_partners(self, forward: list[_Op], fusable: frozenset[str]) -> None:
+    def _gather_pass_partners(self, forward: list[QueuedOp], fusable: frozenset[str]) -> None:
         """Give the runs of the last pass a moment to send their forward work too.
 
         Tenants in lockstep send their next forward a few ms apart (each first sends its step and
@@ -433,15 +376,15 @@ class ModelWorker:
         other ops that arrive meanwhile run at once, in order. The wait is at most
         ``fusion_wait_s`` and never longer than the last pass took.
         """
-        missing = set(self._last_pass_runs) - {op.run_id for op in forward}
-        deadline = time.monotonic() + min(self._fusion_wait_s, self._last_pass_s)
+        missing, wait_s = self._fused.partners(forward)
+        deadline = time.monotonic() + wait_s
         while missing and not self._stop_requested:
             with self._cond:
                 self._cond.wait_for(
                     lambda: self._stop_requested or any(r in self._queues for r in missing),
                     max(0.0, deadline - time.monotonic()),
                 )
-                arrived = [self._pop_head(r) for r in list(missing) if r in self._queues]
+                arrived = [self._queues.pop_head(r) for r in list(missing) if r in self._queues]
             if not arrived:
                 return
             for op in arrived:
@@ -456,7 +399,7 @@ class ModelWorker:
             return frozenset()
         return frozenset(getattr(self._model, "FUSABLE_OPS", ()))
 
-    def _execute_round(self, ops: list[_Op]) -> None:
+    def _execute_round(self, ops: list[QueuedOp]) -> None:
         """Run one round: at most one op per run, all runs distinct, so their order is free.
 
         Forward work goes into shared passes; every other op runs on its own. Each op's future
@@ -467,60 +410,20 @@ class ModelWorker:
             if op.name not in fusable:
                 self._execute(op)
         forward = [op for op in ops if op.name in fusable]
-        if forward:
-            if self._fusion_wait_s > 0:
-                self._gather_pass_partners(forward, fusable)
-            started = time.monotonic()
-            self._execute_passes(forward)
-            self._last_pass_s = time.monotonic() - started
-
-    def _execute_passes(self, ops: list[_Op]) -> None:
-        """Prepare each op (bad input fails it alone), plan passes under the budget, run them."""
-        model = self._model
-        prepared: dict[int, _Op] = {}
-        items = []
-        for op in ops:
+        if not forward:
+            return
+        self._gather_pass_partners(forward, fusable)
+        started = []
+        for op in forward:
             if self._stop_requested:
                 _fail(op, self._shutting_down())
-                continue
-            if not op.future.set_running_or_notify_cancel():
-                continue
-            try:
-                item = model.prepare(op.run_id, op.name, **op.kwargs)
-            except BaseException as exc:
-                self._settle(op, exc, failed=True)
-                continue
-            prepared[id(item)] = op
-            items.append(item)
-        passes = plan_passes(items, budget=model.token_budget, key=model.pass_key)
-        for shape in passes:
-            pass_ops = [prepared[id(item)] for item in shape.items]
-            self._record_pass(shape, pass_ops)
-            try:
-                outcomes = model.run_passes(shape.items)
-            except BaseException as exc:
-                outcomes = [exc] * len(pass_ops)
-            for op, outcome in zip(pass_ops, outcomes, strict=True):
-                self._settle(op, outcome, failed=isinstance(outcome, BaseException))
-
-    def _record_pass(self, shape: PassShape, ops: list[_Op]) -> None:
-        stats = PassStats(runs=len(ops), rows=shape.rows, tokens=shape.tokens)
-        with self._cond:
-            self._passes += 1
-            self._fused_ops += len(ops)
-            self._last_pass = stats
-            if shape.key[0] != "backward":
-                self._last_pass_runs = frozenset(op.run_id for op in ops)
-        logger.debug(
-            "model %r pass: %d runs (%s), %d rows, %d positions",
-            self.model_id,
-            stats.runs,
-            ", ".join(f"{op.run_id}:{op.name}" for op in ops),
-            stats.rows,
-            stats.tokens,
+            elif op.future.set_running_or_notify_cancel():
+                started.append(op)
+        self._fused.run(
+            self._model, started, lambda op, outcome, failed: self._settle(op, outcome, failed=failed)
         )
 
-    def _execute(self, op: _Op) -> None:
+    def _execute(self, op: QueuedOp) -> None:
         """Run one op on the model and settle its future; never raises."""
         if self._stop_requested:
             _fail(op, self._shutting_down())
@@ -534,7 +437,7 @@ class ModelWorker:
             return
         self._settle(op, result, failed=False)
 
-    def _settle(self, op: _Op, outcome: Any, *, failed: bool) -> None:
+    def _settle(self, op: QueuedOp, outcome: Any, *, failed: bool) -> None:
         """Count the op and hand its result, or its translated error, to its future."""
         with self._cond:
             self._executed += 1
@@ -544,7 +447,7 @@ class ModelWorker:
         else:
             op.future.set_result(outcome)
 
-    def _call_model(self, op: _Op) -> Any:
+    def _call_model(self, op: QueuedOp) -> Any:
         model = self._model
         if op.name not in (_CREATE, _RELEASE):
             return model.run_op(op.run_id, op.name, **op.kwargs)
@@ -556,7 +459,7 @@ class ModelWorker:
         finally:
             self._capacity = model.capacity()
 
-    def _translate(self, op: _Op, exc: BaseException) -> BaseException:
+    def _translate(self, op: QueuedOp, exc: BaseException) -> BaseException:
         """Domain errors pass unchanged; a device OOM becomes OutOfMemory; bugs keep their type."""
         if isinstance(exc, TwinkleError):
             logger.info("run %s op %s failed: %s: %s", op.run_id, _label(op), exc.code, exc)
@@ -598,7 +501,7 @@ class ModelWorker:
         )
 
 
-def _label(op: _Op) -> str:
+def _label(op: QueuedOp) -> str:
     return {_CREATE: "create_run", _RELEASE: "release_run"}.get(op.name, op.name)
 
 
@@ -610,7 +513,7 @@ def _is_device_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _fail(op: _Op, error: BaseException) -> None:
+def _fail(op: QueuedOp, error: BaseException) -> None:
     if op.future.set_running_or_notify_cancel():
         op.future.set_exception(error)
 

@@ -1,0 +1,114 @@
+"""The worker's fused passes: prepare a round's forward work, plan the passes, run them, keep score.
+
+``ModelWorker`` owns the queues and the thread; this module owns what happens to the forward work
+of one round once it is taken off the queues: each op is prepared alone (bad input fails that op
+before any pass), the prepared items are packed under the model's token budget (``planner.py``),
+each pass runs, and every op is settled with its own result or error. It also remembers which runs
+shared the last pass and how long it took: the worker waits that long, at most, for those runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twinkle_server.engine.planner import PassShape, plan_passes
+
+__all__ = ["DEFAULT_FUSION_WAIT_S", "FusedPasses", "PassStats", "QueuedOp"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FUSION_WAIT_S = 0.005
+"""How long a round with forward work may wait for the runs of the previous pass (never longer than
+that pass took): long enough for a client in lockstep to send its next ops, short against a pass."""
+
+
+class QueuedOp(Protocol):
+    run_id: str
+    name: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PassStats:
+    """One pass over the base model: how many runs shared it, their rows and padded positions."""
+
+    runs: int
+    rows: int
+    tokens: int
+
+
+class FusedPasses:
+    """Runs forward work in shared passes and keeps the figures ``WorkerStats`` reports.
+
+    Args:
+        model_id: for log lines.
+        wait_s: the most a round may wait for the last pass's runs (``DEFAULT_FUSION_WAIT_S``).
+    """
+
+    def __init__(self, model_id: str, *, wait_s: float = DEFAULT_FUSION_WAIT_S) -> None:
+        self._model_id = model_id
+        self._wait_s = max(0.0, wait_s)
+        self._lock = threading.Lock()
+        self.passes = 0
+        self.fused_ops = 0
+        self.last_pass: PassStats | None = None
+        self._last_runs: frozenset[str] = frozenset()
+        self._last_seconds = 0.0
+
+    def partners(self, forward: Sequence[QueuedOp]) -> tuple[set[str], float]:
+        """Runs of the last pass missing from ``forward``, and how long to wait for them (seconds)."""
+        if self._wait_s <= 0:
+            return set(), 0.0
+        missing = set(self._last_runs) - {op.run_id for op in forward}
+        return missing, min(self._wait_s, self._last_seconds)
+
+    def run(
+        self,
+        model: Any,
+        ops: Sequence[QueuedOp],
+        settle: Callable[[QueuedOp, Any, bool], None],
+    ) -> None:
+        """Prepare, plan and run ``ops`` (all started); ``settle(op, outcome, failed)`` each one."""
+        started = time.monotonic()
+        prepared: dict[int, QueuedOp] = {}
+        items = []
+        for op in ops:
+            try:
+                item = model.prepare(op.run_id, op.name, **op.kwargs)
+            except BaseException as exc:
+                settle(op, exc, True)
+                continue
+            prepared[id(item)] = op
+            items.append(item)
+        for shape in plan_passes(items, budget=model.token_budget, key=model.pass_key):
+            pass_ops = [prepared[id(item)] for item in shape.items]
+            self._record(shape, pass_ops)
+            try:
+                outcomes = model.run_passes(shape.items)
+            except BaseException as exc:
+                outcomes = [exc] * len(pass_ops)
+            for op, outcome in zip(pass_ops, outcomes, strict=True):
+                settle(op, outcome, isinstance(outcome, BaseException))
+        self._last_seconds = time.monotonic() - started
+
+    def _record(self, shape: PassShape, ops: Sequence[QueuedOp]) -> None:
+        stats = PassStats(runs=len(ops), rows=shape.rows, tokens=shape.tokens)
+        with self._lock:
+            self.passes += 1
+            self.fused_ops += len(ops)
+            self.last_pass = stats
+            if shape.key[0] != "backward":
+                self._last_runs = frozenset(op.run_id for op in ops)
+        logger.debug(
+            "model %r pass: %d runs (%s), %d rows, %d positions",
+            self._model_id,
+            stats.runs,
+            ", ".join(f"{op.run_id}:{op.name}" for op in ops),
+            stats.rows,
+            stats.tokens,
+        )
