@@ -73,7 +73,7 @@ class ServedModel(_Strict):
         default=1024, ge=0, description="Label positions whose logits exist at once; 0: all together."
     )
     fused_optimizer: bool = Field(
-        default=True, description="Adam and AdamW step in one fused kernel per run."
+        default=True, description="A run's optimizer steps all its tensors at once (fused kernel on CUDA)."
     )
     pass_token_budget: int | None = Field(
         default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."

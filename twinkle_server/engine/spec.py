@@ -31,7 +31,7 @@ class ModelSpec:
             from free device memory (``planner.default_token_budget``).
         loss_chunk_tokens: label positions whose logits exist at once (``head.py``); None or 0
             computes every position's logits together.
-        fused_optimizer: Adam and AdamW step each run's parameters in one fused kernel.
+        fused_optimizer: each run steps all its parameters at once (fused on CUDA, foreach elsewhere).
     """
 
     model_id: str
