@@ -8,6 +8,9 @@ op per run, so per-run order is the queue's business) and gets back the passes t
 - A pass costs ``rows x widest row`` positions (every row is padded to the widest); an item joins
   the first open pass it fits in under ``budget``, else opens a new one. An item over the budget
   on its own still runs, alone: the budget shapes passes, it never refuses work.
+- Padding is work too: an item joins a pass only while the pass computes at most
+  ``max_padding`` times the positions its items would compute alone (short rows of one tenant
+  are not padded to another tenant's long ones beyond that; a pass saved pays for some padding).
 - Passes keep the order in which their first items arrived, so no run waits behind later ones.
 """
 
@@ -17,7 +20,11 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["PassShape", "Sized2D", "default_token_budget", "plan_passes"]
+__all__ = ["DEFAULT_MAX_PADDING", "PassShape", "Sized2D", "default_token_budget", "plan_passes"]
+
+DEFAULT_MAX_PADDING = 2.0
+"""A pass may compute up to twice the positions of its items alone: fewer, larger passes amortise
+each pass's fixed cost (kernel launches, Python per layer), but not without bound."""
 
 CPU_TOKEN_BUDGET = 16384
 """Positions per pass on a CPU: large enough to fuse a handful of tenants' typical batches."""
@@ -46,27 +53,37 @@ class PassShape(Generic[T]):
     items: list[T] = field(default_factory=list)
     rows: int = 0
     width: int = 0
+    own_tokens: int = 0
 
     @property
     def tokens(self) -> int:
         return self.rows * self.width
 
-    def cost_with(self, item: Sized2D) -> int:
-        return (self.rows + item.rows) * max(self.width, item.width)
+    def fits(self, item: Sized2D, *, budget: int, max_padding: float) -> bool:
+        cost = (self.rows + item.rows) * max(self.width, item.width)
+        own = self.own_tokens + item.rows * item.width
+        return cost <= budget and cost <= max_padding * own
 
     def add(self, item: T) -> None:
         self.items.append(item)
         self.rows += item.rows
         self.width = max(self.width, item.width)
+        self.own_tokens += item.rows * item.width
 
 
-def plan_passes(items: Sequence[T], *, budget: int, key: Callable[[T], Hashable]) -> list[PassShape[T]]:
+def plan_passes(
+    items: Sequence[T],
+    *,
+    budget: int,
+    key: Callable[[T], Hashable],
+    max_padding: float = DEFAULT_MAX_PADDING,
+) -> list[PassShape[T]]:
     """Pack ``items`` into passes of equal ``key`` under ``budget`` positions each (first fit)."""
     passes: list[PassShape[T]] = []
     for item in items:
         item_key = key(item)
         target = next(
-            (p for p in passes if p.key == item_key and p.cost_with(item) <= budget),
+            (p for p in passes if p.key == item_key and p.fits(item, budget=budget, max_padding=max_padding)),
             None,
         )
         if target is None:
