@@ -72,6 +72,7 @@ class ServerProcess:
     config: Path
     port: int
     log_path: Path
+    log_level: str = "warning"
     process: subprocess.Popen | None = None
     startup_s: list[float] = field(default_factory=list)
 
@@ -82,7 +83,7 @@ class ServerProcess:
     def start(self) -> float:
         log = self.log_path.open("ab")
         argv = [sys.executable, "-m", "twinkle_server.cli", "serve", "--config", str(self.config)]
-        argv += ["--port", str(self.port), "--log-level", "warning"]
+        argv += ["--port", str(self.port), "--log-level", self.log_level]
         started = time.perf_counter()
         self.process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env=server_env(), cwd=REPO

@@ -24,12 +24,14 @@ def make_server(
     servers: list[ServerProcess] = []
 
     def make(
-        users: tuple[str, ...] = ("alice", "bob"), **overrides: Any
+        users: tuple[str, ...] = ("alice", "bob"), log_level: str = "warning", **overrides: Any
     ) -> tuple[ServerProcess, dict[str, str]]:
         root = tmp_path_factory.mktemp("server")
         config = write_config(root / "data", tiny_model_dir, **overrides)
         keys = {user: create_key(config, user) for user in users}
-        server = ServerProcess(config=config, port=free_port(), log_path=root / "server.log")
+        server = ServerProcess(
+            config=config, port=free_port(), log_path=root / "server.log", log_level=log_level
+        )
         servers.append(server)
         server.start()
         return server, keys
