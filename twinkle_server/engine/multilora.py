@@ -344,6 +344,7 @@ class MultiLoraModel:
         self._model.requires_grad_(False)
         install_router(self._model, self._router)
         self._active = None
+        self._pass_model.training = None  # new modules start in train mode: set it again next pass
 
     def _all_adapters_trainable(self) -> None:
         """Every adapter's parameters require grad (peft freezes inactive ones); a pass only reaches

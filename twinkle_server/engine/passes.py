@@ -76,6 +76,13 @@ class PassModel:
     pad_id: int
     plain_head: bool
     loss_chunk_tokens: int | None = None
+    training: bool | None = field(default=None, init=False)
+
+    def set_training(self, training: bool) -> None:
+        """Train or eval mode, switched only on a change: ``Module.train`` walks every module."""
+        if self.training is not training:
+            self.model.train(training)
+            self.training = training
 
 
 def run_pass(engine: PassModel, items: Sequence[PassItem], *, peft_forward: Any = None) -> None:
@@ -134,7 +141,7 @@ class _Output:
 
 def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_forward: Any):
     inputs, plan = _fuse(items, engine.pad_id)
-    engine.model.train(training)
+    engine.set_training(training)
     with torch.set_grad_enabled(training), _routing(engine, plan, peft_forward):
         model_inputs = {**inputs, "use_cache": False}
         if engine.plain_head:

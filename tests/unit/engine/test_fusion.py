@@ -295,3 +295,17 @@ def test_an_extra_tenant_costs_only_its_adapter_and_optimizer_state(tiny_model_d
     assert base_storage() == storage
     assert all(p.grad is None for n, p in engine._model.named_parameters() if "lora_" not in n)
     assert total_numel() - before == adapter
+
+
+def test_evaluation_after_adding_a_run_has_no_dropout(tiny_model_dir, sc_rows):
+    """Layers a new adapter brings start in train mode; forward_only must still run without dropout."""
+    engine = make_engine(tiny_model_dir)
+    engine.add_run("run_a", lora={"r": 4, "lora_dropout": 0.5, "target_modules": ["q_proj"]}, seed=1)
+    first = engine.run_op("run_a", "forward_only", inputs=sc_rows[:2])
+    lora = {"r": 4, "lora_dropout": 0.5, "init_lora_weights": False, "target_modules": "all-linear"}
+    engine.add_run("run_b", lora=lora, seed=2)  # new LoRA layers (B not zero) in the other modules
+    assert engine.run_op("run_a", "forward_only", inputs=sc_rows[:2])["loss"] == pytest.approx(
+        first["loss"], rel=1e-6
+    )
+    out = engine.run_op("run_b", "forward_only", inputs=sc_rows[:2])
+    assert out == engine.run_op("run_b", "forward_only", inputs=sc_rows[:2])
