@@ -239,6 +239,18 @@ class Template:
                 out.append(None)
         return out
 
+    def encode_prompt(self, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Token ids of a conversation rendered for the model to continue (generation prompt added)."""
+        try:
+            text = self._render(self._prepare(messages), add_generation_prompt=True)
+        except InvalidInput:
+            raise
+        except Exception as exc:  # the template's own checks (raise_exception) or Jinja errors
+            raise InvalidInput(
+                f"the chat template cannot render the prompt: {type(exc).__name__}: {exc}"
+            ) from exc
+        return self.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids
+
     def assistant_mask(self, messages: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int]]:
         """Token ids of the whole conversation and a 0/1 mask of its assistant tokens (unshifted)."""
         return self._tokenize([self._prepare(messages)])[0]

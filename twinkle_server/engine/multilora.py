@@ -36,6 +36,7 @@ from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_b
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
 from twinkle_server.engine.run import RunState
+from twinkle_server.engine.sampling import check_sample_request, sample
 from twinkle_server.engine.spec import Capacity, ModelSpec
 from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound, OutOfMemory, Unavailable
 
@@ -67,7 +68,7 @@ class MultiLoraModel:
       state are as before the call.
     """
 
-    FUSABLE_OPS: frozenset[str] = frozenset({*FORWARD_OPS, "backward"})
+    FUSABLE_OPS: frozenset[str] = frozenset({*FORWARD_OPS, "backward", "sample"})
     OPERATIONS: frozenset[str] = frozenset({*FUSABLE_OPS, *_HANDLERS})
 
     def __init__(self, spec: ModelSpec, *, resolver: Any | None = None) -> None:
@@ -95,6 +96,7 @@ class MultiLoraModel:
             loss_chunk_tokens=spec.loss_chunk_tokens,
         )
         self.token_budget = spec.pass_token_budget or self._default_token_budget()
+        self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -204,6 +206,14 @@ class MultiLoraModel:
         if op == "backward":
             check_kwargs(op, kwargs, ())
             return _backward_item(run)
+        if op == "sample":
+            return check_sample_request(
+                run,
+                kwargs,
+                vocab_size=self._vocab_size,
+                max_length=self.spec.max_length,
+                encode=self._prompt_encoder(run),
+            )
         check_kwargs(op, kwargs, ("inputs", "return_logprobs"))
         if "inputs" not in kwargs:
             raise InvalidInput(f"{op} needs argument(s) inputs")
@@ -225,8 +235,8 @@ class MultiLoraModel:
 
     def pass_key(self, item: PassItem) -> tuple[str, str]:
         """Items with equal keys may share a pass: same mode, and routable runs only."""
-        if item.op == "backward":
-            return ("backward", "")
+        if item.op in ("backward", "sample"):
+            return (item.op, "" if item.run.routable or item.op == "backward" else item.run.run_id)
         mode = "train" if item.training else "eval"
         return (mode, "" if item.run.routable else item.run.run_id)
 
@@ -281,6 +291,15 @@ class MultiLoraModel:
                 }
             return
         solo = None if items[0].run.routable else (lambda: self._peft_forward(items[0].run))
+        if items[0].op == "sample":
+            sample(
+                self._pass_model,
+                items,
+                eos_token_ids=self._eos_ids,
+                tokenizer=self.tokenizer,
+                peft_forward=solo,
+            )
+            return
         run_pass(self._pass_model, items, peft_forward=solo)
 
     def _handler(self, op: str) -> Callable[..., dict]:
@@ -370,6 +389,15 @@ class MultiLoraModel:
             run.generator.set_state(torch.cuda.get_rng_state(self.device) if cuda else torch.get_rng_state())
             _set_global_rng(self.device, saved)
 
+    def _prompt_encoder(self, run: RunState):
+        """Chat prompts become token ids through the run's template (the generic one without)."""
+
+        def encode(messages: Any) -> list[int]:
+            template = run.template or self.build_template("Template", {})
+            return template.encode_prompt(messages)
+
+        return encode
+
     def _encoder(self, run: RunState, made: dict[str, Any]):
         """Encode chat rows with the run's template; without one, the generic ``Template``, which is
         kept (in ``made``) only once the whole batch has passed validation."""
@@ -381,6 +409,14 @@ class MultiLoraModel:
             return template.encode(messages)
 
         return encode
+
+
+def _eos_ids(tokenizer: Any, config: Any) -> list[int]:
+    """Tokens that end a sampled sequence: the model's and the tokenizer's end-of-sequence ids."""
+    ids: set[int] = set()
+    for source in (getattr(config, "eos_token_id", None), getattr(tokenizer, "eos_token_id", None)):
+        ids.update(source if isinstance(source, list) else [source] if isinstance(source, int) else [])
+    return sorted(ids)
 
 
 def _backward_item(run: RunState) -> PassItem:
