@@ -40,6 +40,8 @@ __all__ = [
     "ModelCapability",
     "ModelCapacity",
     "Page",
+    "SampleOutput",
+    "SampledSequence",
     "ServerCapabilities",
     "Session",
     "StepOutput",
@@ -297,6 +299,26 @@ class MetricOutput(_Response):
 
     def __str__(self) -> str:
         return " ".join(f"{k}={_fmt(v)}" for k, v in self.metrics.items()) or "(no metrics)"
+
+
+class SampledSequence(_Response):
+    """One sampled continuation: its tokens, their log-probabilities (when asked) and why it ended."""
+
+    tokens: list[int]
+    logprobs: list[float] | None = None
+    stop_reason: str
+
+    def __str__(self) -> str:
+        return f"{len(self.tokens)} tokens ({self.stop_reason})"
+
+
+class SampleOutput(_Response):
+    """Result of ``sample``: every continuation, prompt-major (all samples of prompt 0 first)."""
+
+    sequences: list[SampledSequence]
+
+    def __str__(self) -> str:
+        return f"{len(self.sequences)} sequences"
 
 
 class TensorInfo(_Response):

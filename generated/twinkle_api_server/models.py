@@ -400,6 +400,83 @@ class DataRow(BaseModel):
     messages: list[ChatMessage] | None = None
 
 
+class SamplePrompt(BaseModel):
+    """
+    One prompt, as token ids or as chat messages (rendered with the run's template and its generation prompt). Exactly one of the two.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    input_ids: Annotated[list[InputId] | None, Field(max_length=131072, min_length=1)] = None
+    messages: Annotated[list[ChatMessage] | None, Field(max_length=1024, min_length=1)] = None
+
+
+StopItem = TypeAliasType("StopItem", Annotated[str, Field(max_length=256, min_length=1)])
+
+
+StopTokenId = TypeAliasType("StopTokenId", Annotated[int, Field(ge=0, le=2147483647)])
+
+
+class SampleRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    prompts: Annotated[list[SamplePrompt], Field(max_length=256, min_length=1)]
+    num_samples: Annotated[int, Field(ge=1, le=64)] = 1
+    """
+    Continuations per prompt.
+    """
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = 64
+    """
+    New tokens per continuation at most.
+    """
+    temperature: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    """
+    0 takes the argmax token.
+    """
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    """
+    Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p.
+    """
+    top_k: Annotated[int, Field(ge=0, le=2147483647)] = 0
+    """
+    Keep the k most likely tokens; 0 keeps all.
+    """
+    stop: Annotated[list[StopItem] | None, Field(max_length=16)] = None
+    """
+    A continuation ends once its text contains one of these strings.
+    """
+    stop_token_ids: Annotated[list[StopTokenId] | None, Field(max_length=64)] = None
+    """
+    A continuation ends at one of these tokens (the model's end-of-sequence token always ends it).
+    """
+    seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+    """
+    Same seed, same samples; unset draws one from the run's own random state.
+    """
+    logprobs: bool = False
+    """
+    Also return each sampled token's log-probability.
+    """
+
+
+class SampledSequence(BaseModel):
+    tokens: list[int]
+    logprobs: list[float] | None = None
+    """
+    Each sampled token's log-probability under the model (temperature 1); absent unless asked.
+    """
+    stop_reason: Literal["stop", "length"]
+    """
+    stop: an end token or stop string; length: max_tokens reached.
+    """
+
+
+class SampleResult(BaseModel):
+    sequences: list[SampledSequence]
+
+
 class ForwardRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",

@@ -1355,6 +1355,85 @@ def build_router(service: TwinkleService) -> APIRouter:
         return result
 
     @router.post(
+        "/api/v1/training_runs/{run_id}/sample",
+        operation_id="sample",
+        tags=["run_compute"],
+        summary="Sample continuations from the run's current adapter.",
+        description="Draws `num_samples` continuations of each prompt with the run's adapter exactly as it is now (after every update so far). Requests of several runs on the same base model are decoded together in one batch, each row through its own run's adapter. The same `seed` gives the same tokens; `temperature` 0 gives the argmax continuation. A sampled token's log-probability is under the model's own distribution (temperature 1, no truncation).",
+        status_code=200,
+        response_model=models.SampleResult,
+        response_model_exclude_unset=True,
+        response_description="The sampled sequences, prompt-major (all samples of the first prompt first).",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def sample(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.SampleRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "sample",
+            lambda: service.sample(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
         "/api/v1/training_runs/{run_id}/calculate_loss",
         operation_id="calculate_loss",
         tags=["run_compute"],

@@ -381,6 +381,24 @@ class TwinkleService(abc.ABC):
         """
         raise OperationNotImplemented("forward_only")
 
+    async def sample(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.SampleRequest,
+        idempotency_key: str | None,
+    ) -> models.SampleResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/sample: Sample continuations from the run's current adapter.
+
+        Draws `num_samples` continuations of each prompt with the run's adapter exactly as it is now (after every update so far). Requests of several runs on the same base model are decoded together in one batch, each row through its own run's adapter. The same `seed` gives the same tokens; `temperature` 0 gives the argmax continuation. A sampled token's log-probability is under the model's own distribution (temperature 1, no truncation).
+
+        Success: 200 (SampleResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("sample")
+
     async def calculate_loss(
         self,
         ctx: RequestContext,

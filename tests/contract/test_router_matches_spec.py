@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import fastapi
@@ -44,7 +46,9 @@ def test_served_document_matches_spec_operation_by_operation(
 ) -> None:
     served, wanted = _operations(app.openapi()), _operations(spec)
     assert sorted(served) == sorted(wanted)
-    assert len(wanted) == 50
+    # Every operationId of the spec, counted in the file itself rather than by the code under test.
+    text = (Path(__file__).resolve().parents[2] / "openapi.yaml").read_text(encoding="utf-8")
+    assert len(wanted) == len(re.findall(r"^\s+operationId:", text, flags=re.MULTILINE)) >= 50
     for key, want in wanted.items():
         got = served[key]
         assert got["operationId"] == want["operationId"], key

@@ -49,8 +49,9 @@ SPARE = {
 
 # Operations whose requests name things the schema cannot enumerate: served models, templates,
 # processors, preprocessors, filters, an optimizer's or scheduler's own arguments, row and batch
-# indexes and resume points within the data's length, rows that carry input_ids or messages,
-# a dataset meta with an id or inline rows. A schema-valid request naming something that does not
+# indexes and resume points within the data's length, rows and prompts that carry input_ids or
+# messages (token ids within the vocabulary, a prompt plus max_tokens within max_length), a dataset
+# meta with an id or inline rows. A schema-valid request naming something that does not
 # exist is refused with 400 and a message listing what is accepted: the right answer, not a bug.
 CHECKED_BEYOND_THE_SCHEMA = [
     "create_training_run",
@@ -61,6 +62,7 @@ CHECKED_BEYOND_THE_SCHEMA = [
     "forward",
     "forward_only",
     "forward_backward",
+    "sample",
     "load_checkpoint",
     "create_dataset",
     "dataset_set_template",

@@ -57,17 +57,23 @@ for step, batch in enumerate(dataloader):
     model.zero_grad()
     lr = model.lr_step().lr
     record.append({"loss": output.loss, "num_tokens": output.num_tokens, "grad_norm": norm, "lr": lr})
+samples = model.sample([[{"role": "user", "content": "Who are you?"}]], num_samples=2, max_tokens=8,
+                       temperature=0.8, seed=5, logprobs=True)
+print("SAMPLES " + json.dumps([s.model_dump() for s in samples.sequences]))
 print("RESULT " + json.dumps(record))
 """
 
 
-def _run(face: str, env: dict[str, str], cwd: Path) -> list[dict]:
+def _run(face: str, env: dict[str, str], cwd: Path) -> tuple[list[dict], list[dict]]:
+    """The loop's per-step record and the sequences it sampled after training."""
     result = subprocess.run(
         [sys.executable, "-c", LOOP, face], capture_output=True, text=True, timeout=600, cwd=cwd, env=env
     )
     assert result.returncode == 0, f"{face} loop failed:\n{result.stderr[-5000:]}"
-    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    lines = result.stdout.splitlines()
+    record = next(x for x in lines if x.startswith("RESULT "))
+    samples = next(x for x in lines if x.startswith("SAMPLES "))
+    return json.loads(record[len("RESULT ") :]), json.loads(samples[len("SAMPLES ") :])
 
 
 def test_local_and_remote_losses_match_step_by_step(make_server, tmp_path: Path) -> None:
@@ -78,13 +84,13 @@ def test_local_and_remote_losses_match_step_by_step(make_server, tmp_path: Path)
     local_config = tmp_path / "local.yaml"
     local_config.write_text(yaml.safe_dump(settings), encoding="utf-8")
 
-    local = _run("local", {**server_env(), "TWINKLE_CONFIG": str(local_config)}, tmp_path)
+    local, local_samples = _run("local", {**server_env(), "TWINKLE_CONFIG": str(local_config)}, tmp_path)
     remote_env = {
         **server_env(),
         "TWINKLE_SERVER_URL": server.base_url,
         "TWINKLE_SERVER_TOKEN": keys["alice"],
     }
-    remote = _run("remote", remote_env, tmp_path)
+    remote, remote_samples = _run("remote", remote_env, tmp_path)
 
     print("local losses ", [round(r["loss"], 6) for r in local])
     print("remote losses", [round(r["loss"], 6) for r in remote])
@@ -97,3 +103,8 @@ def test_local_and_remote_losses_match_step_by_step(make_server, tmp_path: Path)
             assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5), step
         assert b["lr"] == pytest.approx(a["lr"], rel=1e-9), step
     assert len({round(r["loss"], 6) for r in local}) > 1
+    # Sampling from the trained adapter: the same tokens under both faces (same seed).
+    assert len(local_samples) == len(remote_samples) == 2
+    for a, b in zip(local_samples, remote_samples, strict=True):
+        assert a["tokens"] == b["tokens"] and a["stop_reason"] == b["stop_reason"]
+        assert b["logprobs"] == pytest.approx(a["logprobs"], abs=1e-4)

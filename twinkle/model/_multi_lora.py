@@ -41,6 +41,7 @@ _REQUEST_MODELS = {
     "clip_grad_norm": "ClipGradNormRequest",
     "clip_grad_and_step": "ClipGradNormRequest",
     "calculate_metric": "CalculateMetricRequest",
+    "sample": "SampleRequest",
 }
 
 

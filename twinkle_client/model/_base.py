@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from twinkle_client.model._lora import DEFAULT_ADAPTER_SEED
-from twinkle_client.model._rows import normalize_rows
+from twinkle_client.model._rows import normalize_prompts, normalize_rows
 from twinkle_client.types import (
     AppliedOutput,
     BackwardOutput,
@@ -32,6 +32,7 @@ from twinkle_client.types import (
     LossOutput,
     LrStepOutput,
     MetricOutput,
+    SampleOutput,
     StepOutput,
     TrainConfigs,
 )
@@ -247,6 +248,55 @@ class TrainingLoopBase:
         """The metrics added with ``add_metric``, over the steps since the last call."""
         body = {"is_training": bool(is_training)}
         return self._run(lambda: self._call("calculate_metric", body, MetricOutput))
+
+    def sample(
+        self,
+        prompts: Any,
+        *,
+        num_samples: int = 1,
+        max_tokens: int = 64,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        stop: list[str] | None = None,
+        stop_token_ids: list[int] | None = None,
+        seed: int | None = None,
+        logprobs: bool = False,
+    ) -> SampleOutput:
+        """Sample continuations from this model's adapter as it is now (no save needed).
+
+        Args:
+            prompts: token-id lists, or chat conversations (rendered with the run's template and
+                its generation prompt).
+            num_samples: continuations per prompt.
+            max_tokens: new tokens per continuation at most.
+            temperature: 0 takes the argmax token; top_p / top_k truncate the distribution.
+            stop, stop_token_ids: end a continuation at these strings or tokens.
+            seed: the same seed gives the same samples.
+            logprobs: also return each sampled token's log-probability (under the model,
+                temperature 1: what importance-sampling losses compare against).
+
+        Returns:
+            ``sequences``, prompt-major: all samples of the first prompt, then the next.
+
+        Example:
+            >>> out = model.sample([[{"role": "user", "content": "Who are you?"}]], num_samples=4, seed=0)
+            >>> [s.tokens for s in out.sequences]
+        """
+        body = {
+            "prompts": normalize_prompts(prompts),
+            "num_samples": num_samples,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "stop": stop,
+            "stop_token_ids": stop_token_ids,
+            "seed": seed,
+            "logprobs": bool(logprobs),
+        }
+        body = {key: value for key, value in body.items() if value is not None}
+        return self._run(lambda: self._call("sample", body, SampleOutput))
 
     # -- housekeeping --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ENCODED_FIELDS", "normalize_rows"]
+__all__ = ["ENCODED_FIELDS", "normalize_prompts", "normalize_rows"]
 
 ENCODED_FIELDS = ("input_ids", "labels", "attention_mask", "position_ids", "length")
 
@@ -55,3 +55,28 @@ def normalize_rows(inputs: Any) -> list[dict[str, Any]]:
     if not inputs:
         raise ValueError("inputs is empty: a batch needs at least one row")
     return [_row(row, i) for i, row in enumerate(inputs)]
+
+
+def normalize_prompts(prompts: Any) -> list[dict[str, Any]]:
+    """The API prompts for ``prompts``: each a list of token ids, a chat conversation (a list of
+    ``{role, content}`` dicts), or already ``{"input_ids": ...}`` / ``{"messages": ...}``.
+
+    Raises:
+        ValueError: no prompts, or a prompt of neither kind.
+    """
+    if not isinstance(prompts, Sequence) or isinstance(prompts, (str, bytes)) or not prompts:
+        raise ValueError("prompts must be a non-empty list of prompts (token-id lists or chat conversations)")
+    out = []
+    for index, prompt in enumerate(prompts):
+        prompt = _plain(prompt)
+        if isinstance(prompt, Mapping) and set(prompt) in ({"input_ids"}, {"messages"}):
+            key = next(iter(prompt))
+            value = _plain(prompt[key])
+            out.append({key: [dict(m) for m in value] if key == "messages" else list(value)})
+        elif isinstance(prompt, Sequence) and prompt and all(isinstance(m, Mapping) for m in prompt):
+            out.append({"messages": [dict(m) for m in prompt]})
+        elif isinstance(prompt, Sequence) and prompt and all(isinstance(t, int) for t in prompt):
+            out.append({"input_ids": list(prompt)})
+        else:
+            raise ValueError(f"prompts[{index}] must be a list of token ids or a list of chat messages")
+    return out

@@ -82,7 +82,7 @@ def check_sample_request(
     check_kwargs("sample", kwargs, SAMPLE_KWARGS)
     prompts = kwargs.get("prompts")
     if not isinstance(prompts, list) or not prompts:
-        raise InvalidInput("sample needs prompts: a non-empty list of token-id lists or chat message lists")
+        raise InvalidInput("sample needs prompts: a non-empty list of {input_ids} or {messages} objects")
     ids = [_prompt_ids(i, p, vocab_size, encode) for i, p in enumerate(prompts)]
     request = SampleRequest(
         run=run,
@@ -292,22 +292,32 @@ def _generator(request: SampleRequest, device: torch.device) -> torch.Generator:
 
 
 def _prompt_ids(index: int, prompt: Any, vocab_size: int, encode: Any) -> list[int]:
-    if isinstance(prompt, list) and prompt and all(isinstance(m, dict) for m in prompt):
-        ids = list(encode(prompt))
-    elif (
-        isinstance(prompt, list)
-        and prompt
-        and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
-    ):
-        ids = prompt
+    """A prompt is ``{"input_ids": [...]}`` or ``{"messages": [...]}``, exactly one of the two."""
+    keys = set(prompt) if isinstance(prompt, dict) else set()
+    if keys == {"messages"}:
+        ids = list(encode(prompt["messages"]))
+    elif keys == {"input_ids"} and _token_list(prompt["input_ids"]):
+        ids = list(prompt["input_ids"])
     else:
-        raise InvalidInput(f"prompts[{index}] must be a non-empty list of token ids or of chat messages")
+        raise InvalidInput(
+            f"prompts[{index}] must be an object with either input_ids (a non-empty list of token ids) "
+            "or messages (a chat conversation)"
+        )
     for pos, token in enumerate(ids):
         if not 0 <= token < vocab_size:
             raise InvalidInput(
-                f"prompts[{index}][{pos}]={token} is outside the vocabulary; ids must be in [0, {vocab_size})"
+                f"prompts[{index}] token {pos} = {token} is outside the vocabulary; "
+                f"ids must be in [0, {vocab_size})"
             )
     return ids
+
+
+def _token_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+    )
 
 
 def _int(field_name: str, value: Any, low: int, high: int) -> int:

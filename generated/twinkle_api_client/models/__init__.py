@@ -55,6 +55,11 @@ from .metric_result_metrics import MetricResultMetrics
 from .model_capability import ModelCapability
 from .model_capacity import ModelCapacity
 from .row import Row
+from .sample_prompt import SamplePrompt
+from .sample_request import SampleRequest
+from .sample_result import SampleResult
+from .sampled_sequence import SampledSequence
+from .sampled_sequence_stop_reason import SampledSequenceStopReason
 from .save_checkpoint_request import SaveCheckpointRequest
 from .server_capabilities import ServerCapabilities
 from .session import Session
@@ -145,6 +150,11 @@ __all__ = (
     "ModelCapability",
     "ModelCapacity",
     "Row",
+    "SampledSequence",
+    "SampledSequenceStopReason",
+    "SamplePrompt",
+    "SampleRequest",
+    "SampleResult",
     "SaveCheckpointRequest",
     "ServerCapabilities",
     "Session",

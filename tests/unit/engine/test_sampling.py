@@ -23,7 +23,7 @@ def engine(tiny_model_dir):
 
 
 def _prompts(sc_rows, n=2):
-    return [row["input_ids"][:12] for row in sc_rows[:n]]
+    return [{"input_ids": row["input_ids"][:12]} for row in sc_rows[:n]]
 
 
 def _tokens(result):
@@ -41,6 +41,7 @@ def test_temperature_zero_gives_the_argmax_continuation(engine, sc_rows):
     out = engine.run_op("run_a", "sample", prompts=[prompt], temperature=0.0, max_tokens=6)
     tokens = _tokens(out)[0]
     assert len(tokens) == 6 or out["sequences"][0]["stop_reason"] == "stop"
+    prompt = prompt["input_ids"]
     logits = _full_logits(engine, "run_a", prompt + tokens)
     expected = logits[len(prompt) - 1 : len(prompt) - 1 + len(tokens)].argmax(-1).tolist()
     assert tokens == expected
@@ -54,6 +55,7 @@ def test_sampled_logprobs_equal_forward_logprobs_of_the_same_sequence(engine, sc
     prompt = _prompts(sc_rows, 1)[0]
     out = engine.run_op("run_a", "sample", prompts=[prompt], max_tokens=8, seed=3, logprobs=True)
     sequence = out["sequences"][0]
+    prompt = prompt["input_ids"]
     ids = prompt + sequence["tokens"]
     labels = [-100] * (len(prompt) - 1) + sequence["tokens"] + [-100]
     forward = engine.run_op(
@@ -111,7 +113,11 @@ def test_stop_strings_and_stop_tokens_end_the_sequence(engine, sc_rows):
 def test_chat_prompts_use_the_run_template(engine):
     engine.run_op("run_a", "set_template", name="Template")
     out = engine.run_op(
-        "run_a", "sample", prompts=[[{"role": "user", "content": "who are you?"}]], max_tokens=3, seed=1
+        "run_a",
+        "sample",
+        prompts=[{"messages": [{"role": "user", "content": "who are you?"}]}],
+        max_tokens=3,
+        seed=1,
     )
     assert len(out["sequences"][0]["tokens"]) >= 1
 
@@ -120,13 +126,15 @@ def test_chat_prompts_use_the_run_template(engine):
     ("kwargs", "message"),
     [
         ({"prompts": []}, "non-empty list"),
-        ({"prompts": [[10**9]]}, "outside the vocabulary"),
-        ({"prompts": [[1, 2]], "temperature": -1}, "temperature must be"),
-        ({"prompts": [[1, 2]], "top_p": 0}, "top_p must be"),
-        ({"prompts": [[1, 2]], "num_samples": 0}, "num_samples must be"),
-        ({"prompts": [[1, 2]], "max_tokens": 10**6}, "max_tokens must be"),
-        ({"prompts": [[1, 2]], "max_tokens": 255}, "over this model's max_length"),
-        ({"prompts": [[1, 2]], "bogus": 1}, "bogus"),
+        ({"prompts": [{"input_ids": [10**9]}]}, "outside the vocabulary"),
+        ({"prompts": [[1, 2]]}, "either input_ids"),
+        ({"prompts": [{"input_ids": [1], "messages": []}]}, "either input_ids"),
+        ({"prompts": [{"input_ids": [1, 2]}], "temperature": -1}, "temperature must be"),
+        ({"prompts": [{"input_ids": [1, 2]}], "top_p": 0}, "top_p must be"),
+        ({"prompts": [{"input_ids": [1, 2]}], "num_samples": 0}, "num_samples must be"),
+        ({"prompts": [{"input_ids": [1, 2]}], "max_tokens": 10**6}, "max_tokens must be"),
+        ({"prompts": [{"input_ids": [1, 2]}], "max_tokens": 255}, "over this model's max_length"),
+        ({"prompts": [{"input_ids": [1, 2]}], "bogus": 1}, "bogus"),
     ],
 )
 def test_bad_sampling_arguments_are_refused_before_any_work(engine, kwargs, message):
