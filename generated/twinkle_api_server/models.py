@@ -286,13 +286,6 @@ class SetProcessorRequest(BaseModel):
     padding_side: Literal["left", "right"] | None = None
 
 
-class SetLossRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    loss_name: Literal["CrossEntropyLoss"]
-
-
 Beta = TypeAliasType("Beta", Annotated[float, Field(ge=0.0, lt=1.0)])
 
 
@@ -382,6 +375,18 @@ class Row(BaseModel):
     position_ids: Annotated[list[PositionId] | None, Field(max_length=131072)] = None
     length: Annotated[int | None, Field(ge=0, le=131072)] = None
     messages: Annotated[list[ChatMessage] | None, Field(max_length=1024, min_length=1)] = None
+    advantages: Annotated[list[float] | None, Field(max_length=131072)] = None
+    """
+    Per input token (aligned with labels), the advantage of the label token; read by ImportanceSamplingLoss and PPOLoss.
+    """
+    sampler_logprobs: Annotated[list[float] | None, Field(max_length=131072)] = None
+    """
+    Per input token, the log-probability the sampler gave the label token (the `logprobs` of `sample`); read by ImportanceSamplingLoss and PPOLoss.
+    """
+    weights: Annotated[list[float] | None, Field(max_length=131072)] = None
+    """
+    Per input token, the weight of the label token's log-probability in LinearLoss (a custom loss's gradient, computed by the client).
+    """
 
 
 class DataRow(BaseModel):
@@ -485,6 +490,10 @@ class ForwardRequest(BaseModel):
     return_logprobs: bool = False
     """
     Also return the log-probability of each label token.
+    """
+    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss"] | None = None
+    """
+    This call's loss (with its defaults) instead of the run's; the run's loss is unchanged.
     """
 
 
@@ -854,3 +863,17 @@ class SetDataLoaderStateRequest(BaseModel):
 class Batch(BaseModel):
     index: Annotated[int, Field(ge=0)]
     rows: list[DataRow]
+
+
+class SetLossRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss"]
+    """
+    CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count.
+    """
+    epsilon: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
+    """
+    PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
+    """

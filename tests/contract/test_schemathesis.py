@@ -48,7 +48,7 @@ SPARE = {
 
 
 # Operations whose requests name things the schema cannot enumerate: served models, templates,
-# processors, preprocessors, filters, an optimizer's or scheduler's own arguments, row and batch
+# processors, preprocessors, filters, a loss's, an optimizer's or a scheduler's own arguments, row and batch
 # indexes and resume points within the data's length, rows and prompts that carry input_ids or
 # messages (token ids within the vocabulary, a prompt plus max_tokens within max_length), a dataset
 # meta with an id or inline rows. A schema-valid request naming something that does not
@@ -57,6 +57,7 @@ CHECKED_BEYOND_THE_SCHEMA = [
     "create_training_run",
     "set_template",
     "set_processor",
+    "set_loss",
     "set_optimizer",
     "set_lr_scheduler",
     "forward",

@@ -16,7 +16,7 @@ head always takes the plain path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from peft.tuners.lora import LoraLayer
@@ -32,6 +32,7 @@ class TargetScores:
 
     logprobs: torch.Tensor
     num_correct: int
+    values: dict[str, torch.Tensor] = field(default_factory=dict)  # the rows' per-token numbers, [T]
 
 
 def score_targets(

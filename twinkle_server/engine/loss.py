@@ -9,16 +9,28 @@ batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from twinkle_server.engine.checks import check_kwargs, check_name
+from twinkle_server.engine.checks import check_kwargs, check_name, positive
 from twinkle_server.engine.head import TargetScores
+from twinkle_server.errors import InvalidInput
 
-__all__ = ["IGNORE_INDEX", "LOSSES", "LossOutput", "build_loss", "cross_entropy_loss"]
+__all__ = [
+    "IGNORE_INDEX",
+    "LOSSES",
+    "LossOutput",
+    "build_loss",
+    "cross_entropy_loss",
+    "importance_sampling_loss",
+    "linear_loss",
+    "loss_inputs",
+    "ppo_loss",
+]
 
 IGNORE_INDEX = -100
 
@@ -44,14 +56,57 @@ def cross_entropy_loss(scores: TargetScores) -> LossOutput:
     )
 
 
+def importance_sampling_loss(scores: TargetScores) -> LossOutput:
+    """Policy gradient with importance weights: ``-sum(exp(logprob - sampler_logprob) * advantage)``.
+
+    The ratio corrects for tokens sampled by a slightly older policy (the sampler's logprobs).
+    """
+    ratio = torch.exp(scores.logprobs - scores.values["sampler_logprobs"])
+    return _token_loss(-(ratio * scores.values["advantages"]).sum(), scores)
+
+
+def ppo_loss(scores: TargetScores, *, epsilon: float = 0.2) -> LossOutput:
+    """PPO's clipped objective: ``-sum(min(ratio * A, clip(ratio, 1 - epsilon, 1 + epsilon) * A))``."""
+    advantages = scores.values["advantages"]
+    ratio = torch.exp(scores.logprobs - scores.values["sampler_logprobs"])
+    clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon)
+    return _token_loss(-torch.minimum(ratio * advantages, clipped * advantages).sum(), scores)
+
+
+def linear_loss(scores: TargetScores) -> LossOutput:
+    """``sum(weights * logprob)``: the loss whose gradient is ``sum(weights * d logprob)``.
+
+    What a custom loss computed by the client comes down to: with ``weights`` the gradient of the
+    client's (summed) loss with respect to each token's logprob, the update is that loss's update.
+    """
+    return _token_loss((scores.values["weights"] * scores.logprobs).sum(), scores)
+
+
+def _token_loss(loss_sum: torch.Tensor, scores: TargetScores) -> LossOutput:
+    return LossOutput(
+        loss_sum=loss_sum, num_tokens=int(scores.logprobs.numel()), num_correct=scores.num_correct
+    )
+
+
 @dataclass(frozen=True)
 class _LossEntry:
-    fn: Callable[[TargetScores], LossOutput]
-    kwargs: frozenset[str]
+    fn: Callable[..., LossOutput]
+    kwargs: Mapping[str, Callable[[str, Any], Any]]
+    needs: tuple[str, ...] = ()
+
+
+def _epsilon(field: str, value: Any) -> float:
+    value = positive(field, value)
+    if value >= 1:
+        raise InvalidInput(f"{field} must be in (0, 1), got {value!r}")
+    return value
 
 
 LOSSES: Mapping[str, _LossEntry] = {
-    "CrossEntropyLoss": _LossEntry(cross_entropy_loss, frozenset()),
+    "CrossEntropyLoss": _LossEntry(cross_entropy_loss, {}),
+    "ImportanceSamplingLoss": _LossEntry(importance_sampling_loss, {}, ("advantages", "sampler_logprobs")),
+    "PPOLoss": _LossEntry(ppo_loss, {"epsilon": _epsilon}, ("advantages", "sampler_logprobs")),
+    "LinearLoss": _LossEntry(linear_loss, {}, ("weights",)),
 }
 
 
@@ -60,4 +115,10 @@ def build_loss(name: Any, kwargs: Mapping[str, Any]) -> Callable[[TargetScores],
     check_name("loss", name, LOSSES)
     entry = LOSSES[name]
     check_kwargs(f"loss {name}", kwargs, entry.kwargs)
-    return entry.fn
+    checked = {key: entry.kwargs[key](key, value) for key, value in kwargs.items()}
+    return functools.partial(entry.fn, **checked) if checked else entry.fn
+
+
+def loss_inputs(name: str) -> tuple[str, ...]:
+    """The per-token row values loss ``name`` reads (each label token of every row must have them)."""
+    return LOSSES[name].needs

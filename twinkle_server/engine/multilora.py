@@ -31,7 +31,7 @@ from twinkle_server.engine.lora import (
     lora_config_from_dict,
     lora_config_to_dict,
 )
-from twinkle_server.engine.loss import build_loss
+from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
@@ -214,11 +214,15 @@ class MultiLoraModel:
                 max_length=self.spec.max_length,
                 encode=self._prompt_encoder(run),
             )
-        check_kwargs(op, kwargs, ("inputs", "return_logprobs"))
+        check_kwargs(op, kwargs, ("inputs", "return_logprobs", "loss_name"))
         if "inputs" not in kwargs:
             raise InvalidInput(f"{op} needs argument(s) inputs")
         return_logprobs = kwargs.get("return_logprobs", False)
         operations.check_bool("return_logprobs", return_logprobs)
+        loss_name, loss_kwargs = run.loss_config["name"], run.loss_config["kwargs"]
+        if kwargs.get("loss_name") is not None:  # this call's loss instead of the run's, with its defaults
+            loss_name, loss_kwargs = kwargs["loss_name"], {}
+        loss_fn = build_loss(loss_name, loss_kwargs)
         made: dict[str, Any] = {}
         rows = validate_rows(
             kwargs["inputs"],
@@ -227,10 +231,10 @@ class MultiLoraModel:
             need_labels=op == "forward_backward",
             encode_messages=self._encoder(run, made),
         )
-        loss_fn = build_loss(run.loss_config["name"], run.loss_config["kwargs"])
+        batch = run.processor(rows, pad_token_id=self._pass_model.pad_id, device=self.device)
+        _check_loss_inputs(loss_name, batch)
         if "template" in made:
             run.template, run.template_config = made["template"], {"name": "Template", "kwargs": {}}
-        batch = run.processor(rows, pad_token_id=self._pass_model.pad_id, device=self.device)
         return PassItem(run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs)
 
     def pass_key(self, item: PassItem) -> tuple[str, str]:
@@ -409,6 +413,19 @@ class MultiLoraModel:
             return template.encode(messages)
 
         return encode
+
+
+def _check_loss_inputs(loss_name: str, batch: Any) -> None:
+    """Every label token carries the per-token values the loss reads (advantages, ...)."""
+    labelled = batch.labels != -100
+    for name in loss_inputs(loss_name):
+        values = batch.values.get(name)
+        if values is None or bool(torch.isnan(values[labelled]).any()):
+            raise InvalidInput(
+                f"loss {loss_name} needs {name} for every label token of every row; "
+                f"send {name} (one number per input token) with each row",
+                details={"loss": loss_name, "field": name},
+            )
 
 
 def _eos_ids(tokenizer: Any, config: Any) -> list[int]:

@@ -194,6 +194,7 @@ def _item_output(
         routing = engine.router.route(PassPlan((segment,)))
     with routing:
         scores = score_targets(picked, targets, head, chunk_tokens=engine.loss_chunk_tokens)
+    scores.values = {name: values[mask] for name, values in batch.values.items()}
     loss = item.loss_fn(scores) if batch.num_label_tokens else None
     logprobs = _row_logprobs(scores.logprobs, mask, batch) if item.return_logprobs else None
     return _Output(loss, logprobs)

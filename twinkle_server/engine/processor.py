@@ -6,6 +6,8 @@ device and a rejected call leaves the run exactly as it was.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +17,21 @@ import torch
 from twinkle_server.engine.checks import check_kwargs, check_name
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["PROCESSORS", "Batch", "InputProcessor", "build_processor", "validate_rows"]
+__all__ = ["PROCESSORS", "TOKEN_VALUE_FIELDS", "Batch", "InputProcessor", "build_processor", "validate_rows"]
 
 IGNORE_INDEX = -100
-_ROW_FIELDS = ("input_ids", "labels", "attention_mask", "position_ids", "length", "messages")
+TOKEN_VALUE_FIELDS = ("advantages", "sampler_logprobs", "weights")
+"""Per-token numbers a row may carry for a loss (aligned with labels: entry i goes with labels[i])."""
+
+_ROW_FIELDS = (
+    "input_ids",
+    "labels",
+    "attention_mask",
+    "position_ids",
+    "length",
+    "messages",
+    *TOKEN_VALUE_FIELDS,
+)
 _SEQ_FIELDS = ("labels", "attention_mask", "position_ids")
 
 
@@ -33,6 +46,8 @@ class Batch:
     lengths: list[int]
     offsets: list[int]
     num_label_tokens: int
+    # The rows' TOKEN_VALUE_FIELDS that any row carries, [rows, width], NaN where a row has none.
+    values: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 def _int_list(field: str, index: int, value: Any) -> list[int]:
@@ -47,6 +62,22 @@ def _int_list(field: str, index: int, value: Any) -> list[int]:
                 details={"row": index, "field": field},
             )
     return list(value)
+
+
+def _number_list(field_name: str, index: int, value: Any, length: int) -> list[float]:
+    """Finite numbers, one per input token."""
+    where = {"row": index, "field": field_name}
+    if not isinstance(value, list | tuple) or len(value) != length:
+        raise InvalidInput(
+            f"row {index}: {field_name} must be a list of {length} numbers, one per input token",
+            details=where,
+        )
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+            raise InvalidInput(
+                f"row {index}: {field_name} must hold finite numbers only, found {item!r}", details=where
+            )
+    return [float(v) for v in value]
 
 
 def _check_range(field: str, index: int, values: list[int], vocab_size: int, *, allow_ignore: bool) -> None:
@@ -101,6 +132,9 @@ def _validate_row(index: int, row: Any, *, vocab_size: int, max_length: int) -> 
                 details={"row": index, "field": field},
             )
         out[field] = values
+    for name in TOKEN_VALUE_FIELDS:
+        if row.get(name) is not None:
+            out[name] = _number_list(name, index, row[name], len(ids))
     if "labels" in out:
         _check_range("labels", index, out["labels"], vocab_size, allow_ignore=True)
     if "attention_mask" in out and any(v not in (0, 1) for v in out["attention_mask"]):
@@ -203,6 +237,18 @@ class InputProcessor:
             pos.append(padded(row_pos, 0))
             labels.append(padded(row_labels, IGNORE_INDEX))
         label_tensor = torch.tensor(labels, dtype=torch.long, device=device)
+        values = {
+            name: torch.tensor(
+                [
+                    self._pad_values(r.get(name), width, offset)
+                    for r, offset in zip(rows, offsets, strict=True)
+                ],
+                dtype=torch.float32,
+                device=device,
+            )
+            for name in TOKEN_VALUE_FIELDS
+            if any(name in r for r in rows)
+        }
         return Batch(
             input_ids=torch.tensor(ids, dtype=torch.long, device=device),
             attention_mask=torch.tensor(mask, dtype=torch.long, device=device),
@@ -211,7 +257,16 @@ class InputProcessor:
             lengths=[len(r["input_ids"]) for r in rows],
             offsets=offsets,
             num_label_tokens=int((label_tensor != IGNORE_INDEX).sum()),
+            values=values,
         )
+
+    @staticmethod
+    def _pad_values(values: list[float] | None, width: int, offset: int) -> list[float]:
+        """A row's per-token numbers placed where its tokens sit (NaN where the row has none)."""
+        row = [math.nan] * width
+        if values is not None:
+            row[offset : offset + len(values)] = values
+        return row
 
 
 PROCESSORS: Mapping[str, tuple[type[InputProcessor], frozenset[str]]] = {

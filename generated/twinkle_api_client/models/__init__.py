@@ -48,6 +48,7 @@ from .init_args import InitArgs
 from .load_checkpoint_request import LoadCheckpointRequest
 from .lora_config import LoraConfig
 from .lora_config_bias import LoraConfigBias
+from .loss_name import LossName
 from .loss_result import LossResult
 from .lr_step_result import LrStepResult
 from .metric_result import MetricResult
@@ -66,7 +67,6 @@ from .session import Session
 from .session_status import SessionStatus
 from .set_data_loader_state_request import SetDataLoaderStateRequest
 from .set_loss_request import SetLossRequest
-from .set_loss_request_loss_name import SetLossRequestLossName
 from .set_lr_scheduler_request import SetLrSchedulerRequest
 from .set_lr_scheduler_request_scheduler_name import SetLrSchedulerRequestSchedulerName
 from .set_optimizer_request import SetOptimizerRequest
@@ -143,6 +143,7 @@ __all__ = (
     "LoadCheckpointRequest",
     "LoraConfig",
     "LoraConfigBias",
+    "LossName",
     "LossResult",
     "LrStepResult",
     "MetricResult",
@@ -161,7 +162,6 @@ __all__ = (
     "SessionStatus",
     "SetDataLoaderStateRequest",
     "SetLossRequest",
-    "SetLossRequestLossName",
     "SetLrSchedulerRequest",
     "SetLrSchedulerRequestSchedulerName",
     "SetOptimizerRequest",

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..models.loss_name import LossName, check_loss_name
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -20,10 +21,16 @@ class ForwardRequest:
     Attributes:
         inputs (list[Row]):
         return_logprobs (bool | Unset): Also return the log-probability of each label token. Default: False.
+        loss_name (LossName | Unset): CrossEntropyLoss: minus the label tokens' log-probabilities.
+            ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate
+            -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-
+            computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token
+            count.
     """
 
     inputs: list[Row]
     return_logprobs: bool | Unset = False
+    loss_name: LossName | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         inputs = []
@@ -32,6 +39,10 @@ class ForwardRequest:
             inputs.append(inputs_item)
 
         return_logprobs = self.return_logprobs
+
+        loss_name: str | Unset = UNSET
+        if not isinstance(self.loss_name, Unset):
+            loss_name = self.loss_name
 
         field_dict: dict[str, Any] = {}
 
@@ -42,6 +53,8 @@ class ForwardRequest:
         )
         if return_logprobs is not UNSET:
             field_dict["return_logprobs"] = return_logprobs
+        if loss_name is not UNSET:
+            field_dict["loss_name"] = loss_name
 
         return field_dict
 
@@ -59,9 +72,17 @@ class ForwardRequest:
 
         return_logprobs = d.pop("return_logprobs", UNSET)
 
+        _loss_name = d.pop("loss_name", UNSET)
+        loss_name: LossName | Unset
+        if isinstance(_loss_name, Unset):
+            loss_name = UNSET
+        else:
+            loss_name = check_loss_name(_loss_name)
+
         forward_request = cls(
             inputs=inputs,
             return_logprobs=return_logprobs,
+            loss_name=loss_name,
         )
 
         return forward_request

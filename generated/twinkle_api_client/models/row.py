@@ -27,6 +27,12 @@ class Row:
             position_ids (list[int] | Unset):
             length (int | Unset):
             messages (list[ChatMessage] | Unset):
+            advantages (list[float] | Unset): Per input token (aligned with labels), the advantage of the label token; read
+                by ImportanceSamplingLoss and PPOLoss.
+            sampler_logprobs (list[float] | Unset): Per input token, the log-probability the sampler gave the label token
+                (the `logprobs` of `sample`); read by ImportanceSamplingLoss and PPOLoss.
+            weights (list[float] | Unset): Per input token, the weight of the label token's log-probability in LinearLoss (a
+                custom loss's gradient, computed by the client).
     """
 
     input_ids: list[int] | Unset = UNSET
@@ -35,6 +41,9 @@ class Row:
     position_ids: list[int] | Unset = UNSET
     length: int | Unset = UNSET
     messages: list[ChatMessage] | Unset = UNSET
+    advantages: list[float] | Unset = UNSET
+    sampler_logprobs: list[float] | Unset = UNSET
+    weights: list[float] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         input_ids: list[int] | Unset = UNSET
@@ -62,6 +71,18 @@ class Row:
                 messages_item = messages_item_data.to_dict()
                 messages.append(messages_item)
 
+        advantages: list[float] | Unset = UNSET
+        if not isinstance(self.advantages, Unset):
+            advantages = self.advantages
+
+        sampler_logprobs: list[float] | Unset = UNSET
+        if not isinstance(self.sampler_logprobs, Unset):
+            sampler_logprobs = self.sampler_logprobs
+
+        weights: list[float] | Unset = UNSET
+        if not isinstance(self.weights, Unset):
+            weights = self.weights
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
@@ -77,6 +98,12 @@ class Row:
             field_dict["length"] = length
         if messages is not UNSET:
             field_dict["messages"] = messages
+        if advantages is not UNSET:
+            field_dict["advantages"] = advantages
+        if sampler_logprobs is not UNSET:
+            field_dict["sampler_logprobs"] = sampler_logprobs
+        if weights is not UNSET:
+            field_dict["weights"] = weights
 
         return field_dict
 
@@ -104,6 +131,12 @@ class Row:
 
                 messages.append(messages_item)
 
+        advantages = cast(list[float], d.pop("advantages", UNSET))
+
+        sampler_logprobs = cast(list[float], d.pop("sampler_logprobs", UNSET))
+
+        weights = cast(list[float], d.pop("weights", UNSET))
+
         row = cls(
             input_ids=input_ids,
             labels=labels,
@@ -111,6 +144,9 @@ class Row:
             position_ids=position_ids,
             length=length,
             messages=messages,
+            advantages=advantages,
+            sampler_logprobs=sampler_logprobs,
+            weights=weights,
         )
 
         return row

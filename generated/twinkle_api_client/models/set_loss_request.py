@@ -5,7 +5,8 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
-from ..models.set_loss_request_loss_name import SetLossRequestLossName, check_set_loss_request_loss_name
+from ..models.loss_name import LossName, check_loss_name
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="SetLossRequest")
 
@@ -14,13 +15,20 @@ T = TypeVar("T", bound="SetLossRequest")
 class SetLossRequest:
     """
     Attributes:
-        loss_name (SetLossRequestLossName):
+        loss_name (LossName): CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss:
+            -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 -
+            epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every
+            loss is a sum over label tokens, divided by the accumulation window's label-token count.
+        epsilon (float | Unset): PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
     """
 
-    loss_name: SetLossRequestLossName
+    loss_name: LossName
+    epsilon: float | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         loss_name: str = self.loss_name
+
+        epsilon = self.epsilon
 
         field_dict: dict[str, Any] = {}
 
@@ -29,16 +37,21 @@ class SetLossRequest:
                 "loss_name": loss_name,
             }
         )
+        if epsilon is not UNSET:
+            field_dict["epsilon"] = epsilon
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        loss_name = check_set_loss_request_loss_name(d.pop("loss_name"))
+        loss_name = check_loss_name(d.pop("loss_name"))
+
+        epsilon = d.pop("epsilon", UNSET)
 
         set_loss_request = cls(
             loss_name=loss_name,
+            epsilon=epsilon,
         )
 
         return set_loss_request

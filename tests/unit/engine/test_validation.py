@@ -195,7 +195,7 @@ BAD_CALLS = [
     pytest.param(
         "forward_backward",
         {"inputs": [_row()], "temperature": 1.0},
-        "forward_backward got unknown argument(s) temperature; accepted: inputs, return_logprobs",
+        "forward_backward got unknown argument(s) temperature; accepted: inputs, loss_name, return_logprobs",
         id="op-kwarg",
     ),
     pytest.param("forward", {}, "forward needs argument(s) inputs", id="missing-inputs"),
