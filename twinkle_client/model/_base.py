@@ -42,6 +42,13 @@ __all__ = ["TrainingLoopBase"]
 M = TypeVar("M", bound=BaseModel)
 
 
+def _forward_body(inputs: Any, return_logprobs: bool, loss_name: str | None) -> dict[str, Any]:
+    body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+    if loss_name is not None:
+        body["loss_name"] = loss_name
+    return body
+
+
 def _kwargs_body(first: tuple[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     """``{name: value, **kwargs}`` without the None values (a None means "server default")."""
     name, value = first
@@ -165,12 +172,12 @@ class TrainingLoopBase:
             inputs: a list of rows: encoded (``input_ids``, ``labels``, ...) or chat ``messages``.
             return_logprobs: also return each label token's log-probability.
         """
-        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        body = _forward_body(inputs, return_logprobs, None)
         return self._run(lambda: self._call("forward", body, ForwardOutput))
 
     def forward_only(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
         """Forward a batch without gradients (evaluation)."""
-        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        body = _forward_body(inputs, return_logprobs, None)
         return self._run(lambda: self._call("forward_only", body, ForwardOutput))
 
     def calculate_loss(self) -> LossOutput:
@@ -181,12 +188,16 @@ class TrainingLoopBase:
         """Back-propagate the last ``forward``'s loss into the accumulated gradients."""
         return self._run(lambda: self._call("backward", None, BackwardOutput))
 
-    def forward_backward(self, inputs: Any, return_logprobs: bool = False) -> ForwardBackwardOutput:
+    def forward_backward(
+        self, inputs: Any, return_logprobs: bool = False, loss_name: str | None = None
+    ) -> ForwardBackwardOutput:
         """Forward and backward one micro-batch.
 
         Args:
-            inputs: a list of rows (a batch from ``DataLoader``).
+            inputs: a list of rows (a batch from ``DataLoader``); rows may carry the per-token
+                ``advantages``, ``sampler_logprobs`` or ``weights`` a loss reads.
             return_logprobs: also return each label token's log-probability.
+            loss_name: this call's loss instead of the run's (``set_loss``), with its defaults.
 
         Returns:
             The micro-batch's mean loss over its label tokens, and where it sits in the
@@ -196,15 +207,46 @@ class TrainingLoopBase:
             >>> for batch in dataloader:
             ...     output = model.forward_backward(inputs=batch)
         """
-        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        body = _forward_body(inputs, return_logprobs, loss_name)
         return self._run(lambda: self._call("forward_backward", body, ForwardBackwardOutput))
 
     def forward_backward_async(
-        self, inputs: Any, return_logprobs: bool = False
+        self, inputs: Any, return_logprobs: bool = False, loss_name: str | None = None
     ) -> Future[ForwardBackwardOutput]:
         """``forward_backward`` without waiting: a Future of its output."""
-        body = {"inputs": normalize_rows(inputs), "return_logprobs": bool(return_logprobs)}
+        body = _forward_body(inputs, return_logprobs, loss_name)
         return self._submit(lambda: self._call("forward_backward", body, ForwardBackwardOutput))
+
+    def forward_backward_custom(
+        self, inputs: Any, loss_fn: Callable[[list[Any], list[dict[str, Any]]], Any]
+    ) -> ForwardBackwardOutput:
+        """Train on a loss computed here, in this process, from the server's log-probabilities.
+
+        No user code runs on the server: the rows are scored (``forward_only``), ``loss_fn`` gets
+        one torch tensor of label-token log-probabilities per row (positions with label -100
+        hold 0) plus the rows, and returns a scalar tensor, a *sum* over tokens like every loss
+        (the server divides by the window's label tokens). Its gradient with respect to each
+        log-probability becomes the per-token ``weights`` of a ``LinearLoss`` pass, whose update is
+        the custom loss's update (exactly so with ``lora_dropout`` 0). Needs torch here.
+
+        Returns:
+            The ``forward_backward`` output, with the custom loss's value as ``custom_loss``.
+        """
+        import torch
+
+        rows = normalize_rows(inputs)
+        scored = self.forward_only(rows, return_logprobs=True)
+        logprobs = [
+            torch.tensor(row, dtype=torch.float32, requires_grad=True) for row in scored.logprobs or []
+        ]
+        loss = loss_fn(logprobs, rows)
+        grads = torch.autograd.grad(loss, logprobs, allow_unused=True)
+        weighted = []
+        for row, lp, grad in zip(rows, logprobs, grads, strict=True):
+            weights = grad if grad is not None else torch.zeros_like(lp)
+            weighted.append({**row, "weights": weights.tolist()})
+        output = self.forward_backward(weighted, loss_name="LinearLoss")
+        return output.model_copy(update={"custom_loss": float(loss.detach())})
 
     def clip_grad_norm(self, max_norm: float = 1.0, norm_type: float = 2.0) -> ClipGradNormOutput:
         """Clip the accumulated gradients (at an accumulation boundary; otherwise a no-op).

@@ -13,7 +13,16 @@ from typing import Any
 
 __all__ = ["ENCODED_FIELDS", "normalize_prompts", "normalize_rows"]
 
-ENCODED_FIELDS = ("input_ids", "labels", "attention_mask", "position_ids", "length")
+ENCODED_FIELDS = (
+    "input_ids",
+    "labels",
+    "attention_mask",
+    "position_ids",
+    "length",
+    "advantages",
+    "sampler_logprobs",
+    "weights",
+)
 
 
 def _plain(value: Any) -> Any:
