@@ -121,6 +121,18 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
 
 
+def face_envs(server: ServerProcess, key: str, tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Environments for one script run both ways: in-process (``twinkle``, reading the server's own
+    YAML file with a data dir of its own) and against ``server`` (``twinkle_client``)."""
+    settings = yaml.safe_load(server.config.read_text())
+    settings["data_dir"] = str(tmp_path / "local-data")
+    local_config = tmp_path / "local.yaml"
+    local_config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    local = {**server_env(), "TWINKLE_CONFIG": str(local_config)}
+    remote = {**server_env(), "TWINKLE_SERVER_URL": server.base_url, "TWINKLE_SERVER_TOKEN": key}
+    return local, remote
+
+
 def write_config(data_dir: Path, model_dir: Path, *, max_loras: int = 2, **overrides: Any) -> Path:
     """A server config serving the tiny model under the seed example's names."""
     from twinkle_server import assets  # only to locate the shipped file; nothing is run from it

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.e2e._server import REPO, server_env
+from tests.e2e._server import REPO, face_envs
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +32,9 @@ def _rewards(env: dict[str, str], cwd: Path) -> list[float]:
 
 def test_grpo_reward_rises_locally_and_remotely_alike(make_server, tmp_path: Path) -> None:
     server, keys = make_server(users=("alice",))
-    settings = yaml.safe_load(server.config.read_text())
-    settings["data_dir"] = str(tmp_path / "local-data")
-    local_config = tmp_path / "local.yaml"
-    local_config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-
-    local = _rewards({**server_env(), "TWINKLE_CONFIG": str(local_config)}, tmp_path)
-    remote = _rewards(
-        {**server_env(), "TWINKLE_SERVER_URL": server.base_url, "TWINKLE_SERVER_TOKEN": keys["alice"]},
-        tmp_path,
-    )
+    local_env, remote_env = face_envs(server, keys["alice"], tmp_path)
+    local = _rewards(local_env, tmp_path)
+    remote = _rewards(remote_env, tmp_path)
     print("local rewards ", [round(r, 3) for r in local])
     print("remote rewards", [round(r, 3) for r in remote])
     assert len(local) == len(remote) == UPDATES

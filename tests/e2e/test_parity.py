@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.e2e._server import server_env
+from tests.e2e._server import face_envs
 
 pytestmark = pytest.mark.e2e
 
@@ -78,18 +77,8 @@ def _run(face: str, env: dict[str, str], cwd: Path) -> tuple[list[dict], list[di
 
 def test_local_and_remote_losses_match_step_by_step(make_server, tmp_path: Path) -> None:
     server, keys = make_server(users=("alice",))
-    # The local face reads the server's own YAML file, with a data dir of its own.
-    settings = yaml.safe_load(server.config.read_text())
-    settings["data_dir"] = str(tmp_path / "local-data")
-    local_config = tmp_path / "local.yaml"
-    local_config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-
-    local, local_samples = _run("local", {**server_env(), "TWINKLE_CONFIG": str(local_config)}, tmp_path)
-    remote_env = {
-        **server_env(),
-        "TWINKLE_SERVER_URL": server.base_url,
-        "TWINKLE_SERVER_TOKEN": keys["alice"],
-    }
+    local_env, remote_env = face_envs(server, keys["alice"], tmp_path)
+    local, local_samples = _run("local", local_env, tmp_path)
     remote, remote_samples = _run("remote", remote_env, tmp_path)
 
     print("local losses ", [round(r["loss"], 6) for r in local])
