@@ -1,20 +1,29 @@
-"""Server cold start and loopback latency of a trivial authenticated call.
+"""Server cold start, per-call latency of the remote path, and a training loop against plain peft.
 
-Starts ``twinkle-server serve`` as a subprocess with the tiny model on the CPU, and reports:
+Starts ``twinkle-server serve`` as a subprocess on the CPU, and reports:
 
 * cold start: seconds from process launch to the first ``/healthz`` answer, and to the first
   training run created (the model loaded and an adapter added), over several launches;
-* latency of ``GET /api/v1/capacity`` with a bearer key (auth = one database lookup), sequential
-  requests over one keep-alive connection: p50, p90, p99, mean; ``/healthz`` (no auth) alongside.
+* per-call latency, sequential requests over one keep-alive connection (p50, p95, p99, mean):
+  ``/healthz`` (no auth), ``GET /api/v1/capacity`` (bearer auth), ``zero_grad`` on the tiny model
+  without and with an ``Idempotency-Key`` (the engine round trip, applied once), and
+  ``zero_grad`` through ``twinkle_client`` (which keys every POST). The rows take turns, so
+  their ratios hold on a busy machine;
+* a training loop of micro-batches (default 1 x 64 tokens, a random Qwen2 of 256 x 4 layers):
+  plain transformers + peft in this process against the seed example's five calls per
+  micro-batch (forward_backward, clip_grad_norm, step, zero_grad, lr_step) through the real server
+  and client, in turns: tokens/s, the ratio, and the remote path's overhead per call.
 
 It prints figures; it asserts nothing. Example::
 
     python benchmarks/server_latency.py --requests 1000 --cold-starts 3
+    python benchmarks/server_latency.py --cold-starts 0 --requests 500 --rounds 5 --loop-steps 40
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -24,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -115,46 +125,198 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _latency(
-    base: str, path: str, headers: dict[str, str], requests: int, *, post: bool = False, keyed: bool = False
-) -> dict[str, float]:
-    times: list[float] = []
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-
-        def call(i: int) -> None:
-            if post:
-                extra = {"Idempotency-Key": f"bench-{time.time_ns()}-{i}"} if keyed else {}
-                client.post(path, json={}, headers=extra).raise_for_status()
-            else:
-                client.get(path).raise_for_status()
-
-        for i in range(20):  # warm-up: connection, caches
-            call(i)
-        for i in range(requests):
-            started = time.perf_counter()
-            call(i)
-            times.append((time.perf_counter() - started) * 1000)
+def _summary(times: list[float]) -> dict[str, float]:
     return {
         "p50": _percentile(times, 0.50),
-        "p90": _percentile(times, 0.90),
+        "p95": _percentile(times, 0.95),
         "p99": _percentile(times, 0.99),
         "mean": statistics.fmean(times),
     }
 
 
+def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited; see {log}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+
+
+Call = Callable[[int], None]
+
+
+def _latency_rows(base: str, key: str, args: argparse.Namespace) -> list[tuple[str, list[float]]]:
+    """Per-call milliseconds of each row; the rows take turns in rounds, so that a change in the
+    machine's load during the run touches every row alike and their ratios stay fair."""
+    from twinkle_client import init_twinkle_client
+    from twinkle_client.model import MultiLoraTransformersModel
+
+    auth = {"Authorization": f"Bearer {key}"}
+    plain = httpx.Client(base_url=base, headers=auth, timeout=30)
+    client = init_twinkle_client(base_url=base, api_key=key)
+    try:
+        model = MultiLoraTransformersModel(model_id="tiny", client=client)
+        model.add_adapter_to_model("bench", {"r": 8, "target_modules": "all-linear"})
+        zero_grad = f"/api/v1/training_runs/{model.training_run_id}/zero_grad"
+
+        def keyed(i: int) -> None:
+            headers = {"Idempotency-Key": f"bench-{time.time_ns()}-{i}"}
+            plain.post(zero_grad, json={}, headers=headers).raise_for_status()
+
+        rows: list[tuple[str, Call]] = [
+            ("GET /healthz (no auth)", lambda i: plain.get("/healthz").raise_for_status()),
+            (
+                "GET /api/v1/capacity (bearer auth)",
+                lambda i: plain.get("/api/v1/capacity").raise_for_status(),
+            ),
+            ("POST zero_grad, no key", lambda i: plain.post(zero_grad, json={}).raise_for_status()),
+            ("POST zero_grad + Idempotency-Key", keyed),
+            ("model.zero_grad() (twinkle_client)", lambda i: model.zero_grad()),
+        ]
+        times: dict[str, list[float]] = {label: [] for label, _ in rows}
+        for _, call in rows:  # warm-up: connections, caches
+            for i in range(20):
+                call(i)
+        per_round = max(1, args.requests // args.rounds)
+        for _ in range(args.rounds):
+            for label, call in rows:
+                for i in range(per_round):
+                    started = time.perf_counter()
+                    call(i)
+                    times[label].append((time.perf_counter() - started) * 1000)
+        return [(label, times[label]) for label, _ in rows]
+    finally:
+        plain.close()
+        client.close()
+
+
+def _loop_model(root: Path, tiny: Path, hidden: int, layers: int) -> Path:
+    """A random Qwen2 of ``hidden`` x ``layers`` with the tiny model's tokenizer (random_init)."""
+    import shutil
+
+    folder = root / "loop-model"
+    shutil.copytree(tiny, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("layer_types", None)  # one entry per layer: rebuilt for the new depth
+    heads = max(1, hidden // 64)
+    config.update(
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _loop_batches(vocab: int, steps: int, batch: int, seq: int) -> list[list[dict]]:
+    import random
+
+    rng = random.Random(0)
+    batches = []
+    for _ in range(steps):
+        rows = []
+        for _ in range(batch):
+            ids = [rng.randrange(vocab) for _ in range(seq)]
+            rows.append({"input_ids": ids, "labels": [*ids[1:], -100]})
+        batches.append(rows)
+    return batches
+
+
+def _local_loop(folder: Path, batches: list[list[dict]]) -> float:
+    """Seconds for the training loop in this process with plain transformers + peft."""
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder)), dtype=torch.float32)
+    base.requires_grad_(False)
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=8, target_modules="all-linear"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    scheduler = torch.optim.lr_scheduler.LinearLR(optimizer)
+    with warnings.catch_warnings():  # peft asks transformers about a deprecated property
+        warnings.simplefilter("ignore", FutureWarning)
+        model.train()
+
+    def step(rows: list[dict]) -> None:
+        ids = torch.tensor([r["input_ids"] for r in rows])
+        labels = torch.tensor([r["labels"] for r in rows])
+        logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+        )
+        loss.backward()
+        loss.item()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+
+    step(batches[0])  # warm-up
+    started = time.perf_counter()
+    for rows in batches:
+        step(rows)
+    return time.perf_counter() - started
+
+
+def _remote_loop(base: str, key: str, batches: list[list[dict]]) -> float:
+    """Seconds for the same loop through the real client: the seed's five calls per micro-batch."""
+    from twinkle_client import init_twinkle_client
+    from twinkle_client.model import MultiLoraTransformersModel
+
+    with init_twinkle_client(base_url=base, api_key=key) as client:
+        model = MultiLoraTransformersModel(model_id="loop", client=client)
+        model.add_adapter_to_model("loop", {"r": 8, "target_modules": "all-linear"})
+        model.set_optimizer("AdamW", lr=1e-4)
+        model.set_lr_scheduler("LinearLR")
+
+        def step(rows: list[dict]) -> None:
+            model.forward_backward(inputs=rows)
+            model.clip_grad_norm(1.0)
+            model.step()
+            model.zero_grad()
+            model.lr_step()
+
+        step(batches[0])  # warm-up
+        started = time.perf_counter()
+        for rows in batches:
+            step(rows)
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="timed requests per endpoint")
+    parser.add_argument("--requests", type=int, default=1000, help="timed requests per latency row")
+    parser.add_argument("--rounds", type=int, default=5, help="turns the latency rows (and loops) take")
     parser.add_argument("--cold-starts", type=int, default=3, help="server launches to time")
+    parser.add_argument(
+        "--loop-steps", type=int, default=40, help="micro-batches per training loop (0: skip)"
+    )
+    parser.add_argument("--loop-batch", type=int, default=1)
+    parser.add_argument("--loop-seq", type=int, default=64)
+    parser.add_argument("--loop-hidden", type=int, default=256, help="hidden size of the loop's random Qwen2")
+    parser.add_argument("--loop-layers", type=int, default=4)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
         root = Path(tmp)
         config, key = _setup(root)
         log = root / "server.log"
-        print(
-            f"cold start of `twinkle-server serve` with the tiny model on CPU ({args.cold_starts} launches)"
-        )
+        if args.cold_starts:
+            print(
+                f"cold start of `twinkle-server serve` with the tiny model on CPU "
+                f"({args.cold_starts} launches)"
+            )
         for i in range(args.cold_starts):
             healthy, ready = _cold_start(config, key, log)
             print(
@@ -162,39 +324,62 @@ def main() -> None:
                 f"first training run created after {ready:.2f} s"
             )
 
+        loop_folder = _loop_model(root, root / "tiny-model", args.loop_hidden, args.loop_layers)
+        settings = yaml.safe_load(config.read_text())
+        settings["models"].append(
+            {"model_id": "loop", "path": str(loop_folder), "device": "cpu", "random_init": True}
+        )
+        config.write_text(yaml.safe_dump(settings))
         port = _free_port()
         process = _launch(config, port, log)
         base = f"http://127.0.0.1:{port}"
         try:
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+            _wait_healthy(base, process, log)
+            rows = _latency_rows(base, key, args)
             print(
-                f"\nloopback latency, {args.requests} sequential requests over one keep-alive connection (ms)"
+                f"\nloopback latency (ms), {args.requests} sequential requests per row over one keep-alive "
+                f"connection, rows taking turns in {args.rounds} rounds"
             )
-            print(f"  {'endpoint':<38} {'p50':>7} {'p90':>7} {'p99':>7} {'mean':>7}")
-            auth = {"Authorization": f"Bearer {key}"}
-            session = httpx.post(f"{base}/api/v1/sessions", json={}, headers=auth, timeout=300).json()
-            run_body = {"session_id": session["session_id"], "base_model": "tiny", "adapter_name": "bench"}
-            run = httpx.post(f"{base}/api/v1/training_runs", json=run_body, headers=auth, timeout=300).json()
-            zero_grad = f"/api/v1/training_runs/{run['training_run_id']}/zero_grad"
-            rows: list[tuple[str, str, dict[str, str], dict[str, bool]]] = [
-                ("GET /api/v1/capacity (bearer auth)", "/api/v1/capacity", auth, {}),
-                ("GET /healthz (no auth)", "/healthz", {}, {}),
-                ("POST zero_grad (engine round trip)", zero_grad, auth, {"post": True}),
-                ("POST zero_grad + Idempotency-Key", zero_grad, auth, {"post": True, "keyed": True}),
-            ]
-            for label, path, headers, how in rows:
-                stats = _latency(base, path, headers, args.requests, **how)
-                print(
-                    f"  {label:<38} {stats['p50']:7.2f} {stats['p90']:7.2f} "
-                    f"{stats['p99']:7.2f} {stats['mean']:7.2f}"
-                )
+            print(f"  {'call':<38} {'p50':>7} {'p95':>7} {'p99':>7} {'mean':>7}")
+            stats = {label: _summary(times) for label, times in rows}
+            for label, s in stats.items():
+                print(f"  {label:<38} {s['p50']:7.2f} {s['p95']:7.2f} {s['p99']:7.2f} {s['mean']:7.2f}")
+            keyed, unkeyed = stats["POST zero_grad + Idempotency-Key"], stats["POST zero_grad, no key"]
+            print(
+                f"  with / without Idempotency-Key: p50 {keyed['p50'] / unkeyed['p50']:.2f}x, "
+                f"mean {keyed['mean'] / unkeyed['mean']:.2f}x"
+            )
+            if args.loop_steps:
+                _compare_loops(base, key, loop_folder, args)
         finally:
             _stop(process)
+
+
+def _compare_loops(base: str, key: str, folder: Path, args: argparse.Namespace) -> None:
+    vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+    batches = _loop_batches(vocab, args.loop_steps, args.loop_batch, args.loop_seq)
+    tokens = args.loop_steps * args.loop_batch * args.loop_seq
+    print(
+        f"\ntraining loop, {args.loop_steps} micro-batches of {args.loop_batch} x {args.loop_seq} "
+        f"on a random Qwen2 {args.loop_hidden} x {args.loop_layers} (LoRA r8 all-linear, AdamW, CPU): plain "
+        "transformers + peft in this process against the seed's five calls per micro-batch through "
+        "the real server and client, in turns"
+    )
+    print(f"  {'round':<6} {'peft tok/s':>11} {'server tok/s':>13} {'ratio':>6} {'overhead/call ms':>17}")
+    ratios = []
+    for r in range(args.rounds):
+        local = _local_loop(folder, batches)
+        remote = _remote_loop(base, key, batches)
+        ratios.append(local / remote)
+        per_call = (remote - local) / args.loop_steps / 5 * 1000
+        print(
+            f"  {r + 1:<6} {tokens / local:11.0f} {tokens / remote:13.0f} "
+            f"{local / remote:6.2f} {per_call:17.2f}"
+        )
+    print(
+        f"  server / peft: median {statistics.median(ratios):.2f}x, "
+        f"min {min(ratios):.2f}x, max {max(ratios):.2f}x"
+    )
 
 
 if __name__ == "__main__":
