@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from concurrent.futures import wait
 from typing import Any
 
-from twinkle_server.api.idempotency import IdempotencyGuard
-from twinkle_server.api.ordering import RunSequencer
 from twinkle_server.config import ServedModel, Settings
 from twinkle_server.errors import Conflict, InvalidInput
+from twinkle_server.requests.idempotency import IdempotencyGuard
+from twinkle_server.requests.ordering import RunSequencer
 from twinkle_server.store import idempotency as idem_records
 from twinkle_server.store import runs as run_records
 from twinkle_server.store import sessions as session_records

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from twinkle_api_server.service import Accepted, RequestContext
 
 from twinkle_server.api.deps import Caller
-from twinkle_server.api.idempotency import Reply, fingerprint
 from twinkle_server.api.ordering import ticket_of
 from twinkle_server.errors import NotFound
+from twinkle_server.requests.idempotency import Reply, fingerprint
 from twinkle_server.store import runs as run_records
 from twinkle_server.store.models import TrainingRun
 
