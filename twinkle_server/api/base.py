@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from twinkle_api_server.service import Accepted, RequestContext
@@ -23,11 +23,14 @@ from twinkle_server.errors import NotFound
 from twinkle_server.requests.idempotency import Reply, fingerprint
 from twinkle_server.store import runs as run_records
 from twinkle_server.store.models import TrainingRun
+from twinkle_server.store.runs import RunRoute
 
 if TYPE_CHECKING:
     from twinkle_server.runtime import Runtime
 
 __all__ = ["ServiceBase", "iso", "payload_of"]
+
+_Row = TypeVar("_Row")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -39,6 +42,12 @@ def payload_of(body: BaseModel | None) -> dict[str, Any]:
     if body is None:
         return {}
     return body.model_dump(mode="json", exclude_unset=True)
+
+
+def _found(run: _Row | None, run_id: str) -> _Row:
+    if run is None:
+        raise NotFound(f"training run {run_id} not found", details={"training_run_id": run_id})
+    return run
 
 
 class ServiceBase:
@@ -62,9 +71,13 @@ class ServiceBase:
         """The caller's run, or NotFound (a missing run and another user's look the same)."""
         with self.runtime.store.read_session() as s:
             run = run_records.get_run(s, user_id=user_id, run_id=run_id)
-        if run is None:
-            raise NotFound(f"training run {run_id} not found", details={"training_run_id": run_id})
-        return run
+        return _found(run, run_id)
+
+    def owned_route(self, user_id: str, run_id: str) -> RunRoute:
+        """Where the caller's run is served (lighter than :meth:`owned_run`), or NotFound."""
+        with self.runtime.store.read_session() as s:
+            route = run_records.get_run_route(s, user_id=user_id, run_id=run_id)
+        return _found(route, run_id)
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -132,12 +145,20 @@ class ServiceBase:
     # -- engine operations of a run -----------------------------------------------------------
 
     async def submit_in_order(
-        self, ctx: RequestContext, run_id: str, submit: Callable[[TrainingRun], Future[Any]]
-    ) -> tuple[TrainingRun, Future[Any]]:
-        """Check ownership, then call ``submit(run)`` in the run's arrival order."""
+        self,
+        ctx: RequestContext,
+        run_id: str,
+        submit: Callable[[Any], Future[Any]],
+        *,
+        find: Callable[[str, str], Any] | None = None,
+    ) -> tuple[Any, Future[Any]]:
+        """Check ownership, then call ``submit(run)`` in the run's arrival order.
+
+        ``find(user_id, run_id)`` looks the run up: by default the whole row (:meth:`owned_run`).
+        """
         caller = self.caller(ctx)
         ticket = ticket_of(ctx.request.scope, run_id)
-        run = await self.db(self.owned_run, caller.user_id, run_id)
+        run = await self.db(find or self.owned_run, caller.user_id, run_id)
         async with self.runtime.sequencer.turn(run_id, ticket):
             return run, submit(run)
 
@@ -161,12 +182,12 @@ class ServiceBase:
         payload = payload_of(body)
         op_kwargs = payload if kwargs is None else kwargs
 
-        def submit(run: TrainingRun) -> Future[Any]:
+        def submit(run: RunRoute) -> Future[Any]:
             future = self.runtime.worker_of(run).submit(run.id, op, **op_kwargs)
             return self.runtime.tasks.then(future, then) if then is not None else future
 
         async def execute() -> Reply:
-            _, future = await self.submit_in_order(ctx, run_id, submit)
+            _, future = await self.submit_in_order(ctx, run_id, submit, find=self.owned_route)
             return await self.wait_future(ctx, future, operation=operation or op, run_id=run_id)
 
         return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id)
