@@ -98,8 +98,13 @@ class ServiceBase:
         *,
         success_status: int = 200,
         run_id: str | None = None,
+        prepare: Callable[[], Any] | None = None,
     ) -> Any:
-        """Run ``execute`` under the Idempotency-Key ``key`` (if any) and shape the answer."""
+        """Run ``execute`` under the Idempotency-Key ``key`` (if any) and shape the answer.
+
+        With ``prepare`` (a blocking lookup), ``execute`` takes its result: see
+        :meth:`IdempotencyGuard.once <twinkle_server.requests.idempotency.IdempotencyGuard.once>`.
+        """
         caller = self.caller(ctx)
         request = ctx.request
 
@@ -117,6 +122,7 @@ class ServiceBase:
             execute=execute,
             success_status=success_status,
             before_replay=before_replay,
+            prepare=prepare,
         )
         return self.answer(reply, success_status=success_status)
 
@@ -145,22 +151,18 @@ class ServiceBase:
     # -- engine operations of a run -----------------------------------------------------------
 
     async def submit_in_order(
-        self,
-        ctx: RequestContext,
-        run_id: str,
-        submit: Callable[[Any], Future[Any]],
-        *,
-        find: Callable[[str, str], Any] | None = None,
-    ) -> tuple[Any, Future[Any]]:
-        """Check ownership, then call ``submit(run)`` in the run's arrival order.
+        self, ctx: RequestContext, run_id: str, submit: Callable[[TrainingRun], Future[Any]]
+    ) -> tuple[TrainingRun, Future[Any]]:
+        """Check ownership, then call ``submit(run)`` in the run's arrival order."""
+        run = await self.db(self.owned_run, self.caller(ctx).user_id, run_id)
+        return run, await self.submit_in_turn(ctx, run_id, run, submit)
 
-        ``find(user_id, run_id)`` looks the run up: by default the whole row (:meth:`owned_run`).
-        """
-        caller = self.caller(ctx)
-        ticket = ticket_of(ctx.request.scope, run_id)
-        run = await self.db(find or self.owned_run, caller.user_id, run_id)
-        async with self.runtime.sequencer.turn(run_id, ticket):
-            return run, submit(run)
+    async def submit_in_turn(
+        self, ctx: RequestContext, run_id: str, run: Any, submit: Callable[[Any], Future[Any]]
+    ) -> Future[Any]:
+        """``submit(run)`` once every earlier request of the run has submitted or given up."""
+        async with self.runtime.sequencer.turn(run_id, ticket_of(ctx.request.scope, run_id)):
+            return submit(run)
 
     async def engine_op(
         self,
@@ -186,8 +188,16 @@ class ServiceBase:
             future = self.runtime.worker_of(run).submit(run.id, op, **op_kwargs)
             return self.runtime.tasks.then(future, then) if then is not None else future
 
-        async def execute() -> Reply:
-            _, future = await self.submit_in_order(ctx, run_id, submit, find=self.owned_route)
+        async def execute(route: RunRoute) -> Reply:
+            future = await self.submit_in_turn(ctx, run_id, route, submit)
             return await self.wait_future(ctx, future, operation=operation or op, run_id=run_id)
 
-        return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id)
+        user_id = self.caller(ctx).user_id
+        return await self.once(
+            ctx,
+            idempotency_key,
+            payload,
+            execute,
+            run_id=run_id,
+            prepare=lambda: self.owned_route(user_id, run_id),
+        )
