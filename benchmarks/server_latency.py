@@ -91,6 +91,17 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited; see {log}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.02)
+
+
 def _cold_start(config: Path, key: str, log: Path) -> tuple[float, float]:
     """(seconds to first /healthz, seconds to first created training run) for one launch."""
     port = _free_port()
@@ -99,14 +110,7 @@ def _cold_start(config: Path, key: str, log: Path) -> tuple[float, float]:
     started = time.perf_counter()
     process = _launch(config, port, log)
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited; see {log}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.02)
+        _wait_healthy(base, process, log)
         healthy = time.perf_counter() - started
         session = httpx.post(f"{base}/api/v1/sessions", json={}, headers=headers, timeout=300).json()
         body = {"session_id": session["session_id"], "base_model": "tiny", "adapter_name": "bench"}
@@ -132,17 +136,6 @@ def _summary(times: list[float]) -> dict[str, float]:
         "p99": _percentile(times, 0.99),
         "mean": statistics.fmean(times),
     }
-
-
-def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited; see {log}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
 
 
 Call = Callable[[int], None]
