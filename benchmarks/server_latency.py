@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -222,8 +223,8 @@ def _loop_batches(vocab: int, steps: int, batch: int, seq: int) -> list[list[dic
     return batches
 
 
-def _local_loop(folder: Path, batches: list[list[dict]]) -> float:
-    """Seconds for the training loop in this process with plain transformers + peft."""
+def _local_step(folder: Path) -> Callable[[list[dict]], None]:
+    """One micro-batch of the training loop in this process with plain transformers + peft."""
     import warnings
 
     import torch
@@ -233,13 +234,13 @@ def _local_loop(folder: Path, batches: list[list[dict]]) -> float:
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder)), dtype=torch.float32)
     base.requires_grad_(False)
-    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=8, target_modules="all-linear"))
+    with warnings.catch_warnings():  # peft asks transformers about a deprecated property
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(base, LoraConfig(r=8, lora_alpha=8, target_modules="all-linear"))
+        model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     scheduler = torch.optim.lr_scheduler.LinearLR(optimizer)
-    with warnings.catch_warnings():  # peft asks transformers about a deprecated property
-        warnings.simplefilter("ignore", FutureWarning)
-        model.train()
 
     def step(rows: list[dict]) -> None:
         ids = torch.tensor([r["input_ids"] for r in rows])
@@ -255,36 +256,26 @@ def _local_loop(folder: Path, batches: list[list[dict]]) -> float:
         optimizer.zero_grad(set_to_none=True)
         scheduler.step()
 
-    step(batches[0])  # warm-up
-    started = time.perf_counter()
-    for rows in batches:
-        step(rows)
-    return time.perf_counter() - started
+    return step
 
 
-def _remote_loop(base: str, key: str, batches: list[list[dict]]) -> float:
-    """Seconds for the same loop through the real client: the seed's five calls per micro-batch."""
-    from twinkle_client import init_twinkle_client
+def _remote_step(client: Any) -> Callable[[list[dict]], None]:
+    """The same micro-batch through the real client: the seed's five calls."""
     from twinkle_client.model import MultiLoraTransformersModel
 
-    with init_twinkle_client(base_url=base, api_key=key) as client:
-        model = MultiLoraTransformersModel(model_id="loop", client=client)
-        model.add_adapter_to_model("loop", {"r": 8, "target_modules": "all-linear"})
-        model.set_optimizer("AdamW", lr=1e-4)
-        model.set_lr_scheduler("LinearLR")
+    model = MultiLoraTransformersModel(model_id="loop", client=client)
+    model.add_adapter_to_model("loop", {"r": 8, "target_modules": "all-linear"})
+    model.set_optimizer("AdamW", lr=1e-4)
+    model.set_lr_scheduler("LinearLR")
 
-        def step(rows: list[dict]) -> None:
-            model.forward_backward(inputs=rows)
-            model.clip_grad_norm(1.0)
-            model.step()
-            model.zero_grad()
-            model.lr_step()
+    def step(rows: list[dict]) -> None:
+        model.forward_backward(inputs=rows)
+        model.clip_grad_norm(1.0)
+        model.step()
+        model.zero_grad()
+        model.lr_step()
 
-        step(batches[0])  # warm-up
-        started = time.perf_counter()
-        for rows in batches:
-            step(rows)
-        return time.perf_counter() - started
+    return step
 
 
 def main() -> None:
@@ -349,26 +340,41 @@ def main() -> None:
 
 
 def _compare_loops(base: str, key: str, folder: Path, args: argparse.Namespace) -> None:
+    """Both loops alive at once, taking turns in chunks of micro-batches, so that a change in the
+    machine's load touches both alike; each round's ratio is over its own chunks."""
+    from twinkle_client import init_twinkle_client
+
     vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
     batches = _loop_batches(vocab, args.loop_steps, args.loop_batch, args.loop_seq)
-    tokens = args.loop_steps * args.loop_batch * args.loop_seq
     print(
-        f"\ntraining loop, {args.loop_steps} micro-batches of {args.loop_batch} x {args.loop_seq} "
+        f"\ntraining loop, {args.loop_steps} micro-batches of {args.loop_batch} x {args.loop_seq} per round "
         f"on a random Qwen2 {args.loop_hidden} x {args.loop_layers} (LoRA r8 all-linear, AdamW, CPU): plain "
         "transformers + peft in this process against the seed's five calls per micro-batch through "
-        "the real server and client, in turns"
+        "the real server and client, taking turns every 5 micro-batches"
     )
     print(f"  {'round':<6} {'peft tok/s':>11} {'server tok/s':>13} {'ratio':>6} {'overhead/call ms':>17}")
-    ratios = []
-    for r in range(args.rounds):
-        local = _local_loop(folder, batches)
-        remote = _remote_loop(base, key, batches)
-        ratios.append(local / remote)
-        per_call = (remote - local) / args.loop_steps / 5 * 1000
-        print(
-            f"  {r + 1:<6} {tokens / local:11.0f} {tokens / remote:13.0f} "
-            f"{local / remote:6.2f} {per_call:17.2f}"
-        )
+    local_step = _local_step(folder)
+    with init_twinkle_client(base_url=base, api_key=key) as client:
+        remote_step = _remote_step(client)
+        local_step(batches[0])  # warm-up
+        remote_step(batches[0])
+        ratios = []
+        for r in range(args.rounds):
+            spent = {"local": 0.0, "remote": 0.0}
+            for first in range(0, len(batches), 5):
+                for name, step in (("local", local_step), ("remote", remote_step)):
+                    started = time.perf_counter()
+                    for rows in batches[first : first + 5]:
+                        step(rows)
+                    spent[name] += time.perf_counter() - started
+            local, remote = spent["local"], spent["remote"]
+            tokens = args.loop_steps * args.loop_batch * args.loop_seq
+            ratios.append(local / remote)
+            per_call = (remote - local) / args.loop_steps / 5 * 1000
+            print(
+                f"  {r + 1:<6} {tokens / local:11.0f} {tokens / remote:13.0f} "
+                f"{local / remote:6.2f} {per_call:17.2f}"
+            )
     print(
         f"  server / peft: median {statistics.median(ratios):.2f}x, "
         f"min {min(ratios):.2f}x, max {max(ratios):.2f}x"
