@@ -14,10 +14,14 @@ Starts ``twinkle-server serve`` as a subprocess on the CPU, and reports:
   micro-batch (forward_backward, clip_grad_norm, step, zero_grad, lr_step) through the real server
   and client, in turns: tokens/s, the ratio, and the remote path's overhead per call.
 
+With ``--baseline CHECKOUT`` a second server runs the code of another checkout (say, a worktree of
+main) and answers the latency rows alongside, in turns: before and after, side by side in one run.
+
 It prints figures; it asserts nothing. Example::
 
     python benchmarks/server_latency.py --requests 1000 --cold-starts 3
-    python benchmarks/server_latency.py --cold-starts 0 --requests 500 --rounds 5 --loop-steps 40
+    git worktree add /tmp/twinkle-main main
+    python benchmarks/server_latency.py --cold-starts 0 --requests 500 --baseline /tmp/twinkle-main
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _env() -> dict[str, str]:
+def _env(repo: Path = REPO) -> dict[str, str]:
+    """The environment of a server process running the code of checkout ``repo``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINKLE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "generated"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), str(repo / "generated"), env.get("PYTHONPATH", "")])
     return env
 
 
@@ -55,15 +60,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _cli(*args: str) -> str:
+def _cli(*args: str, repo: Path = REPO) -> str:
     argv = [sys.executable, "-m", "twinkle_server.cli", *args]
-    return subprocess.run(argv, check=True, capture_output=True, text=True, env=_env(), cwd=REPO).stdout
+    return subprocess.run(argv, check=True, capture_output=True, text=True, env=_env(repo), cwd=repo).stdout
 
 
-def _setup(root: Path) -> tuple[Path, str]:
+def _setup(root: Path, repo: Path = REPO) -> tuple[Path, str]:
     """Build the tiny model, write a config, create a key; (config path, key)."""
+    root.mkdir(parents=True, exist_ok=True)
     model_dir = root / "tiny-model"
-    _cli("build-tiny-model", "--out", str(model_dir))
+    _cli("build-tiny-model", "--out", str(model_dir), repo=repo)
     config = root / "server.yaml"
     settings = {
         "host": "127.0.0.1",
@@ -71,17 +77,17 @@ def _setup(root: Path) -> tuple[Path, str]:
         "models": [{"model_id": "tiny", "path": str(model_dir), "device": "cpu", "max_loras": 4}],
     }
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    out = _cli("keys", "--config", str(config), "create", "--user", "bench")
+    out = _cli("keys", "--config", str(config), "create", "--user", "bench", repo=repo)
     key = re.search(r"^(tw-\S+)$", out, re.MULTILINE)
     assert key is not None, out
     return config, key.group(1)
 
 
-def _launch(config: Path, port: int, log: Path) -> subprocess.Popen:
+def _launch(config: Path, port: int, log: Path, repo: Path = REPO) -> subprocess.Popen:
     argv = [sys.executable, "-m", "twinkle_server.cli", "serve", "--config", str(config)]
     argv += ["--port", str(port), "--log-level", "warning"]
     with log.open("ab") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env(repo), cwd=repo)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -142,25 +148,25 @@ def _summary(times: list[float]) -> dict[str, float]:
 Call = Callable[[int], None]
 
 
-def _latency_rows(base: str, key: str, args: argparse.Namespace) -> list[tuple[str, list[float]]]:
-    """Per-call milliseconds of each row; the rows take turns in rounds, so that a change in the
-    machine's load during the run touches every row alike and their ratios stay fair."""
-    from twinkle_client import init_twinkle_client
-    from twinkle_client.model import MultiLoraTransformersModel
+class _Rows:
+    """The latency rows' calls against one server (a plain httpx client and a twinkle_client model)."""
 
-    auth = {"Authorization": f"Bearer {key}"}
-    plain = httpx.Client(base_url=base, headers=auth, timeout=30)
-    client = init_twinkle_client(base_url=base, api_key=key)
-    try:
-        model = MultiLoraTransformersModel(model_id="tiny", client=client)
+    def __init__(self, base: str, key: str) -> None:
+        from twinkle_client import init_twinkle_client
+        from twinkle_client.model import MultiLoraTransformersModel
+
+        self.plain = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        self.client = init_twinkle_client(base_url=base, api_key=key)
+        model = MultiLoraTransformersModel(model_id="tiny", client=self.client)
         model.add_adapter_to_model("bench", {"r": 8, "target_modules": "all-linear"})
         zero_grad = f"/api/v1/training_runs/{model.training_run_id}/zero_grad"
+        plain = self.plain
 
         def keyed(i: int) -> None:
             headers = {"Idempotency-Key": f"bench-{time.time_ns()}-{i}"}
             plain.post(zero_grad, json={}, headers=headers).raise_for_status()
 
-        rows: list[tuple[str, Call]] = [
+        self.calls: list[tuple[str, Call]] = [
             ("GET /healthz (no auth)", lambda i: plain.get("/healthz").raise_for_status()),
             (
                 "GET /api/v1/capacity (bearer auth)",
@@ -170,21 +176,63 @@ def _latency_rows(base: str, key: str, args: argparse.Namespace) -> list[tuple[s
             ("POST zero_grad + Idempotency-Key", keyed),
             ("model.zero_grad() (twinkle_client)", lambda i: model.zero_grad()),
         ]
-        times: dict[str, list[float]] = {label: [] for label, _ in rows}
-        for _, call in rows:  # warm-up: connections, caches
-            for i in range(20):
-                call(i)
+
+    def close(self) -> None:
+        self.plain.close()
+        self.client.close()
+
+
+def _latency_rows(
+    servers: dict[str, tuple[str, str]], args: argparse.Namespace
+) -> dict[str, dict[str, list[float]]]:
+    """Per-call milliseconds of each row on each server (name -> (base url, key)). Rows and servers
+    take turns in rounds, so that a change in the machine's load during the run touches every row
+    and every server alike, and their ratios stay fair."""
+    rows = {name: _Rows(base, key) for name, (base, key) in servers.items()}
+    try:
+        times = {name: {label: [] for label, _ in r.calls} for name, r in rows.items()}
+        for r in rows.values():  # warm-up: connections, caches
+            for _, call in r.calls:
+                for i in range(20):
+                    call(i)
         per_round = max(1, args.requests // args.rounds)
         for _ in range(args.rounds):
-            for label, call in rows:
-                for i in range(per_round):
-                    started = time.perf_counter()
-                    call(i)
-                    times[label].append((time.perf_counter() - started) * 1000)
-        return [(label, times[label]) for label, _ in rows]
+            for index in range(len(next(iter(rows.values())).calls)):
+                for name, r in rows.items():
+                    label, call = r.calls[index]
+                    for i in range(per_round):
+                        started = time.perf_counter()
+                        call(i)
+                        times[name][label].append((time.perf_counter() - started) * 1000)
+        return times
     finally:
-        plain.close()
-        client.close()
+        for r in rows.values():
+            r.close()
+
+
+def _print_latency(times: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> None:
+    print(
+        f"\nloopback latency (ms), {args.requests} sequential requests per row over one keep-alive "
+        f"connection, rows{' and servers' if len(times) > 1 else ''} taking turns in {args.rounds} rounds"
+    )
+    names = list(times)
+    head = "".join(f" {name + ' ' + q:>16}" for name in names for q in ("p50", "p95"))
+    ratio_head = f" {names[0] + '/' + names[1] + ' p50':>18}" if len(names) > 1 else ""
+    print(f"  {'call':<38}{head}{ratio_head}")
+    stats = {name: {label: _summary(t) for label, t in rows.items()} for name, rows in times.items()}
+    for label in times[names[0]]:
+        cells = "".join(f" {stats[name][label][q]:16.2f}" for name in names for q in ("p50", "p95"))
+        ratio = ""
+        if len(names) > 1:
+            ratio = f" {stats[names[0]][label]['p50'] / stats[names[1]][label]['p50']:17.2f}x"
+        print(f"  {label:<38}{cells}{ratio}")
+    for name in names:
+        keyed = stats[name]["POST zero_grad + Idempotency-Key"]
+        unkeyed = stats[name]["POST zero_grad, no key"]
+        print(
+            f"  {name}: with / without Idempotency-Key p50 {keyed['p50'] / unkeyed['p50']:.2f}x, "
+            f"mean {keyed['mean'] / unkeyed['mean']:.2f}x"
+        )
 
 
 def _loop_model(root: Path, tiny: Path, hidden: int, layers: int) -> Path:
@@ -290,6 +338,12 @@ def main() -> None:
     parser.add_argument("--loop-seq", type=int, default=64)
     parser.add_argument("--loop-hidden", type=int, default=256, help="hidden size of the loop's random Qwen2")
     parser.add_argument("--loop-layers", type=int, default=4)
+    parser.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="another checkout (e.g. `git worktree add /tmp/base main`) whose server answers the "
+        "latency rows alongside this one, in turns: both figures and their ratio in one run",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
@@ -317,26 +371,23 @@ def main() -> None:
         port = _free_port()
         process = _launch(config, port, log)
         base = f"http://127.0.0.1:{port}"
+        servers = {"this": (base, key)}
+        processes = [process]
         try:
             _wait_healthy(base, process, log)
-            rows = _latency_rows(base, key, args)
-            print(
-                f"\nloopback latency (ms), {args.requests} sequential requests per row over one keep-alive "
-                f"connection, rows taking turns in {args.rounds} rounds"
-            )
-            print(f"  {'call':<38} {'p50':>7} {'p95':>7} {'p99':>7} {'mean':>7}")
-            stats = {label: _summary(times) for label, times in rows}
-            for label, s in stats.items():
-                print(f"  {label:<38} {s['p50']:7.2f} {s['p95']:7.2f} {s['p99']:7.2f} {s['mean']:7.2f}")
-            keyed, unkeyed = stats["POST zero_grad + Idempotency-Key"], stats["POST zero_grad, no key"]
-            print(
-                f"  with / without Idempotency-Key: p50 {keyed['p50'] / unkeyed['p50']:.2f}x, "
-                f"mean {keyed['mean'] / unkeyed['mean']:.2f}x"
-            )
+            if args.baseline is not None:
+                other = Path(args.baseline).resolve()
+                base_config, base_key = _setup(root / "baseline", repo=other)
+                base_port = _free_port()
+                processes.append(_launch(base_config, base_port, log, repo=other))
+                _wait_healthy(f"http://127.0.0.1:{base_port}", processes[-1], log)
+                servers["baseline"] = (f"http://127.0.0.1:{base_port}", base_key)
+            _print_latency(_latency_rows(servers, args), args)
             if args.loop_steps:
                 _compare_loops(base, key, loop_folder, args)
         finally:
-            _stop(process)
+            for running in processes:
+                _stop(running)
 
 
 def _compare_loops(base: str, key: str, folder: Path, args: argparse.Namespace) -> None:
