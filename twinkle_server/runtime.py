@@ -17,15 +17,16 @@ from collections.abc import Iterable
 from concurrent.futures import wait
 from typing import Any
 
-from twinkle_server.api.idempotency import IdempotencyGuard
-from twinkle_server.api.ordering import RunSequencer
 from twinkle_server.config import ServedModel, Settings
 from twinkle_server.errors import Conflict, InvalidInput
+from twinkle_server.requests.idempotency import IdempotencyGuard
+from twinkle_server.requests.ordering import RunSequencer
 from twinkle_server.store import idempotency as idem_records
 from twinkle_server.store import runs as run_records
 from twinkle_server.store import sessions as session_records
 from twinkle_server.store.db import Store, open_store
 from twinkle_server.store.models import TrainingRun
+from twinkle_server.store.runs import RunRoute
 from twinkle_server.tasks import TaskRunner
 from twinkle_server.workers import build_resolver, build_worker
 
@@ -184,7 +185,7 @@ class Runtime:
             )
         return served, self.workers[served.model_id]
 
-    def worker_of(self, run: TrainingRun) -> Any:
+    def worker_of(self, run: TrainingRun | RunRoute) -> Any:
         """The worker holding ``run``'s adapter.
 
         Raises:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from twinkle_server.errors import NotFound, TwinkleError
+from twinkle_server.requests.statuses import status_for
 from twinkle_server.store import tasks as task_records
 from twinkle_server.store.db import Store
 from twinkle_server.store.models import Task, utcnow
@@ -50,8 +51,6 @@ class TaskFailed(TwinkleError):
 
 def error_of(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """(http status, error body without request id) for an exception raised by the work."""
-    from twinkle_server.api.errors import status_for
-
     if isinstance(exc, TaskFailed):
         return exc.http_status, {"code": exc.code, "message": exc.message, "details": exc.details}
     if isinstance(exc, TwinkleError):

@@ -3,7 +3,9 @@
 One module per spec tag (``service``, ``sessions``, ``training_runs``, ``run_config``,
 ``run_compute``, ``checkpoints``, ``data``, ``tasks``), each a thin mixin; :class:`TwinkleServer`
 combines them. Cross-cutting pieces: ``errors`` (the one error schema), ``middleware`` (request id,
-body limit), ``ordering`` (one run's operations in arrival order), ``idempotency``, ``deps`` (auth).
+body limit), ``ordering`` (a run's POSTs numbered on arrival), ``deps`` (auth). The plumbing the
+runtime shares with this layer (idempotency, run ordering, error statuses) lives below it, in
+``twinkle_server.requests``.
 """
 
 from __future__ import annotations

@@ -12,22 +12,25 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from twinkle_api_server.service import Accepted, RequestContext
 
 from twinkle_server.api.deps import Caller
-from twinkle_server.api.idempotency import Reply, fingerprint
 from twinkle_server.api.ordering import ticket_of
 from twinkle_server.errors import NotFound
+from twinkle_server.requests.idempotency import Reply, fingerprint
 from twinkle_server.store import runs as run_records
 from twinkle_server.store.models import TrainingRun
+from twinkle_server.store.runs import RunRoute
 
 if TYPE_CHECKING:
     from twinkle_server.runtime import Runtime
 
 __all__ = ["ServiceBase", "iso", "payload_of"]
+
+_Row = TypeVar("_Row")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -39,6 +42,12 @@ def payload_of(body: BaseModel | None) -> dict[str, Any]:
     if body is None:
         return {}
     return body.model_dump(mode="json", exclude_unset=True)
+
+
+def _found(run: _Row | None, run_id: str) -> _Row:
+    if run is None:
+        raise NotFound(f"training run {run_id} not found", details={"training_run_id": run_id})
+    return run
 
 
 class ServiceBase:
@@ -62,9 +71,13 @@ class ServiceBase:
         """The caller's run, or NotFound (a missing run and another user's look the same)."""
         with self.runtime.store.read_session() as s:
             run = run_records.get_run(s, user_id=user_id, run_id=run_id)
-        if run is None:
-            raise NotFound(f"training run {run_id} not found", details={"training_run_id": run_id})
-        return run
+        return _found(run, run_id)
+
+    def owned_route(self, user_id: str, run_id: str) -> RunRoute:
+        """Where the caller's run is served (lighter than :meth:`owned_run`), or NotFound."""
+        with self.runtime.store.read_session() as s:
+            route = run_records.get_run_route(s, user_id=user_id, run_id=run_id)
+        return _found(route, run_id)
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -85,8 +98,13 @@ class ServiceBase:
         *,
         success_status: int = 200,
         run_id: str | None = None,
+        prepare: Callable[[], Any] | None = None,
     ) -> Any:
-        """Run ``execute`` under the Idempotency-Key ``key`` (if any) and shape the answer."""
+        """Run ``execute`` under the Idempotency-Key ``key`` (if any) and shape the answer.
+
+        With ``prepare`` (a blocking lookup), ``execute`` takes its result: see
+        :meth:`IdempotencyGuard.once <twinkle_server.requests.idempotency.IdempotencyGuard.once>`.
+        """
         caller = self.caller(ctx)
         request = ctx.request
 
@@ -104,6 +122,7 @@ class ServiceBase:
             execute=execute,
             success_status=success_status,
             before_replay=before_replay,
+            prepare=prepare,
         )
         return self.answer(reply, success_status=success_status)
 
@@ -135,11 +154,15 @@ class ServiceBase:
         self, ctx: RequestContext, run_id: str, submit: Callable[[TrainingRun], Future[Any]]
     ) -> tuple[TrainingRun, Future[Any]]:
         """Check ownership, then call ``submit(run)`` in the run's arrival order."""
-        caller = self.caller(ctx)
-        ticket = ticket_of(ctx.request.scope, run_id)
-        run = await self.db(self.owned_run, caller.user_id, run_id)
-        async with self.runtime.sequencer.turn(run_id, ticket):
-            return run, submit(run)
+        run = await self.db(self.owned_run, self.caller(ctx).user_id, run_id)
+        return run, await self.submit_in_turn(ctx, run_id, run, submit)
+
+    async def submit_in_turn(
+        self, ctx: RequestContext, run_id: str, run: Any, submit: Callable[[Any], Future[Any]]
+    ) -> Future[Any]:
+        """``submit(run)`` once every earlier request of the run has submitted or given up."""
+        async with self.runtime.sequencer.turn(run_id, ticket_of(ctx.request.scope, run_id)):
+            return submit(run)
 
     async def engine_op(
         self,
@@ -161,12 +184,20 @@ class ServiceBase:
         payload = payload_of(body)
         op_kwargs = payload if kwargs is None else kwargs
 
-        def submit(run: TrainingRun) -> Future[Any]:
+        def submit(run: RunRoute) -> Future[Any]:
             future = self.runtime.worker_of(run).submit(run.id, op, **op_kwargs)
             return self.runtime.tasks.then(future, then) if then is not None else future
 
-        async def execute() -> Reply:
-            _, future = await self.submit_in_order(ctx, run_id, submit)
+        async def execute(route: RunRoute) -> Reply:
+            future = await self.submit_in_turn(ctx, run_id, route, submit)
             return await self.wait_future(ctx, future, operation=operation or op, run_id=run_id)
 
-        return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id)
+        user_id = self.caller(ctx).user_id
+        return await self.once(
+            ctx,
+            idempotency_key,
+            payload,
+            execute,
+            run_id=run_id,
+            prepare=lambda: self.owned_route(user_id, run_id),
+        )

@@ -24,10 +24,10 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server import checkpoints as ckpt_files
 from twinkle_server.api.base import ServiceBase, iso, payload_of
-from twinkle_server.api.idempotency import Reply
 from twinkle_server.api.ordering import ticket_of
 from twinkle_server.api.training_runs import checkpoint_body
 from twinkle_server.errors import Conflict, NotFound
+from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
 from twinkle_server.store import tasks as task_records
 from twinkle_server.store.models import Checkpoint, TrainingRun, UploadTask

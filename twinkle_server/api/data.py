@@ -16,8 +16,8 @@ from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, payload_of
-from twinkle_server.api.idempotency import Reply
 from twinkle_server.api.registry import DataRegistry
+from twinkle_server.requests.idempotency import Reply
 
 __all__ = ["DataOps"]
 

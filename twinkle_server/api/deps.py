@@ -58,8 +58,8 @@ class Authenticator:
     def _lookup(self, token: str) -> Caller | None:
         # Every request authenticates: a read-only session never waits behind a writer.
         with self.runtime.store.read_session() as s:
-            user = user_records.authenticate(s, plaintext=token)
-            return None if user is None else Caller(user_id=user.id, user_name=user.name)
+            owner = user_records.find_key_owner(s, plaintext=token)
+        return None if owner is None else Caller(user_id=owner.user_id, user_name=owner.user_name)
 
     def _still_open(self) -> bool:
         now = time.monotonic()

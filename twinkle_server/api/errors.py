@@ -31,14 +31,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from twinkle_server.errors import (
-    CapacityExceeded,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    TwinkleError,
-    Unavailable,
-)
+from twinkle_server.errors import TwinkleError, Unavailable
+from twinkle_server.requests.statuses import status_for
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -47,7 +41,6 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "request_id_of",
-    "status_for",
 ]
 
 logger = logging.getLogger("twinkle_server.api")
@@ -75,24 +68,7 @@ class Unauthorized(TwinkleError):
     """No API key, or one that is unknown or revoked. Lives here because only HTTP knows auth."""
 
     code = "unauthorized"
-
-
-def status_for(exc: TwinkleError) -> int:
-    """The HTTP status of a domain error (subclasses first: OutOfMemory is an Unavailable)."""
-    replayed = getattr(exc, "http_status", None)
-    if isinstance(replayed, int):  # a recorded failure answered again (tasks.TaskFailed)
-        return replayed
-    for cls, status in (
-        (Unauthorized, 401),
-        (InvalidInput, 400),
-        (NotFound, 404),
-        (Conflict, 409),
-        (CapacityExceeded, 429),
-        (Unavailable, 503),
-    ):
-        if isinstance(exc, cls):
-            return status
-    return 500
+    http_status = 401
 
 
 def request_id_of(request: Request) -> str:

@@ -11,8 +11,8 @@ from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, iso, payload_of
-from twinkle_server.api.idempotency import Reply
 from twinkle_server.errors import NotFound
+from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import sessions as session_records
 from twinkle_server.store.models import ClientSession
 

@@ -9,8 +9,8 @@ from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, iso, payload_of
-from twinkle_server.api.idempotency import Reply
 from twinkle_server.errors import CapacityExceeded, InvalidInput, NotFound, Unavailable
+from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
 from twinkle_server.store import runs as run_records
 from twinkle_server.store import sessions as session_records

@@ -50,9 +50,11 @@ from twinkle_server.store.models import (
 )
 from twinkle_server.store.recovery import Recovery, recover_at_startup
 from twinkle_server.store.runs import (
+    RunRoute,
     count_active_runs,
     create_run,
     get_run,
+    get_run_route,
     list_runs,
     release_active_runs,
     release_run,
@@ -80,10 +82,12 @@ from twinkle_server.store.tasks import (
     start_upload_task,
 )
 from twinkle_server.store.users import (
+    KeyOwner,
     authenticate,
     count_active_api_keys,
     create_api_key,
     create_user,
+    find_key_owner,
     get_or_create_user,
     get_user,
     get_user_by_name,
@@ -100,7 +104,9 @@ __all__ = [
     "EndedSession",
     "IdempotencyClaim",
     "IdempotencyRecord",
+    "KeyOwner",
     "Recovery",
+    "RunRoute",
     "Store",
     "Task",
     "TrainingRun",
@@ -122,6 +128,7 @@ __all__ = [
     "delete_checkpoint",
     "expire_sessions",
     "fail_unfinished_tasks",
+    "find_key_owner",
     "finish_task",
     "finish_upload_task",
     "get_checkpoint",
@@ -129,6 +136,7 @@ __all__ = [
     "get_idempotency",
     "get_or_create_user",
     "get_run",
+    "get_run_route",
     "get_session",
     "get_task",
     "get_upload_task",

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from twinkle_server.errors import Conflict, InvalidInput, NotFound
+from twinkle_server.errors import Conflict, InvalidInput, NotFound, Unavailable
 from twinkle_server.store.models import IdempotencyRecord, utcnow
 
 __all__ = [
@@ -41,6 +42,18 @@ __all__ = [
 ]
 
 MAX_KEY_LENGTH = 256
+
+# Every keyed request claims and completes a record: these statements are built once (building them
+# per call costs more than running them), and run on the session's connection, outside the ORM.
+_CLAIMS = {
+    name: insert(IdempotencyRecord).on_conflict_do_nothing(index_elements=["user_id", "key"])
+    for name, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
+_COMPLETE = (
+    update(IdempotencyRecord)
+    .where(IdempotencyRecord.user_id == bindparam("user"), IdempotencyRecord.key == bindparam("claimed_key"))
+    .values(status_code=bindparam("status_code"), response_body=bindparam("response_body"))
+)
 
 
 @dataclass(frozen=True)
@@ -88,22 +101,17 @@ def claim_idempotency(
             details={"field": "Idempotency-Key"},
         )
     now = now or utcnow()
+    expires_at = now + timedelta(seconds=ttl_s)
     for _attempt in range(3):
-        record = IdempotencyRecord(
-            user_id=user_id,
-            key=key,
-            fingerprint=fingerprint,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_s),
-        )
-        try:
-            with s.begin_nested():
-                s.add(record)
+        if _insert_if_absent(
+            s, user_id=user_id, key=key, fingerprint=fingerprint, now=now, expires_at=expires_at
+        ):
+            record = IdempotencyRecord(
+                user_id=user_id, key=key, fingerprint=fingerprint, created_at=now, expires_at=expires_at
+            )
             return IdempotencyClaim(is_new=True, record=record)
-        except IntegrityError as exc:
-            error = exc
         existing = _find(s, user_id, key)
-        if existing is None:  # not a duplicate (e.g. unknown user), or purged meanwhile: try again
+        if existing is None:  # purged between the two statements: try again
             continue
         if existing.expires_at <= now:  # a stale record no longer binds the key
             s.delete(existing)
@@ -116,7 +124,37 @@ def claim_idempotency(
                 details={"idempotency_key": key},
             )
         return IdempotencyClaim(is_new=False, record=existing)
-    raise error
+    raise Unavailable(f"Idempotency-Key {key!r} could not be claimed; retry the request", retry_after=1.0)
+
+
+def _insert_if_absent(
+    s: Session, *, user_id: str, key: str, fingerprint: str, now: datetime, expires_at: datetime
+) -> bool:
+    """Insert a claim unless ``(user_id, key)`` has a record; whether this call inserted it. Any
+    other integrity error (an unknown user) is raised.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL; elsewhere an ORM insert in
+    a savepoint, whose unique-constraint failure means "already there".
+    """
+    values = {
+        "user_id": user_id,
+        "key": key,
+        "fingerprint": fingerprint,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    connection = s.connection()
+    statement = _CLAIMS.get(connection.dialect.name)
+    if statement is not None:
+        return bool(connection.execute(statement, values).rowcount)
+    try:
+        with s.begin_nested():
+            s.add(IdempotencyRecord(**values))
+    except IntegrityError:
+        if _find(s, user_id, key) is None:
+            raise
+        return False
+    return True
 
 
 def request_fingerprint(method: str, path: str, body: bytes = b"") -> str:
@@ -124,21 +162,15 @@ def request_fingerprint(method: str, path: str, body: bytes = b"") -> str:
     return f"{method.upper()} {path} sha256:{hashlib.sha256(body).hexdigest()}"
 
 
-def complete_idempotency(
-    s: Session, *, user_id: str, key: str, status_code: int, response_body: Any
-) -> IdempotencyRecord:
+def complete_idempotency(s: Session, *, user_id: str, key: str, status_code: int, response_body: Any) -> None:
     """Store the response of the request that claimed ``key``; later claims replay it.
 
     Raises:
         NotFound: no claim for this key (it expired or was released).
     """
-    record = _find(s, user_id, key)
-    if record is None:
+    values = {"user": user_id, "claimed_key": key, "status_code": status_code, "response_body": response_body}
+    if not s.connection().execute(_COMPLETE, values).rowcount:
         raise NotFound(f"no idempotency claim for key {key!r}")
-    record.status_code = status_code
-    record.response_body = response_body
-    s.flush()
-    return record
 
 
 def release_idempotency(s: Session, *, user_id: str, key: str) -> bool:

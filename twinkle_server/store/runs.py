@@ -7,10 +7,11 @@ run keeps its checkpoints; training continues in a new run loaded from one of th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from twinkle_server.errors import Conflict, InvalidInput, NotFound
@@ -20,9 +21,11 @@ from twinkle_server.store.pagination import paginate
 from twinkle_server.store.sessions import get_session
 
 __all__ = [
+    "RunRoute",
     "count_active_runs",
     "create_run",
     "get_run",
+    "get_run_route",
     "list_runs",
     "release_active_runs",
     "release_run",
@@ -83,6 +86,28 @@ def get_run(s: Session, *, user_id: str, run_id: str) -> TrainingRun | None:
     """The run if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
     row = s.get(TrainingRun, run_id)
     return row if row is not None and row.user_id == user_id else None
+
+
+@dataclass(frozen=True)
+class RunRoute:
+    """What sending an operation to a run's adapter needs: which model serves it, and whether its
+    adapter is still loaded (``status``). Read in one plain query, without loading the whole row."""
+
+    id: str
+    status: str
+    base_model: str
+
+
+# Built once: every engine operation of a run looks its run up.
+_ROUTE = select(TrainingRun.id, TrainingRun.status, TrainingRun.base_model).where(
+    TrainingRun.id == bindparam("run_id"), TrainingRun.user_id == bindparam("user_id")
+)
+
+
+def get_run_route(s: Session, *, user_id: str, run_id: str) -> RunRoute | None:
+    """The run's route if it exists and belongs to ``user_id``; None otherwise (answer 404)."""
+    row = s.connection().execute(_ROUTE, {"run_id": run_id, "user_id": user_id}).first()
+    return None if row is None else RunRoute(id=row.id, status=row.status, base_model=row.base_model)
 
 
 def list_runs(

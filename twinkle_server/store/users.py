@@ -11,9 +11,10 @@ import hashlib
 import hmac
 import secrets
 import string
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from twinkle_server.errors import Conflict, InvalidInput, NotFound
@@ -22,10 +23,12 @@ from twinkle_server.store.models import ApiKey, User, utcnow
 
 __all__ = [
     "KEY_PREFIX",
+    "KeyOwner",
     "authenticate",
     "count_active_api_keys",
     "create_api_key",
     "create_user",
+    "find_key_owner",
     "get_or_create_user",
     "get_user",
     "get_user_by_name",
@@ -90,19 +93,42 @@ def create_api_key(s: Session, *, user_name: str) -> tuple[str, ApiKey]:
     return plaintext, key
 
 
-def authenticate(s: Session, *, plaintext: str) -> User | None:
-    """The user owning this key, or None for an unknown, malformed or revoked key."""
+@dataclass(frozen=True)
+class KeyOwner:
+    """Who a key belongs to, as authentication needs it (read without loading ORM objects)."""
+
+    user_id: str
+    user_name: str
+
+
+# Built once: the statement every request runs (building and caching it per call costs more than
+# the query itself).
+_KEY_OWNERS = (
+    select(ApiKey.key_hash, ApiKey.revoked_at, User.id, User.name)
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+
+
+def find_key_owner(s: Session, *, plaintext: str) -> KeyOwner | None:
+    """The owner of this key, or None for an unknown, malformed or revoked key. One query: every
+    request authenticates, so this reads plain rows instead of loading ORM objects."""
     if not plaintext.startswith(KEY_PREFIX) or len(plaintext) != len(KEY_PREFIX) + _KEY_BODY_LEN:
         return None
     digest = hash_api_key(plaintext)
-    candidates = s.scalars(select(ApiKey).where(ApiKey.prefix == plaintext[:_DISPLAY_LEN])).all()
+    candidates = s.connection().execute(_KEY_OWNERS, {"prefix": plaintext[:_DISPLAY_LEN]}).all()
     match = None
-    for key in candidates:  # compare every candidate, so timing does not depend on which matched
-        if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
-            match = key
-    if match is None:
-        return None
-    return s.get(User, match.user_id)
+    for key_hash, revoked_at, user_id, user_name in candidates:
+        # compare every candidate, so timing does not depend on which matched
+        if hmac.compare_digest(key_hash, digest) and revoked_at is None:
+            match = KeyOwner(user_id=user_id, user_name=user_name)
+    return match
+
+
+def authenticate(s: Session, *, plaintext: str) -> User | None:
+    """The user owning this key, or None for an unknown, malformed or revoked key."""
+    owner = find_key_owner(s, plaintext=plaintext)
+    return None if owner is None else s.get(User, owner.user_id)
 
 
 def list_api_keys(s: Session, *, user_name: str | None = None, include_revoked: bool = True) -> list[ApiKey]:

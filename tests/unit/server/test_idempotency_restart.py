@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from twinkle_server.api.errors import status_for
-from twinkle_server.api.idempotency import IdempotencyGuard, Interrupted, Reply
+from twinkle_server.requests.idempotency import IdempotencyGuard, Interrupted, Reply
+from twinkle_server.requests.statuses import status_for
 from twinkle_server.store.db import Store, open_store
 from twinkle_server.store.recovery import recover_at_startup
 from twinkle_server.store.users import create_user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from twinkle_server.api.ordering import RunSequencer
+from twinkle_server.requests.ordering import RunSequencer
 
 
 def test_later_tickets_wait_for_earlier_ones_of_the_same_run() -> None:

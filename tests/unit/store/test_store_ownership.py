@@ -27,6 +27,7 @@ from twinkle_server.store import (
     list_tasks,
     release_run,
 )
+from twinkle_server.store.runs import RunRoute, get_run_route
 
 
 @pytest.fixture
@@ -100,6 +101,18 @@ def test_other_user_sees_nothing(store, users, alices):
     with store.session() as s:  # and alice's things are untouched
         assert get_run(s, user_id=run.user_id, run_id=run.id).status == "active"
         assert get_checkpoint(s, user_id=run.user_id, checkpoint_id=ckpt.id) is not None
+
+
+def test_a_runs_route_is_its_owners_only_and_follows_its_status(store, users, alices):
+    alice, bob = users
+    _, run, *_ = alices
+    with store.session() as s:
+        assert get_run_route(s, user_id=alice.id, run_id=run.id) == RunRoute(run.id, "active", "tiny")
+        assert get_run_route(s, user_id=bob.id, run_id=run.id) is None
+        assert get_run_route(s, user_id=alice.id, run_id="run_missing") is None
+        release_run(s, user_id=alice.id, run_id=run.id)
+    with store.session() as s:
+        assert get_run_route(s, user_id=alice.id, run_id=run.id).status == "released"
 
 
 def test_checkpoint_names_unique_per_run_and_delete(store, users, alices):

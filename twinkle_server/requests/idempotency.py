@@ -76,9 +76,10 @@ class IdempotencyGuard:
         user_id: str,
         key: str | None,
         fingerprint: str,
-        execute: Callable[[], Awaitable[Reply]],
+        execute: Callable[..., Awaitable[Reply]],
         success_status: int = 200,
         before_replay: Callable[[], None] | None = None,
+        prepare: Callable[[], Any] | None = None,
     ) -> Reply:
         """``execute()`` unless this key was seen; then the first request's answer.
 
@@ -87,10 +88,16 @@ class IdempotencyGuard:
                 used when a retry finds that the first request's task has since finished.
             before_replay: called when this request turns out to be a retry, before it waits for
                 the first one (the run-ordering ticket is given up there).
+            prepare: a blocking lookup the operation needs; ``execute`` is then called with its
+                result. It runs off the event loop in the same thread call as the claim (one
+                database round trip instead of two), before the claim, so a lookup that fails
+                (404) claims nothing; a retry runs it too, then replays the first answer.
         """
         replay = before_replay or (lambda: None)
         if key is None:
-            return await execute()
+            if prepare is None:
+                return await execute()
+            return await execute(await asyncio.to_thread(prepare))
         slot = (user_id, key)
         pending = self._inflight.get(slot)
         if pending is not None:
@@ -101,7 +108,9 @@ class IdempotencyGuard:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._inflight[slot] = future
         try:
-            reply = await self._claim_and_run(user_id, key, fingerprint, execute, success_status, replay)
+            reply = await self._claim_and_run(
+                user_id, key, fingerprint, execute, success_status, replay, prepare
+            )
         except BaseException as exc:
             future.set_exception(exc)
             raise
@@ -116,21 +125,28 @@ class IdempotencyGuard:
         user_id: str,
         key: str,
         fingerprint: str,
-        execute: Callable[[], Awaitable[Reply]],
+        execute: Callable[..., Awaitable[Reply]],
         success_status: int,
         replay: Callable[[], None],
+        prepare: Callable[[], Any] | None,
     ) -> Reply:
-        claim = await asyncio.to_thread(self._claim, user_id, key, fingerprint)
+        prepared, claim = await asyncio.to_thread(self._prepare_and_claim, prepare, user_id, key, fingerprint)
         if claim is not None:  # answered before (or being answered by another process)
             replay()
             return await self._settle(claim, user_id, success_status)
         try:
-            reply = await execute()
+            reply = await (execute() if prepare is None else execute(prepared))
         except BaseException:
             await asyncio.to_thread(self._release, user_id, key)
             raise
         await asyncio.to_thread(self._complete, user_id, key, reply)
         return reply
+
+    def _prepare_and_claim(
+        self, prepare: Callable[[], Any] | None, user_id: str, key: str, fingerprint: str
+    ) -> tuple[Any, Reply | None]:
+        prepared = prepare() if prepare is not None else None
+        return prepared, self._claim(user_id, key, fingerprint)
 
     def _claim(self, user_id: str, key: str, fingerprint: str) -> Reply | None:
         with self.store.session() as s:
