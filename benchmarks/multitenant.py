@@ -31,10 +31,6 @@ import gc
 import json
 import math
 import os
-import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,8 +41,9 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._serve import create_key, free_port, launch, stop, wait_healthy
 
 # Shapes from the published Qwen2.5 configs; the weights are random, so no download is needed.
 QWEN25_05B = {
@@ -274,8 +271,7 @@ class Server:
     def __init__(self, folder: Path, root: Path, args: argparse.Namespace, device) -> None:
         import yaml
 
-        self.root = root
-        self.config = root / "server.yaml"
+        config = root / "server.yaml"
         served = {
             "model_id": MODEL_ID,
             "path": str(folder),
@@ -285,46 +281,15 @@ class Server:
             "random_init": True,
         }
         settings = {"host": "127.0.0.1", "data_dir": str(root / "data"), "models": [served]}
-        self.config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-        self.keys = [self._key(f"tenant{k}") for k in range(args.tenants)]
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "twinkle_server.cli", "serve", "--config", str(self.config)]
-        argv += ["--port", str(self.port), "--log-level", "warning"]
-        with (root / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
-        self._wait_healthy()
-
-    def _key(self, user: str) -> str:
-        argv = [sys.executable, "-m", "twinkle_server.cli", "keys", "--config", str(self.config), "create"]
-        out = subprocess.run(
-            [*argv, "--user", user], check=True, capture_output=True, text=True, env=_env(), cwd=REPO
-        ).stdout
-        found = re.search(r"^(tw-\S+)$", out, re.MULTILINE)
-        if found is None:
-            raise RuntimeError(f"no key in: {out}")
-        return found.group(1)
-
-    def _wait_healthy(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.root / 'server.log'}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not answer /healthz in 600 s")
+        config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        self.keys = [create_key(config, f"tenant{k}") for k in range(args.tenants)]
+        self.url = f"http://127.0.0.1:{free_port()}"
+        log = root / "server.log"
+        self.process = launch(config, int(self.url.rsplit(":", 1)[1]), log)
+        wait_healthy(self.url, self.process, log)
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop(self.process)
 
 
 def run_http(server: Server, batches, args: argparse.Namespace, device, *, together: bool) -> Result:
@@ -470,18 +435,6 @@ def peak_memory(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     return torch.cuda.max_memory_allocated(device) / 2**30
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINKLE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "generated"), env.get("PYTHONPATH", "")])
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

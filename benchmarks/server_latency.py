@@ -28,12 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,32 +39,16 @@ from typing import Any
 import httpx
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _env(repo: Path = REPO) -> dict[str, str]:
-    """The environment of a server process running the code of checkout ``repo``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINKLE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(repo), str(repo / "generated"), env.get("PYTHONPATH", "")])
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(*args: str, repo: Path = REPO) -> str:
-    argv = [sys.executable, "-m", "twinkle_server.cli", *args]
-    return subprocess.run(argv, check=True, capture_output=True, text=True, env=_env(repo), cwd=repo).stdout
+from benchmarks._serve import REPO, cli, create_key, free_port, launch, stop, wait_healthy
 
 
 def _setup(root: Path, repo: Path = REPO) -> tuple[Path, str]:
     """Build the tiny model, write a config, create a key; (config path, key)."""
     root.mkdir(parents=True, exist_ok=True)
     model_dir = root / "tiny-model"
-    _cli("build-tiny-model", "--out", str(model_dir), repo=repo)
+    cli("build-tiny-model", "--out", str(model_dir), repo=repo)
     config = root / "server.yaml"
     settings = {
         "host": "127.0.0.1",
@@ -77,47 +56,18 @@ def _setup(root: Path, repo: Path = REPO) -> tuple[Path, str]:
         "models": [{"model_id": "tiny", "path": str(model_dir), "device": "cpu", "max_loras": 4}],
     }
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    out = _cli("keys", "--config", str(config), "create", "--user", "bench", repo=repo)
-    key = re.search(r"^(tw-\S+)$", out, re.MULTILINE)
-    assert key is not None, out
-    return config, key.group(1)
-
-
-def _launch(config: Path, port: int, log: Path, repo: Path = REPO) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "twinkle_server.cli", "serve", "--config", str(config)]
-    argv += ["--port", str(port), "--log-level", "warning"]
-    with log.open("ab") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=_env(repo), cwd=repo)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited; see {log}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.02)
+    return config, create_key(config, "bench", repo=repo)
 
 
 def _cold_start(config: Path, key: str, log: Path) -> tuple[float, float]:
     """(seconds to first /healthz, seconds to first created training run) for one launch."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"}
     started = time.perf_counter()
-    process = _launch(config, port, log)
+    process = launch(config, port, log)
     try:
-        _wait_healthy(base, process, log)
+        wait_healthy(base, process, log)
         healthy = time.perf_counter() - started
         session = httpx.post(f"{base}/api/v1/sessions", json={}, headers=headers, timeout=300).json()
         body = {"session_id": session["session_id"], "base_model": "tiny", "adapter_name": "bench"}
@@ -127,7 +77,7 @@ def _cold_start(config: Path, key: str, log: Path) -> tuple[float, float]:
         httpx.post(f"{base}/api/v1/sessions/{session['session_id']}/close", json={}, headers=headers)
         return healthy, ready
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -368,26 +318,26 @@ def main() -> None:
             {"model_id": "loop", "path": str(loop_folder), "device": "cpu", "random_init": True}
         )
         config.write_text(yaml.safe_dump(settings))
-        port = _free_port()
-        process = _launch(config, port, log)
+        port = free_port()
+        process = launch(config, port, log)
         base = f"http://127.0.0.1:{port}"
         servers = {"this": (base, key)}
         processes = [process]
         try:
-            _wait_healthy(base, process, log)
+            wait_healthy(base, process, log)
             if args.baseline is not None:
                 other = Path(args.baseline).resolve()
                 base_config, base_key = _setup(root / "baseline", repo=other)
-                base_port = _free_port()
-                processes.append(_launch(base_config, base_port, log, repo=other))
-                _wait_healthy(f"http://127.0.0.1:{base_port}", processes[-1], log)
+                base_port = free_port()
+                processes.append(launch(base_config, base_port, log, repo=other))
+                wait_healthy(f"http://127.0.0.1:{base_port}", processes[-1], log)
                 servers["baseline"] = (f"http://127.0.0.1:{base_port}", base_key)
             _print_latency(_latency_rows(servers, args), args)
             if args.loop_steps:
                 _compare_loops(base, key, loop_folder, args)
         finally:
             for running in processes:
-                _stop(running)
+                stop(running)
 
 
 def _compare_loops(base: str, key: str, folder: Path, args: argparse.Namespace) -> None:
