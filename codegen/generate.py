@@ -103,6 +103,12 @@ def _generate_client(spec_path: Path, out: Path, work: Path) -> None:
         cwd=work,
     )
     (out / "py.typed").write_text("")
+    version = str(load_spec(spec_path)["info"]["version"])
+    (out / "api_version.py").write_text(
+        f'{BANNER}\n"""info.version of the openapi.yaml this client was generated from."""\n\n'
+        f'API_VERSION = "{version}"\n',
+        encoding="utf-8",
+    )
 
 
 def _generate_server(spec_path: Path, out: Path, work: Path) -> None:
@@ -132,13 +138,15 @@ TS_BANNER = "// Generated from openapi.yaml by `python -m codegen`. Do not edit 
 
 
 def _generate_typescript(spec: dict, spec_path: Path, out: Path) -> None:
-    """`schema.d.ts` (openapi-typescript: the paths and schemas as types) and `version.ts`."""
+    """`schema.d.ts` (openapi-typescript: the paths and schemas as types), `version.ts`, `package.json`."""
     out.mkdir(parents=True)
     cli = TS_PACKAGE / "node_modules" / "openapi-typescript" / "bin" / "cli.js"
     schema = out / "schema.d.ts"
     _run(["node", str(cli), str(spec_path), *OPENAPI_TYPESCRIPT_OPTIONS, "-o", str(schema)], cwd=TS_PACKAGE)
     schema.write_text(f"{TS_BANNER}\n{schema.read_text(encoding='utf-8')}", encoding="utf-8")
     version = spec["info"]["version"]
+    # ES modules, like the client built on them (node reads "type" from the nearest package.json).
+    (out / "package.json").write_text('{\n  "private": true,\n  "type": "module"\n}\n', encoding="utf-8")
     (out / "version.ts").write_text(
         f"{TS_BANNER}\n\n/** info.version of the openapi.yaml this client was generated from. */\n"
         f'export const API_VERSION = "{version}";\n',

@@ -34,6 +34,8 @@ from typing import Any, TypeVar
 import httpx
 
 from twinkle_client._constants import (
+    API_VERSION,
+    CLIENT_VERSION_HEADER,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_INITIAL_RETRY_DELAY,
     DEFAULT_MAX_RETRIES,
@@ -439,7 +441,11 @@ def _client_settings(
 ) -> dict[str, Any]:
     if not base_url or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
-    all_headers = {"User-Agent": user_agent(), "Accept": "application/json"}
+    all_headers = {
+        "User-Agent": user_agent(),
+        "Accept": "application/json",
+        CLIENT_VERSION_HEADER: API_VERSION,
+    }
     if api_key:
         all_headers["Authorization"] = f"Bearer {api_key}"
     all_headers.update(headers or {})

@@ -27,6 +27,7 @@ from twinkle_server.api.body_shape import check_json_body
 from twinkle_server.api.errors import install_error_handlers
 from twinkle_server.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from twinkle_server.api.ordering import RunTicketMiddleware
+from twinkle_server.api.versioning import ClientVersionMiddleware
 from twinkle_server.config import Settings
 from twinkle_server.runtime import Runtime
 
@@ -73,5 +74,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(RunTicketMiddleware, sequencer=runtime.sequencer)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ClientVersionMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -981,7 +981,12 @@ export interface components {
             dtype: string;
         };
         ServerCapabilities: {
+            /** @description The server's software version. */
             version: string;
+            /** @description The API version (semver, the spec's info.version) this server implements. */
+            api_version: string;
+            /** @description The oldest client API version this server serves; older clients get 400 unsupported_client_version. */
+            min_client_version: string;
             models: components["schemas"]["ModelCapability"][];
             losses: string[];
             optimizers: string[];
@@ -1621,6 +1626,8 @@ export interface components {
         XRequestId: string;
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
+        /** @description The API version (semver) this server implements; it is on every response. */
+        XTwinkleApiVersion: string;
     };
     pathItems: never;
 }
@@ -1666,6 +1673,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-Twinkle-Api-Version": components["headers"]["XTwinkleApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
