@@ -7,6 +7,7 @@ TWINKLE_SERVER_TOKEN, exactly as a user's script would; `make install` runs `npm
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e._server import REPO, ServerProcess
 
@@ -46,6 +48,12 @@ def built() -> Path:
 def server(make_server: Any) -> tuple[ServerProcess, dict[str, str]]:
     # A zero wait window: every engine operation answers 202 with a task, which the client polls.
     return make_server(users=("alice",), max_loras=4, wait_window_s=0.0)
+
+
+def test_the_package_version_is_the_api_version() -> None:
+    spec = yaml.safe_load((REPO / "openapi.yaml").read_text(encoding="utf-8"))
+    package = json.loads((PACKAGE / "package.json").read_text(encoding="utf-8"))
+    assert package["version"] == spec["info"]["version"]
 
 
 def test_client_test_and_example_compile_under_strict(built: Path) -> None:
