@@ -17,25 +17,17 @@ import yaml
 from fastapi.testclient import TestClient
 
 import twinkle_client._http
+from tests.unit.server._app import served_app
 from twinkle_client import BadRequestError, TwinkleClient
 from twinkle_server.api.versioning import API_VERSION, MIN_CLIENT_VERSION
-from twinkle_server.app import create_app
-from twinkle_server.config import Settings
-from twinkle_server.store.db import open_store
-from twinkle_server.store.users import create_api_key
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[3] / "openapi.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("versioning"))
-    store = open_store(str(settings.database_url))
-    with store.session() as s:
-        key, _ = create_api_key(s, user_name="alice")
-    store.close()
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client, key
+    with served_app(tmp_path_factory.mktemp("versioning")) as app_and_key:
+        yield app_and_key
 
 
 def test_the_api_version_is_the_spec_version_and_on_every_response(served: tuple[TestClient, str]) -> None:
