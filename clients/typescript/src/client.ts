@@ -287,7 +287,8 @@ export class TwinkleClient {
 /** An open session; heartbeats every `heartbeat_interval_s / 2` until closed. */
 export class Session {
   readonly id: string;
-  readonly info: Schemas["Session"];
+  /** The session as the server last described it (updated by each heartbeat). */
+  info: Schemas["Session"];
   private readonly client: TwinkleClient;
   private timer: NodeJS.Timeout | undefined;
   /** The last heartbeat error, if any (heartbeats retry on their own; the session may expire). */
@@ -304,7 +305,7 @@ export class Session {
 
   async heartbeat(): Promise<void> {
     try {
-      await this.client.session_heartbeat(this.id);
+      this.info = await this.client.session_heartbeat(this.id);
       this.lastHeartbeatError = undefined;
     } catch (err) {
       this.lastHeartbeatError = err instanceof TwinkleError ? err : new TwinkleError(String(err), { cause: err });

@@ -40,10 +40,13 @@ test("capabilities report the API version this client was generated from", async
   assert.ok(caps.models.length >= 1);
 });
 
-test("a session heartbeats and stays active", async () => {
-  await session.heartbeat();
+test("a session heartbeats on its own and stays active", async () => {
+  const opened = Date.parse(session.info.last_heartbeat_at);
+  // The timer beats every heartbeat_interval_s / 2; wait for one beat past that.
+  await new Promise((resolve) => setTimeout(resolve, session.info.heartbeat_interval_s * 500 + 1500));
   assert.equal(session.lastHeartbeatError, undefined);
   assert.equal(session.info.status, "active");
+  assert.ok(Date.parse(session.info.last_heartbeat_at) > opened, "a heartbeat reached the server");
 });
 
 test("create a run (LoRA defaults left out) and find it in the list", async () => {
