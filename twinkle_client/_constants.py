@@ -6,11 +6,8 @@ the transport, and so that tests and the user classes refer to the same values.
 
 from __future__ import annotations
 
-from twinkle_api_client.api_version import API_VERSION
-
 __all__ = [
     "API_PREFIX",
-    "API_VERSION",
     "CLIENT_VERSION_HEADER",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_INITIAL_RETRY_DELAY",
@@ -64,8 +61,9 @@ MAX_POLL_INTERVAL = 2.0
 
 API_PREFIX = "/api/v1"
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-# Carries API_VERSION (the spec's info.version this client was generated from); the server refuses
-# a client it cannot serve with 400 unsupported_client_version, naming the version to install.
+# Carries twinkle_api_client.api_version.API_VERSION, the spec's info.version this client was
+# generated from (imported when a client is made, to keep `import twinkle_client` light). The server
+# refuses a client it cannot serve with 400 unsupported_client_version, naming the version to install.
 CLIENT_VERSION_HEADER = "X-Twinkle-Client-Version"
 REQUEST_ID_HEADER = "X-Request-Id"
 # Set on a response the transport synthesised from a finished task, naming that task.

@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 import httpx
 
 from twinkle_client._constants import (
-    API_VERSION,
     CLIENT_VERSION_HEADER,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_INITIAL_RETRY_DELAY,
@@ -439,6 +438,8 @@ def _client_settings(
     timeout: float | httpx.Timeout | None,
     headers: Mapping[str, str] | None,
 ) -> dict[str, Any]:
+    from twinkle_api_client.api_version import API_VERSION
+
     if not base_url or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
     all_headers = {

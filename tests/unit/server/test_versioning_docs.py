@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import twinkle_api_client.api_version
 import yaml
 from fastapi.testclient import TestClient
 
-import twinkle_client._http
 from tests.unit.server._app import served_app
 from twinkle_client import BadRequestError, TwinkleClient
 from twinkle_server.api.versioning import API_VERSION, MIN_CLIENT_VERSION
@@ -89,7 +89,7 @@ def test_the_python_client_sends_its_version(
     # The transport carries the request into the app in process; the version is the client's own.
     with TwinkleClient("http://testserver", key, transport=test_client._transport) as client:
         assert client.get_server_capabilities().api_version == API_VERSION
-    monkeypatch.setattr(twinkle_client._http, "API_VERSION", "99.0.0")
+    monkeypatch.setattr(twinkle_api_client.api_version, "API_VERSION", "99.0.0")
     with (
         pytest.raises(BadRequestError, match="install a client for API") as raised,
         TwinkleClient("http://testserver", key, transport=test_client._transport) as client,
