@@ -121,6 +121,8 @@ test("a step whose answer is lost is retried with the same key and applied once"
   assert.equal(dropped, 1);
   assert.equal(keys.length, 2);
   assert.equal(keys[0], keys[1], "one Idempotency-Key across the retry");
+  // The retry got the first attempt's answer; a second execution would answer applied: false.
+  assert.equal(stepped.applied, true);
   assert.equal(stepped.optimizer_step, before + 1);
   assert.equal((await client.get_train_configs(runId)).optimizer_step, before + 1, "applied once");
 });
