@@ -1,6 +1,7 @@
 # Twinkle: one virtual environment in the checkout (.venv), set up on demand.
 #   make demo     set up everything, then run the main example against a local server
-#   make test     set up everything, then run the codegen drift check and the tests
+#   make test     set up everything, then run the codegen drift check, the breaking-change gate
+#                 and the tests (the TypeScript client's among them)
 #   make codegen  regenerate generated/ from openapi.yaml
 #   make lint     ruff + OpenAPI validation (lint-npm adds Redocly and Spectral through npx)
 
@@ -11,9 +12,13 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.twinkle-installed
+# The TypeScript client's tools (openapi-typescript, tsc) and its one runtime dependency, from
+# clients/typescript/package-lock.json.
+TS_DIR := clients/typescript
+NODE_STAMP := $(TS_DIR)/node_modules/.twinkle-installed
 PYTEST_ARGS ?= -q -m "not gpu"
 
-.PHONY: all install demo test codegen check lint lint-npm clean-venv
+.PHONY: all install demo test codegen check breaking lint lint-npm clean-venv
 
 all: test
 
@@ -28,13 +33,18 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[server,dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(NODE_STAMP): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
+	cd $(TS_DIR) && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 demo: install
 	$(PY) -m twinkle_server.cli demo --run-example examples/self_cognition.py
 
 test: install
 	$(PY) -m codegen --check
+	$(PY) -m codegen.breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 codegen: install
@@ -42,6 +52,10 @@ codegen: install
 
 check: install
 	$(PY) -m codegen --check
+
+# The spec against the last release's (codegen/release/openapi.yaml); prints the changelog.
+breaking: install
+	$(PY) -m codegen.breaking
 
 lint: install
 	$(PY) -m ruff check .

@@ -1,13 +1,16 @@
-"""Generate both packages under generated/ from openapi.yaml, and detect drift.
+"""Generate the packages under generated/ from openapi.yaml, and detect drift.
 
 Generation always happens in a fresh temporary folder and is then formatted with the pinned
 ruff, so the output depends only on the spec, the templates and the pinned tool versions.
 `write` swaps the result into generated/; `check` compares it with generated/ instead.
+generated/typescript/ holds the TypeScript types of the API (openapi-typescript); the handwritten
+TypeScript client in clients/typescript/ is built on them with openapi-fetch.
 """
 
 from __future__ import annotations
 
 import filecmp
+import json
 import shutil
 import subprocess
 import sys
@@ -22,7 +25,13 @@ __all__ = ["PACKAGES", "PINNED_TOOLS", "check", "generate_into", "write"]
 
 CODEGEN_DIR = Path(__file__).parent
 ROOT = CODEGEN_DIR.parent
-PACKAGES = ("twinkle_api_client", "twinkle_api_server")
+PACKAGES = ("twinkle_api_client", "twinkle_api_server", "typescript")
+# The TypeScript client's generator runs from the npm package in clients/typescript (package-lock.json
+# pins it); `npm ci` there (or `make install`) installs it.
+TS_PACKAGE = ROOT / "clients" / "typescript"
+PINNED_NPM_TOOLS = {"openapi-typescript": "7.13.0"}
+# Request fields with a default come out optional (openapi-typescript's default makes them required).
+OPENAPI_TYPESCRIPT_OPTIONS = ["--default-non-nullable=false"]
 PINNED_TOOLS = {
     "openapi-python-client": "0.29.1",
     "datamodel-code-generator": "0.89.0",
@@ -61,6 +70,13 @@ def _check_tool_versions() -> None:
             have = "missing"
         if have != want:
             wrong.append(f"{name}=={want} (found {have})")
+    for name, want in PINNED_NPM_TOOLS.items():
+        manifest = TS_PACKAGE / "node_modules" / name / "package.json"
+        have = json.loads(manifest.read_text())["version"] if manifest.is_file() else "missing"
+        if have != want:
+            wrong.append(f"{name}@{want} (found {have}; run `npm ci` in {TS_PACKAGE.relative_to(ROOT)})")
+    if shutil.which("node") is None:
+        wrong.append("node (20 or later)")
     if wrong:
         raise GenerationError("codegen needs pinned tools; install " + ", ".join(wrong))
 
@@ -87,6 +103,12 @@ def _generate_client(spec_path: Path, out: Path, work: Path) -> None:
         cwd=work,
     )
     (out / "py.typed").write_text("")
+    version = str(load_spec(spec_path)["info"]["version"])
+    (out / "api_version.py").write_text(
+        f'{BANNER}\n"""info.version of the openapi.yaml this client was generated from."""\n\n'
+        f'API_VERSION = "{version}"\n',
+        encoding="utf-8",
+    )
 
 
 def _generate_server(spec_path: Path, out: Path, work: Path) -> None:
@@ -112,6 +134,26 @@ def _generate_server(spec_path: Path, out: Path, work: Path) -> None:
     (out / "py.typed").write_text("")
 
 
+TS_BANNER = "// Generated from openapi.yaml by `python -m codegen`. Do not edit by hand."
+
+
+def _generate_typescript(spec: dict, spec_path: Path, out: Path) -> None:
+    """`schema.d.ts` (openapi-typescript: the paths and schemas as types), `version.ts`, `package.json`."""
+    out.mkdir(parents=True)
+    cli = TS_PACKAGE / "node_modules" / "openapi-typescript" / "bin" / "cli.js"
+    schema = out / "schema.d.ts"
+    _run(["node", str(cli), str(spec_path), *OPENAPI_TYPESCRIPT_OPTIONS, "-o", str(schema)], cwd=TS_PACKAGE)
+    schema.write_text(f"{TS_BANNER}\n{schema.read_text(encoding='utf-8')}", encoding="utf-8")
+    version = spec["info"]["version"]
+    # ES modules, like the client built on them (node reads "type" from the nearest package.json).
+    (out / "package.json").write_text('{\n  "private": true,\n  "type": "module"\n}\n', encoding="utf-8")
+    (out / "version.ts").write_text(
+        f"{TS_BANNER}\n\n/** info.version of the openapi.yaml this client was generated from. */\n"
+        f'export const API_VERSION = "{version}";\n',
+        encoding="utf-8",
+    )
+
+
 def _format(folder: Path) -> None:
     config = f"--config={CODEGEN_DIR / 'ruff.toml'}"
     ruff = [sys.executable, "-m", "ruff"]
@@ -123,12 +165,16 @@ def generate_into(spec_path: Path, dest: Path) -> None:
     """Write both packages into `dest` (which must not hold them yet)."""
     _check_tool_versions()
     spec_path = spec_path.resolve()
-    load_spec(spec_path)
+    spec = load_spec(spec_path)
     with tempfile.TemporaryDirectory(prefix="twinkle-codegen-") as tmp:
         work = Path(tmp)
         _generate_client(spec_path, dest / "twinkle_api_client", work)
         _generate_server(spec_path, dest / "twinkle_api_server", work)
+        (dest / "twinkle_api_server" / "openapi.json").write_text(
+            json.dumps(spec, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     _format(dest)
+    _generate_typescript(spec, spec_path, dest / "typescript")
 
 
 def _files(folder: Path) -> set[str]:

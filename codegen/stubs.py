@@ -68,7 +68,12 @@ def render_stubs(spec: dict[str, Any]) -> dict[str, str]:
     for op in ops:
         op.return_annotation = _return_annotation(op)  # type: ignore[attr-defined]
         op.docstring = _docstring(op)  # type: ignore[attr-defined]
-    context = {"banner": BANNER, "operations": ops, "security_scheme": _security_scheme(spec)}
+    context = {
+        "banner": BANNER,
+        "operations": ops,
+        "security_scheme": _security_scheme(spec),
+        "api_version": str(spec["info"]["version"]),
+    }
     return {
         name: env.get_template(f"{name}.jinja").render(context)
         for name in ("__init__.py", "service.py", "router.py")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "API_PREFIX",
+    "CLIENT_VERSION_HEADER",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_INITIAL_RETRY_DELAY",
     "DEFAULT_MAX_RETRIES",
@@ -60,6 +61,10 @@ MAX_POLL_INTERVAL = 2.0
 
 API_PREFIX = "/api/v1"
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+# Carries twinkle_api_client.api_version.API_VERSION, the spec's info.version this client was
+# generated from (imported when a client is made, to keep `import twinkle_client` light). The server
+# refuses a client it cannot serve with 400 unsupported_client_version, naming the version to install.
+CLIENT_VERSION_HEADER = "X-Twinkle-Client-Version"
 REQUEST_ID_HEADER = "X-Request-Id"
 # Set on a response the transport synthesised from a finished task, naming that task.
 TASK_ID_HEADER = "X-Twinkle-Task-Id"

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import httpx
 
 from twinkle_client._constants import (
+    CLIENT_VERSION_HEADER,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_INITIAL_RETRY_DELAY,
     DEFAULT_MAX_RETRIES,
@@ -437,9 +438,15 @@ def _client_settings(
     timeout: float | httpx.Timeout | None,
     headers: Mapping[str, str] | None,
 ) -> dict[str, Any]:
+    from twinkle_api_client.api_version import API_VERSION
+
     if not base_url or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
-    all_headers = {"User-Agent": user_agent(), "Accept": "application/json"}
+    all_headers = {
+        "User-Agent": user_agent(),
+        "Accept": "application/json",
+        CLIENT_VERSION_HEADER: API_VERSION,
+    }
     if api_key:
         all_headers["Authorization"] = f"Bearer {api_key}"
     all_headers.update(headers or {})

@@ -24,9 +24,11 @@ from twinkle_api_server.router import build_router
 import twinkle_server
 from twinkle_server.api import TwinkleServer
 from twinkle_server.api.body_shape import check_json_body
+from twinkle_server.api.docs import install_docs
 from twinkle_server.api.errors import install_error_handlers
 from twinkle_server.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from twinkle_server.api.ordering import RunTicketMiddleware
+from twinkle_server.api.versioning import ClientVersionMiddleware
 from twinkle_server.config import Settings
 from twinkle_server.runtime import Runtime
 
@@ -65,13 +67,19 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version=twinkle_server.__version__,
         summary="Remote LoRA fine-tuning on a shared base model.",
         lifespan=lifespan,
+        # The spec and its docs are served from openapi.yaml by install_docs, offline.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.service = service
     app.include_router(build_router(service), dependencies=[Depends(check_json_body)])
     install_error_handlers(app)
+    install_docs(app)
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(RunTicketMiddleware, sequencer=runtime.sequencer)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ClientVersionMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -4,7 +4,8 @@
 `models` holds the pydantic v2 models of every schema (needs only pydantic, so the light
 client install can import it); `service.TwinkleService` is the abstract service (one async
 method per operationId) and `router.build_router(service)` serves it (both need fastapi and
-are imported on first use).
+are imported on first use). `API_VERSION` is the spec's info.version, and `openapi.json`
+beside this file is the spec itself.
 """
 
 from importlib import import_module
@@ -13,6 +14,7 @@ from typing import Any
 from . import models
 
 __all__ = [
+    "API_VERSION",
     "SECURITY_SCHEME",
     "Accepted",
     "OperationNotImplemented",
@@ -22,6 +24,8 @@ __all__ = [
     "error_response",
     "models",
 ]
+
+API_VERSION = "0.2.0"
 
 _LAZY = {
     "SECURITY_SCHEME": "router",

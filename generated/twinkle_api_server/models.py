@@ -68,6 +68,17 @@ class ModelCapability(BaseModel):
 
 class ServerCapabilities(BaseModel):
     version: str
+    """
+    The server's software version.
+    """
+    api_version: str
+    """
+    The API version (semver, the spec's info.version) this server implements.
+    """
+    min_client_version: str
+    """
+    The oldest client API version this server serves; older clients get 400 unsupported_client_version.
+    """
     models: list[ModelCapability]
     losses: list[str]
     optimizers: list[str]

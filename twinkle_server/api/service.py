@@ -8,6 +8,7 @@ from twinkle_api_server.service import RequestContext
 
 import twinkle_server
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.api.versioning import API_VERSION, MIN_CLIENT_VERSION
 
 __all__ = ["ServiceOps", "component_names"]
 
@@ -57,6 +58,8 @@ class ServiceOps(ServiceBase):
         ]
         return {
             "version": twinkle_server.__version__,
+            "api_version": API_VERSION,
+            "min_client_version": MIN_CLIENT_VERSION,
             "models": models,
             **self._components,
             "max_body_bytes": self.runtime.settings.max_body_bytes,

@@ -17,7 +17,10 @@ T = TypeVar("T", bound="ServerCapabilities")
 class ServerCapabilities:
     """
     Attributes:
-        version (str):
+        version (str): The server's software version.
+        api_version (str): The API version (semver, the spec's info.version) this server implements.
+        min_client_version (str): The oldest client API version this server serves; older clients get 400
+            unsupported_client_version.
         models (list[ModelCapability]):
         losses (list[str]):
         optimizers (list[str]):
@@ -30,6 +33,8 @@ class ServerCapabilities:
     """
 
     version: str
+    api_version: str
+    min_client_version: str
     models: list[ModelCapability]
     losses: list[str]
     optimizers: list[str]
@@ -43,6 +48,10 @@ class ServerCapabilities:
 
     def to_dict(self) -> dict[str, Any]:
         version = self.version
+
+        api_version = self.api_version
+
+        min_client_version = self.min_client_version
 
         models = []
         for models_item_data in self.models:
@@ -70,6 +79,8 @@ class ServerCapabilities:
         field_dict.update(
             {
                 "version": version,
+                "api_version": api_version,
+                "min_client_version": min_client_version,
                 "models": models,
                 "losses": losses,
                 "optimizers": optimizers,
@@ -90,6 +101,10 @@ class ServerCapabilities:
 
         d = dict(src_dict)
         version = d.pop("version")
+
+        api_version = d.pop("api_version")
+
+        min_client_version = d.pop("min_client_version")
 
         models = []
         _models = d.pop("models")
@@ -116,6 +131,8 @@ class ServerCapabilities:
 
         server_capabilities = cls(
             version=version,
+            api_version=api_version,
+            min_client_version=min_client_version,
             models=models,
             losses=losses,
             optimizers=optimizers,

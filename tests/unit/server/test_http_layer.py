@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.unit.server._app import served_app
 from twinkle_server.app import create_app
 from twinkle_server.config import Settings
 from twinkle_server.store.db import open_store
@@ -17,13 +18,8 @@ from twinkle_server.store.users import create_api_key
 
 @pytest.fixture
 def client_and_key(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    settings = Settings(data_dir=tmp_path, max_body_bytes=2048)
-    store = open_store(str(settings.database_url))
-    with store.session() as s:
-        key, _ = create_api_key(s, user_name="alice")
-    store.close()
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client, key
+    with served_app(tmp_path, max_body_bytes=2048) as served:
+        yield served
 
 
 def _auth(key: str, **extra: str) -> dict[str, str]:
