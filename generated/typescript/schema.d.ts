@@ -349,6 +349,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/training_runs/{run_id}/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sample continuations from the run's current adapter.
+         * @description Draws `num_samples` continuations of each prompt with the run's adapter exactly as it is now (after every update so far). Requests of several runs on the same base model are decoded together in one batch, each row through its own run's adapter. The same `seed` gives the same tokens; `temperature` 0 gives the argmax continuation. A sampled token's log-probability is under the model's own distribution (temperature 1, no truncation).
+         */
+        post: operations["sample"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/training_runs/{run_id}/calculate_loss": {
         parameters: {
             query?: never;
@@ -1154,9 +1174,15 @@ export interface components {
             padding_side?: "left" | "right";
         };
         SetLossRequest: {
-            /** @enum {string} */
-            loss_name: "CrossEntropyLoss";
+            loss_name: components["schemas"]["LossName"];
+            /** @description PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2). */
+            epsilon?: number;
         };
+        /**
+         * @description CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count.
+         * @enum {string}
+         */
+        LossName: "CrossEntropyLoss" | "ImportanceSamplingLoss" | "PPOLoss" | "LinearLoss";
         SetOptimizerRequest: {
             /**
              * @description `default` is AdamW.
@@ -1207,6 +1233,12 @@ export interface components {
             position_ids?: number[];
             length?: number;
             messages?: components["schemas"]["ChatMessage"][];
+            /** @description Per input token (aligned with labels), the advantage of the label token; read by ImportanceSamplingLoss and PPOLoss. */
+            advantages?: number[];
+            /** @description Per input token, the log-probability the sampler gave the label token (the `logprobs` of `sample`); read by ImportanceSamplingLoss and PPOLoss. */
+            sampler_logprobs?: number[];
+            /** @description Per input token, the weight of the label token's log-probability in LinearLoss (a custom loss's gradient, computed by the client). */
+            weights?: number[];
         };
         /** @description A dataset row as stored; encoded rows carry the Row fields, others their own columns. */
         DataRow: {
@@ -1219,6 +1251,63 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** @description One prompt, as token ids or as chat messages (rendered with the run's template and its generation prompt). Exactly one of the two. */
+        SamplePrompt: {
+            input_ids?: number[];
+            messages?: components["schemas"]["ChatMessage"][];
+        };
+        SampleRequest: {
+            prompts: components["schemas"]["SamplePrompt"][];
+            /**
+             * @description Continuations per prompt.
+             * @default 1
+             */
+            num_samples?: number;
+            /**
+             * @description New tokens per continuation at most.
+             * @default 64
+             */
+            max_tokens?: number;
+            /**
+             * @description 0 takes the argmax token.
+             * @default 1
+             */
+            temperature?: number;
+            /**
+             * @description Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p.
+             * @default 1
+             */
+            top_p?: number;
+            /**
+             * @description Keep the k most likely tokens; 0 keeps all.
+             * @default 0
+             */
+            top_k?: number;
+            /** @description A continuation ends once its text contains one of these strings. */
+            stop?: string[];
+            /** @description A continuation ends at one of these tokens (the model's end-of-sequence token always ends it). */
+            stop_token_ids?: number[];
+            /** @description Same seed, same samples; unset draws one from the run's own random state. */
+            seed?: number;
+            /**
+             * @description Also return each sampled token's log-probability.
+             * @default false
+             */
+            logprobs?: boolean;
+        };
+        SampledSequence: {
+            tokens: number[];
+            /** @description Each sampled token's log-probability under the model (temperature 1); absent unless asked. */
+            logprobs?: number[] | null;
+            /**
+             * @description stop: an end token or stop string; length: max_tokens reached.
+             * @enum {string}
+             */
+            stop_reason: "stop" | "length";
+        };
+        SampleResult: {
+            sequences: components["schemas"]["SampledSequence"][];
+        };
         ForwardRequest: {
             inputs: components["schemas"]["Row"][];
             /**
@@ -1226,6 +1315,8 @@ export interface components {
              * @default false
              */
             return_logprobs?: boolean;
+            /** @description This call's loss (with its defaults) instead of the run's; the run's loss is unchanged. */
+            loss_name?: components["schemas"]["LossName"];
         };
         ForwardResult: {
             /** @description Mean loss over the batch's label tokens. */
@@ -2308,6 +2399,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ForwardResult"];
+                };
+            };
+            202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    sample: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "prompts": [
+                 *         {
+                 *           "messages": [
+                 *             {
+                 *               "role": "user",
+                 *               "content": "Who are you?"
+                 *             }
+                 *           ]
+                 *         }
+                 *       ],
+                 *       "num_samples": 4,
+                 *       "max_tokens": 32,
+                 *       "temperature": 0.7,
+                 *       "seed": 7,
+                 *       "logprobs": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["SampleRequest"];
+            };
+        };
+        responses: {
+            /** @description The sampled sequences, prompt-major (all samples of the first prompt first). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SampleResult"];
                 };
             };
             202: components["responses"]["TaskAccepted"];
