@@ -123,6 +123,10 @@ class Settings(_Strict):
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
     hubs: HubSettings = Field(default_factory=HubSettings)
     allow_unauthenticated_non_loopback: bool = False
+    # -- seeing training: history, operator metrics, logs ------------------------------------
+    history_flush_interval_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often recorded training steps are written in a batch."
+    )
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

@@ -1,7 +1,7 @@
 """The HTTP face of the server: the generated ``TwinkleService`` implemented on the runtime.
 
 One module per spec tag (``service``, ``sessions``, ``training_runs``, ``run_config``,
-``run_compute``, ``checkpoints``, ``data``, ``tasks``), each a thin mixin; :class:`TwinkleServer`
+``run_compute``, ``checkpoints``, ``data``, ``tasks``, ``history``), each a thin mixin; :class:`TwinkleServer`
 combines them. Cross-cutting pieces: ``errors`` (the one error schema), ``middleware`` (request id,
 body limit), ``ordering`` (one run's operations in arrival order), ``idempotency``, ``deps`` (auth).
 """
@@ -16,6 +16,7 @@ from twinkle_api_server.service import TwinkleService
 from twinkle_server.api.checkpoints import CheckpointOps
 from twinkle_server.api.data import DataOps
 from twinkle_server.api.deps import Authenticator, Caller
+from twinkle_server.api.history import HistoryOps
 from twinkle_server.api.registry import DataRegistry
 from twinkle_server.api.run_compute import RunComputeOps
 from twinkle_server.api.run_config import RunConfigOps
@@ -39,6 +40,7 @@ class TwinkleServer(
     CheckpointOps,
     DataOps,
     TaskOps,
+    HistoryOps,
     TwinkleService,
 ):
     """Every operation of openapi.yaml, served from one :class:`~twinkle_server.runtime.Runtime`."""

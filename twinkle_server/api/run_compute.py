@@ -1,12 +1,14 @@
 """Tag ``run_compute``: the training-loop operations of a run, each an engine operation.
 
 They answer 200 with the engine's result when it is done within the wait window, else 202 with
-a task; one run's operations run in the order their requests arrived.
+a task; one run's operations run in the order their requests arrived. Each result is also
+watched by the run's history recorder (``twinkle_server.history``), off the request path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,7 +36,17 @@ def _engine_handler(op: str) -> _Handler:
         body: BaseModel | None,
         idempotency_key: str | None,
     ) -> Any:
-        return await self.engine_op(ctx, run_id, op, body=body, idempotency_key=idempotency_key)
+        user_id = self.caller(ctx).user_id
+        history = self.runtime.history
+        is_training = bool(getattr(body, "is_training", True))
+
+        def observe(future: Future[Any]) -> None:
+            history.begin(run_id, user_id=user_id)
+            history.watch(future, run_id=run_id, user_id=user_id, op=op, is_training=is_training)
+
+        return await self.engine_op(
+            ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe
+        )
 
     handler.__name__ = op
     handler.__qualname__ = f"RunComputeOps.{op}"

@@ -43,6 +43,10 @@ from .forward_request import ForwardRequest
 from .forward_result import ForwardResult
 from .health import Health
 from .health_status import HealthStatus
+from .history_export import HistoryExport
+from .history_kind import HistoryKind
+from .history_point import HistoryPoint
+from .history_point_metrics import HistoryPointMetrics
 from .hub import Hub
 from .init_args import InitArgs
 from .load_checkpoint_request import LoadCheckpointRequest
@@ -55,6 +59,7 @@ from .metric_result_metrics import MetricResultMetrics
 from .model_capability import ModelCapability
 from .model_capacity import ModelCapacity
 from .row import Row
+from .run_history import RunHistory
 from .save_checkpoint_request import SaveCheckpointRequest
 from .server_capabilities import ServerCapabilities
 from .session import Session
@@ -133,6 +138,10 @@ __all__ = (
     "ForwardResult",
     "Health",
     "HealthStatus",
+    "HistoryExport",
+    "HistoryKind",
+    "HistoryPoint",
+    "HistoryPointMetrics",
     "Hub",
     "InitArgs",
     "LoadCheckpointRequest",
@@ -145,6 +154,7 @@ __all__ = (
     "ModelCapability",
     "ModelCapacity",
     "Row",
+    "RunHistory",
     "SaveCheckpointRequest",
     "ServerCapabilities",
     "Session",
