@@ -1,10 +1,11 @@
 """What recording the training history costs a step: the tiny model's optimizer steps on a real
 ``ModelWorker``, with and without the history recorder watching them, side by side.
 
-Each step is forward_backward + clip_grad_and_step (accumulation 1). The two arms alternate step by
-step, each going first every other time, so that drift of the machine hits both alike; the recorder writes to a SQLite file in a temp
-folder, in its background thread, as the server does. Prints the median step time of each arm and
-the recorder's own cost per step (the work done on the engine's thread, measured directly).
+Each step is forward_backward + clip_grad_and_step (accumulation 1). The two arms alternate step
+by step, each going first every other time, so that drift of the machine hits both alike; the
+recorder writes to a SQLite file in a temp folder, in its background thread, as the server does.
+Prints the median step time of each arm and the recorder's own cost per step (the work done on the
+engine's thread, measured directly). ``--aa`` records neither arm, to show how alike they are.
 
     python benchmarks/history_overhead.py [--steps 200] [--rows 4]
 """

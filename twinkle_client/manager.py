@@ -44,6 +44,7 @@ from twinkle_client.types import (
     TrainingRun,
     UploadTask,
     WeightsInfo,
+    WhoAmI,
 )
 
 __all__ = [
@@ -257,6 +258,10 @@ class TwinkleClient:
     def get_server_capabilities(self) -> ServerCapabilities:
         """The served models and the names of the losses, optimizers, templates... the server accepts."""
         return ServerCapabilities.model_validate(self.call("get_server_capabilities"))
+
+    def whoami(self) -> WhoAmI:
+        """The user this client's API key belongs to."""
+        return WhoAmI.model_validate(self.call("whoami"))
 
     def get_capacity(self) -> Capacity:
         """Free adapter slots per served model."""

@@ -50,6 +50,7 @@ __all__ = [
     "TrainingRun",
     "UploadTask",
     "WeightsInfo",
+    "WhoAmI",
 ]
 
 
@@ -171,6 +172,13 @@ class TrainingRun(_Response):
     created_at: datetime
     last_checkpoint: Checkpoint | None = None
     metadata: dict[str, str] | None = None
+
+
+class WhoAmI(_Response):
+    """The user an API key belongs to."""
+
+    user_id: str
+    user_name: str
 
 
 class HistoryPoint(_Response):

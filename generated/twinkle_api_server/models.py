@@ -779,6 +779,11 @@ class Batch(BaseModel):
     rows: list[DataRow]
 
 
+class WhoAmI(BaseModel):
+    user_id: str
+    user_name: str
+
+
 class HistoryPoint(BaseModel):
     seq: Annotated[int, Field(ge=1)]
     """

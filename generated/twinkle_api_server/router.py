@@ -3713,6 +3713,59 @@ def build_router(service: TwinkleService) -> APIRouter:
         return result
 
     @router.get(
+        "/api/v1/whoami",
+        operation_id="whoami",
+        tags=["account"],
+        summary="The user the API key belongs to.",
+        description="The caller's user id and name (an open server without keys answers its local user).",
+        status_code=200,
+        response_model=models.WhoAmI,
+        response_model_exclude_unset=True,
+        response_description="The caller.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def whoami(
+        *,
+        request: Request,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "whoami",
+            lambda: service.whoami(
+                ctx,
+            ),
+        )
+        return result
+
+    @router.get(
         "/api/v1/training_runs/{run_id}/history",
         operation_id="get_run_history",
         tags=["history"],

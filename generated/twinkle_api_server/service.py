@@ -928,6 +928,19 @@ class TwinkleService(abc.ABC):
         """
         raise OperationNotImplemented("get_task")
 
+    async def whoami(
+        self,
+        ctx: RequestContext,
+    ) -> models.WhoAmI | Response:
+        """GET /api/v1/whoami: The user the API key belongs to.
+
+        The caller's user id and name (an open server without keys answers its local user).
+
+        Success: 200 (WhoAmI).
+        Errors documented: 400, 401, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("whoami")
+
     async def get_run_history(
         self,
         ctx: RequestContext,

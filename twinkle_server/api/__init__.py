@@ -1,9 +1,10 @@
 """The HTTP face of the server: the generated ``TwinkleService`` implemented on the runtime.
 
 One module per spec tag (``service``, ``sessions``, ``training_runs``, ``run_config``,
-``run_compute``, ``checkpoints``, ``data``, ``tasks``, ``history``), each a thin mixin; :class:`TwinkleServer`
-combines them. Cross-cutting pieces: ``errors`` (the one error schema), ``middleware`` (request id,
-body limit), ``ordering`` (one run's operations in arrival order), ``idempotency``, ``deps`` (auth).
+``run_compute``, ``checkpoints``, ``data``, ``tasks``, ``history``, ``account``), each a thin
+mixin; :class:`TwinkleServer` combines them. Cross-cutting pieces: ``errors`` (the one error
+schema), ``middleware`` (request id, body limit), ``ordering`` (one run's operations in arrival
+order), ``idempotency``, ``deps`` (auth).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from twinkle_api_server.service import TwinkleService
 
+from twinkle_server.api.account import AccountOps
 from twinkle_server.api.checkpoints import CheckpointOps
 from twinkle_server.api.data import DataOps
 from twinkle_server.api.deps import Authenticator, Caller
@@ -41,6 +43,7 @@ class TwinkleServer(
     DataOps,
     TaskOps,
     HistoryOps,
+    AccountOps,
     TwinkleService,
 ):
     """Every operation of openapi.yaml, served from one :class:`~twinkle_server.runtime.Runtime`."""

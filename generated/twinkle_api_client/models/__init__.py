@@ -93,6 +93,7 @@ from .truncation_strategy import TruncationStrategy
 from .upload_checkpoint_request import UploadCheckpointRequest
 from .upload_task import UploadTask
 from .weights_info import WeightsInfo
+from .who_am_i import WhoAmI
 
 __all__ = (
     "AddMetricRequest",
@@ -188,4 +189,5 @@ __all__ = (
     "UploadCheckpointRequest",
     "UploadTask",
     "WeightsInfo",
+    "WhoAmI",
 )
