@@ -2,7 +2,8 @@
 
 They answer 200 with the engine's result when it is done within the wait window, else 202 with
 a task; one run's operations run in the order their requests arrived. Each result is also
-watched by the run's history recorder (``twinkle_server.history``), off the request path.
+watched by the run's history recorder (``twinkle_server.history``) and the server metrics, off
+the request path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.store.models import TrainingRun
 
 __all__ = ["RunComputeOps"]
 
@@ -40,9 +42,15 @@ def _engine_handler(op: str) -> _Handler:
         history = self.runtime.history
         is_training = bool(getattr(body, "is_training", True))
 
-        def observe(future: Future[Any]) -> None:
+        metrics = getattr(self, "metrics", None)
+
+        def observe(future: Future[Any], run: TrainingRun) -> None:
             history.begin(run_id, user_id=user_id)
             history.watch(future, run_id=run_id, user_id=user_id, op=op, is_training=is_training)
+            if metrics is not None:
+                metrics.watch_training(
+                    future, model=self.runtime.served_model(run.base_model)[0].model_id, op=op
+                )
 
         return await self.engine_op(
             ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe
