@@ -204,6 +204,16 @@ def _dump(model: Any) -> Any:
     return model.model_dump(mode="json")
 
 
+def show_items(
+    items: Sequence[Any], as_json: bool, headers: Sequence[str], row: Callable[[Any], Sequence[Any]]
+) -> None:
+    """Response models as a JSON list, or as a table with one ``row(item)`` each."""
+    if as_json:
+        print_json([_dump(item) for item in items])
+    else:
+        print_table(headers, (row(item) for item in items))
+
+
 # -- commands ----------------------------------------------------------------------------------
 
 
@@ -267,13 +277,12 @@ def whoami(settings: Settings, as_json: bool) -> None:
 def capacity(settings: Settings, as_json: bool) -> None:
     """Adapter slots per served model (used and free)."""
     models = settings.client().get_capacity().models
-    if as_json:
-        print_json([_dump(m) for m in models])
-    else:
-        print_table(
-            ("model", "max_loras", "used", "free"),
-            ((m.model_id, m.max_loras, m.used, m.free) for m in models),
-        )
+    show_items(
+        models,
+        as_json,
+        ("model", "max_loras", "used", "free"),
+        lambda m: (m.model_id, m.max_loras, m.used, m.free),
+    )
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -298,23 +307,21 @@ def runs_list(settings: Settings, limit: int, offset: int, every: bool, as_json:
     else:
         page = client.list_training_runs(limit=limit, offset=offset)
         items, total = list(page), page.total_count
-    if as_json:
-        print_json([_dump(r) for r in items])
-        return
-    print_table(
+    show_items(
+        items,
+        as_json,
         ("run", "status", "base_model", "r", "created", "last_checkpoint"),
-        (
-            (
-                r.training_run_id,
-                r.status,
-                r.base_model,
-                r.lora_config.r if r.lora_config is not None else None,
-                r.created_at.strftime("%Y-%m-%d %H:%M"),
-                r.last_checkpoint.name if r.last_checkpoint else None,
-            )
-            for r in items
+        lambda r: (
+            r.training_run_id,
+            r.status,
+            r.base_model,
+            r.lora_config.r if r.lora_config is not None else None,
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.last_checkpoint.name if r.last_checkpoint else None,
         ),
     )
+    if as_json:
+        return
     if total is not None and offset + len(items) < total:
         click.echo(f"({offset + len(items)} of {total}; --offset {offset + len(items)} or --all for more)")
 
@@ -364,21 +371,17 @@ def checkpoints() -> None:
 def checkpoints_list(settings: Settings, run_id: str, as_json: bool) -> None:
     """A run's checkpoints."""
     items = list(settings.client().iter_checkpoints(run_id))
-    if as_json:
-        print_json([_dump(c) for c in items])
-        return
-    print_table(
+    show_items(
+        items,
+        as_json,
         ("name", "path", "step", "size", "optimizer", "created"),
-        (
-            (
-                c.name,
-                c.twinkle_path,
-                c.optimizer_step,
-                _size(c.size_bytes),
-                c.has_optimizer,
-                c.created_at.strftime("%Y-%m-%d %H:%M"),
-            )
-            for c in items
+        lambda c: (
+            c.name,
+            c.twinkle_path,
+            c.optimizer_step,
+            _size(c.size_bytes),
+            c.has_optimizer,
+            c.created_at.strftime("%Y-%m-%d %H:%M"),
         ),
     )
 
