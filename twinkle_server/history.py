@@ -207,11 +207,6 @@ class HistoryRecorder:
             del self._pending[:dropped]
             logger.error("the history writer is failing: dropped the %d oldest unwritten points", dropped)
 
-    def forget(self, run_id: str) -> None:
-        """Drop a released run's window (its written points stay)."""
-        with self._lock:
-            self._windows.pop(run_id, None)
-
     # -- writing ------------------------------------------------------------------------------
 
     def pending(self) -> int:
