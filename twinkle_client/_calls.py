@@ -83,6 +83,8 @@ OPERATION_TAGS: dict[str, str] = {
         "data",
     ),
     "get_task": "tasks",
+    "whoami": "account",
+    **dict.fromkeys(("get_run_history", "export_run_history_csv", "export_run_history_json"), "history"),
 }
 
 

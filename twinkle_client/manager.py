@@ -36,6 +36,7 @@ from twinkle_client.types import (
     Capacity,
     Checkpoint,
     Health,
+    HistoryPoint,
     Page,
     ServerCapabilities,
     Session,
@@ -43,6 +44,7 @@ from twinkle_client.types import (
     TrainingRun,
     UploadTask,
     WeightsInfo,
+    WhoAmI,
 )
 
 __all__ = [
@@ -65,6 +67,7 @@ _EXIT_TIMEOUT_S = 3.0
 _open_clients: weakref.WeakSet[TwinkleClient] = weakref.WeakSet()
 # The largest page the API serves; used when the client walks a whole list.
 _MAX_PAGE = 100
+_MAX_HISTORY_PAGE = 1000
 
 _TWINKLE_PATH = re.compile(
     r"^twinkle://(?P<run>[A-Za-z0-9_-]{1,128})/weights/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"
@@ -256,6 +259,10 @@ class TwinkleClient:
         """The served models and the names of the losses, optimizers, templates... the server accepts."""
         return ServerCapabilities.model_validate(self.call("get_server_capabilities"))
 
+    def whoami(self) -> WhoAmI:
+        """The user this client's API key belongs to."""
+        return WhoAmI.model_validate(self.call("whoami"))
+
     def get_capacity(self) -> Capacity:
         """Free adapter slots per served model."""
         return Capacity.model_validate(self.call("get_capacity"))
@@ -359,6 +366,42 @@ class TwinkleClient:
         finally:
             Path(tmp_name).unlink(missing_ok=True)
 
+    # -- training history ----------------------------------------------------------------------
+
+    def get_run_history(
+        self, run_id: str, limit: int = _MAX_HISTORY_PAGE, offset: int = 0, kind: str | None = None
+    ) -> Page[HistoryPoint]:
+        """One page of a run's recorded history, oldest first.
+
+        Args:
+            run_id: the run (``run_...``); its history stays after its session ended.
+            limit: page size (1..1000).
+            offset: points to skip.
+            kind: only ``"train"`` (optimizer steps), ``"eval"`` or ``"train_metrics"`` points.
+
+        Example:
+            >>> for point in client.get_run_history(run_id, kind="train"):
+            ...     print(point.step, point.loss, point.lr)
+        """
+        data = self.call("get_run_history", run_id, limit=limit, offset=offset, kind=kind)
+        return _page(data, "points", HistoryPoint)
+
+    def iter_run_history(
+        self, run_id: str, kind: str | None = None, page_size: int = _MAX_HISTORY_PAGE
+    ) -> Iterator[HistoryPoint]:
+        """Every point of a run's history, fetched page by page as the iteration goes."""
+        yield from _walk(
+            lambda limit, offset: self.get_run_history(run_id, limit, offset, kind),
+            page_size,
+            _MAX_HISTORY_PAGE,
+        )
+
+    def export_run_history(self, run_id: str, format: str = "csv", kind: str | None = None) -> bytes:
+        """A run's whole history as a file's bytes: ``format`` ``"csv"`` or ``"json"``."""
+        if format not in ("csv", "json"):
+            raise ValueError(f"format must be 'csv' or 'json', not {format!r}")
+        return self._caller.raw(f"export_run_history_{format}", run_id, kind=kind)
+
     def get_upload_task(self, upload_id: str) -> UploadTask:
         """The state of a hub upload (``upl_...``)."""
         return UploadTask.model_validate(self.call("get_upload_task", upload_id))
@@ -387,9 +430,9 @@ def _page(data: Mapping[str, Any], key: str, model: type) -> Page:
     return Page(items, Cursor.model_validate(data["cursor"]))
 
 
-def _walk(fetch: Any, page_size: int) -> Iterator[Any]:
-    if not 1 <= page_size <= _MAX_PAGE:
-        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE}, got {page_size}")
+def _walk(fetch: Any, page_size: int, max_page: int = _MAX_PAGE) -> Iterator[Any]:
+    if not 1 <= page_size <= max_page:
+        raise ValueError(f"page_size must be between 1 and {max_page}, got {page_size}")
     offset = 0
     while True:
         page = fetch(page_size, offset)

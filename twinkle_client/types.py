@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AppliedOutput",
@@ -33,6 +33,7 @@ __all__ = [
     "ForwardBackwardOutput",
     "ForwardOutput",
     "Health",
+    "HistoryPoint",
     "LoraConfigInfo",
     "LossOutput",
     "LrStepOutput",
@@ -51,6 +52,7 @@ __all__ = [
     "TrainingRun",
     "UploadTask",
     "WeightsInfo",
+    "WhoAmI",
 ]
 
 
@@ -172,6 +174,31 @@ class TrainingRun(_Response):
     created_at: datetime
     last_checkpoint: Checkpoint | None = None
     metadata: dict[str, str] | None = None
+
+
+class WhoAmI(_Response):
+    """The user an API key belongs to."""
+
+    user_id: str
+    user_name: str
+
+
+class HistoryPoint(_Response):
+    """One recorded point of a run's history: an optimizer step (``kind == "train"``), an
+    evaluation (``"eval"``) or a training metric report (``"train_metrics"``)."""
+
+    seq: int
+    kind: str
+    step: int
+    loss: float | None = None
+    num_tokens: int = 0
+    micro_batches: int = 0
+    grad_norm: float | None = None
+    lr: float | None = None
+    step_time_s: float | None = None
+    tokens_per_s: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    recorded_at: datetime
 
 
 class TrainConfigs(_Response):

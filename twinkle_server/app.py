@@ -3,6 +3,7 @@
 Layers of a request, outermost first::
 
     RequestIdMiddleware    X-Request-Id on every response (given by the client or made here)
+    MetricsMiddleware      counts and times requests by operation (Prometheus), log request id
     BodyLimitMiddleware    413 for a body over max_body_bytes, before it is read whole
     RunTicketMiddleware    numbers a run's POSTs on arrival, so they reach the engine in order
     FastAPI                generated routes (auth, validation) -> TwinkleServer -> Runtime
@@ -18,7 +19,8 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from twinkle_api_server.router import build_router
 
 import twinkle_server
@@ -30,6 +32,7 @@ from twinkle_server.api.middleware import BodyLimitMiddleware, RequestIdMiddlewa
 from twinkle_server.api.ordering import RunTicketMiddleware
 from twinkle_server.api.versioning import ClientVersionMiddleware
 from twinkle_server.config import Settings
+from twinkle_server.observability import MetricsMiddleware, ServerMetrics, metrics_access
 from twinkle_server.runtime import Runtime
 
 __all__ = ["DEFAULT_THREADS", "create_app"]
@@ -81,5 +84,34 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.add_middleware(RunTicketMiddleware, sequencer=runtime.sequencer)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ClientVersionMiddleware)
+    if settings.metrics_enabled or settings.log_format == "json":
+        metrics = ServerMetrics(runtime)
+        service.metrics = metrics
+        app.state.metrics = metrics
+        _add_metrics_route(app, runtime, metrics, enabled=settings.metrics_enabled)
+        access_log = settings.access_log and settings.log_format == "json"  # else uvicorn's own lines
+        app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=access_log)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _add_metrics_route(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, *, enabled: bool) -> None:
+    """``GET /metrics`` in Prometheus' text format, for operators (see ``metrics_access``)."""
+    if not enabled:
+        return
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from twinkle_server.api.errors import error_body
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        client = request.client.host if request.client is not None else None
+        refused = await asyncio.to_thread(metrics_access, runtime, client_host=client, token=token)
+        if refused is not None:
+            status, reason = refused
+            code = "unauthorized" if status == 401 else "forbidden"
+            body = error_body(code, reason, {}, request.scope.get("twinkle.request_id", ""))
+            return JSONResponse(body, status_code=status)
+        return Response(await asyncio.to_thread(metrics.render), media_type=CONTENT_TYPE_LATEST)

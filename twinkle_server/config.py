@@ -123,6 +123,25 @@ class Settings(_Strict):
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
     hubs: HubSettings = Field(default_factory=HubSettings)
     allow_unauthenticated_non_loopback: bool = False
+    # -- seeing training: history, operator metrics, logs ------------------------------------
+    history_flush_interval_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often recorded training steps are written in a batch."
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at GET /metrics.")
+    metrics_token_env: str | None = Field(
+        default="TWINKLE_METRICS_TOKEN",
+        description="Environment variable holding the operator token for /metrics.",
+    )
+    metrics_operators: list[str] = Field(
+        default_factory=list, description="Users whose API keys may read /metrics (operators)."
+    )
+    metrics_allow_loopback: bool = Field(
+        default=True, description="Clients on this machine may read /metrics without a credential."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line, with the request id."
+    )
+    access_log: bool = Field(default=True, description="A log line per HTTP request.")
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

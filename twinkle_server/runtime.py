@@ -19,6 +19,7 @@ from typing import Any
 
 from twinkle_server.config import ServedModel, Settings
 from twinkle_server.errors import Conflict, InvalidInput
+from twinkle_server.history import HistoryRecorder
 from twinkle_server.requests.idempotency import IdempotencyGuard
 from twinkle_server.requests.ordering import RunSequencer
 from twinkle_server.store import idempotency as idem_records
@@ -96,6 +97,7 @@ class Runtime:
         tasks: the task runner (wait window, 202 tasks).
         idempotency: the Idempotency-Key guard.
         sequencer: keeps one run's operations in arrival order.
+        history: records every run's steps (``twinkle_server.history``).
     """
 
     def __init__(self, settings: Settings, store: Store, *, workers: dict[str, Any] | None = None) -> None:
@@ -106,6 +108,7 @@ class Runtime:
         self.tasks = TaskRunner(store, wait_window_s=settings.wait_window_s)
         self.idempotency = IdempotencyGuard(store, self.tasks, ttl_s=settings.idempotency_ttl_s)
         self.sequencer = RunSequencer()
+        self.history = HistoryRecorder(store, flush_interval_s=settings.history_flush_interval_s)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._started = False
@@ -165,6 +168,7 @@ class Runtime:
             self._sweeper.join(timeout=5)
         for worker in self.workers.values():
             worker.stop(timeout=30)
+        self.history.close()
         self.tasks.close(wait=False)
         self.store.close()
 

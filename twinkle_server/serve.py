@@ -14,14 +14,26 @@ __all__ = ["build_uvicorn_server", "configure_logging", "run_uvicorn", "serve"]
 logger = logging.getLogger("twinkle_server")
 
 
-def configure_logging(level: str = "info") -> None:
-    """Plain timestamped lines on stderr for the server's own loggers (uvicorn keeps its own)."""
+def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
+    """Plain timestamped lines on stderr for the server's own loggers (uvicorn keeps its own), or
+    with ``json_lines`` one JSON object per line, with the request id, for them and uvicorn's."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("twinkle_server")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    if json_lines:
+        from twinkle_server.observability import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    names = (
+        ("twinkle_server", "uvicorn", "uvicorn.error", "uvicorn.access")
+        if json_lines
+        else ("twinkle_server",)
+    )
+    for name in names:
+        logger_ = logging.getLogger(name)
+        logger_.handlers[:] = [handler]
+        logger_.setLevel(level.upper())
+        logger_.propagate = False
 
 
 def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
@@ -35,6 +47,9 @@ def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
     from twinkle_server.runtime import check_exposure
 
     check_exposure(settings)
+    json_lines = settings.log_format == "json"
+    if json_lines:
+        configure_logging(log_level, json_lines=True)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -42,6 +57,9 @@ def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
         log_level=log_level,
         timeout_keep_alive=75,
         lifespan="on",
+        # JSON logs: the app writes its own access lines (with request ids), uvicorn none.
+        access_log=settings.access_log and not json_lines,
+        log_config=None if json_lines else uvicorn.config.LOGGING_CONFIG,
     )
     return uvicorn.Server(config)
 

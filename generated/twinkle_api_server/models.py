@@ -876,6 +876,61 @@ class Batch(BaseModel):
     rows: list[DataRow]
 
 
+class WhoAmI(BaseModel):
+    user_id: str
+    user_name: str
+
+
+class HistoryPoint(BaseModel):
+    seq: Annotated[int, Field(ge=1)]
+    """
+    Position in the run's history, from 1.
+    """
+    kind: Literal["train", "eval", "train_metrics"]
+    """
+    `train`: an optimizer step; `eval`: an evaluation; `train_metrics`: a training metric report.
+    """
+    step: Annotated[int, Field(ge=0)]
+    """
+    The optimizer step reached (train) or current (others).
+    """
+    loss: float | None
+    """
+    Mean loss over the window's label tokens.
+    """
+    num_tokens: Annotated[int, Field(ge=0)]
+    """
+    Label tokens of the window.
+    """
+    micro_batches: Annotated[int, Field(ge=0)]
+    grad_norm: float | None
+    """
+    Norm before clipping; null when not clipped.
+    """
+    lr: float | None
+    step_time_s: float | None
+    """
+    Wall time since the previous optimizer step.
+    """
+    tokens_per_s: float | None
+    """
+    num_tokens / step_time_s.
+    """
+    metrics: dict[str, float]
+    recorded_at: AwareDatetime
+
+
+class RunHistory(BaseModel):
+    training_run_id: str
+    points: list[HistoryPoint]
+    cursor: Cursor
+
+
+class HistoryExport(BaseModel):
+    training_run_id: str
+    points: list[HistoryPoint]
+
+
 class SetLossRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",

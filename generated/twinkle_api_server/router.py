@@ -3791,4 +3791,248 @@ def build_router(service: TwinkleService) -> APIRouter:
         )
         return result
 
+    @router.get(
+        "/api/v1/whoami",
+        operation_id="whoami",
+        tags=["account"],
+        summary="The user the API key belongs to.",
+        description="The caller's user id and name (an open server without keys answers its local user).",
+        status_code=200,
+        response_model=models.WhoAmI,
+        response_model_exclude_unset=True,
+        response_description="The caller.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def whoami(
+        *,
+        request: Request,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "whoami",
+            lambda: service.whoami(
+                ctx,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/history",
+        operation_id="get_run_history",
+        tags=["history"],
+        summary="One page of a run's training history, oldest first.",
+        description="One point per optimizer step (`train`: loss over the accumulation window, label tokens, micro-batches, grad norm, learning rate, step time), per evaluation (`eval`: calculate_metric with is_training false, with the forward_only loss since the last one) and per training metric report (`train_metrics`). Kept with the run after its session ends. Another user's run answers 404, exactly like a missing one.",
+        status_code=200,
+        response_model=models.RunHistory,
+        response_model_exclude_unset=True,
+        response_description="One page of history points.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def get_run_history(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+        offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+        kind: Annotated[str | None, Query(description="Only points of this kind.")] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "get_run_history",
+            lambda: service.get_run_history(
+                ctx,
+                run_id=run_id,
+                limit=limit,
+                offset=offset,
+                kind=kind,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/history/csv",
+        operation_id="export_run_history_csv",
+        tags=["history"],
+        summary="The whole training history of a run as a CSV file.",
+        description="Every point, oldest first, as a download. Another user's run answers 404.",
+        status_code=200,
+        response_model=None,
+        response_class=Response,
+        response_description="CSV with a header row: seq, kind, step, loss, num_tokens, micro_batches, grad_norm, lr, step_time_s, tokens_per_s, recorded_at, then a `metric.<name>` column per metric.",
+        responses={
+            200: {
+                "description": "CSV with a header row: seq, kind, step, loss, num_tokens, micro_batches, grad_norm, lr, step_time_s, tokens_per_s, recorded_at, then a `metric.<name>` column per metric.",
+                "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def export_run_history_csv(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        kind: Annotated[str | None, Query(description="Only points of this kind.")] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "export_run_history_csv",
+            lambda: service.export_run_history_csv(
+                ctx,
+                run_id=run_id,
+                kind=kind,
+            ),
+        )
+        return result
+
+    @router.get(
+        "/api/v1/training_runs/{run_id}/history/json",
+        operation_id="export_run_history_json",
+        tags=["history"],
+        summary="The whole training history of a run as a JSON file.",
+        description="Every point, oldest first, as a download. Another user's run answers 404.",
+        status_code=200,
+        response_model=models.HistoryExport,
+        response_model_exclude_unset=True,
+        response_description="Every history point of the run.",
+        responses={
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def export_run_history_json(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        kind: Annotated[str | None, Query(description="Only points of this kind.")] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "export_run_history_json",
+            lambda: service.export_run_history_json(
+                ctx,
+                run_id=run_id,
+                kind=kind,
+            ),
+        )
+        return result
+
     return router

@@ -945,3 +945,66 @@ class TwinkleService(abc.ABC):
         Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
         """
         raise OperationNotImplemented("get_task")
+
+    async def whoami(
+        self,
+        ctx: RequestContext,
+    ) -> models.WhoAmI | Response:
+        """GET /api/v1/whoami: The user the API key belongs to.
+
+        The caller's user id and name (an open server without keys answers its local user).
+
+        Success: 200 (WhoAmI).
+        Errors documented: 400, 401, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("whoami")
+
+    async def get_run_history(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        limit: int,
+        offset: int,
+        kind: str | None,
+    ) -> models.RunHistory | Response:
+        """GET /api/v1/training_runs/{run_id}/history: One page of a run's training history, oldest first.
+
+        One point per optimizer step (`train`: loss over the accumulation window, label tokens, micro-batches, grad norm, learning rate, step time), per evaluation (`eval`: calculate_metric with is_training false, with the forward_only loss since the last one) and per training metric report (`train_metrics`). Kept with the run after its session ends. Another user's run answers 404, exactly like a missing one.
+
+        Success: 200 (RunHistory).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("get_run_history")
+
+    async def export_run_history_csv(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        kind: str | None,
+    ) -> Response:
+        """GET /api/v1/training_runs/{run_id}/history/csv: The whole training history of a run as a CSV file.
+
+        Every point, oldest first, as a download. Another user's run answers 404.
+
+        Success: 200 (text/csv).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("export_run_history_csv")
+
+    async def export_run_history_json(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        kind: str | None,
+    ) -> models.HistoryExport | Response:
+        """GET /api/v1/training_runs/{run_id}/history/json: The whole training history of a run as a JSON file.
+
+        Every point, oldest first, as a download. Another user's run answers 404.
+
+        Success: 200 (HistoryExport).
+        Errors documented: 400, 401, 404, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("export_run_history_json")

@@ -961,6 +961,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user the API key belongs to.
+         * @description The caller's user id and name (an open server without keys answers its local user).
+         */
+        get: operations["whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training_runs/{run_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One page of a run's training history, oldest first.
+         * @description One point per optimizer step (`train`: loss over the accumulation window, label tokens, micro-batches, grad norm, learning rate, step time), per evaluation (`eval`: calculate_metric with is_training false, with the forward_only loss since the last one) and per training metric report (`train_metrics`). Kept with the run after its session ends. Another user's run answers 404, exactly like a missing one.
+         */
+        get: operations["get_run_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training_runs/{run_id}/history/csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole training history of a run as a CSV file.
+         * @description Every point, oldest first, as a download. Another user's run answers 404.
+         */
+        get: operations["export_run_history_csv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training_runs/{run_id}/history/json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole training history of a run as a JSON file.
+         * @description Every point, oldest first, as a download. Another user's run answers 404.
+         */
+        get: operations["export_run_history_json"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1557,6 +1637,48 @@ export interface components {
         Batch: {
             index: number;
             rows: components["schemas"]["DataRow"][];
+        };
+        WhoAmI: {
+            user_id: string;
+            user_name: string;
+        };
+        /**
+         * @description `train`: an optimizer step; `eval`: an evaluation; `train_metrics`: a training metric report.
+         * @enum {string}
+         */
+        HistoryKind: "train" | "eval" | "train_metrics";
+        HistoryPoint: {
+            /** @description Position in the run's history, from 1. */
+            seq: number;
+            kind: components["schemas"]["HistoryKind"];
+            /** @description The optimizer step reached (train) or current (others). */
+            step: number;
+            /** @description Mean loss over the window's label tokens. */
+            loss: number | null;
+            /** @description Label tokens of the window. */
+            num_tokens: number;
+            micro_batches: number;
+            /** @description Norm before clipping; null when not clipped. */
+            grad_norm: number | null;
+            lr: number | null;
+            /** @description Wall time since the previous optimizer step. */
+            step_time_s: number | null;
+            /** @description num_tokens / step_time_s. */
+            tokens_per_s: number | null;
+            metrics: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            recorded_at: string;
+        };
+        RunHistory: {
+            training_run_id: string;
+            points: components["schemas"]["HistoryPoint"][];
+            cursor: components["schemas"]["Cursor"];
+        };
+        HistoryExport: {
+            training_run_id: string;
+            points: components["schemas"]["HistoryPoint"][];
         };
     };
     responses: {
@@ -3705,6 +3827,140 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhoAmI"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_run_history: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description Items to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only points of this kind. */
+                kind?: components["schemas"]["HistoryKind"];
+            };
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of history points. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunHistory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    export_run_history_csv: {
+        parameters: {
+            query?: {
+                /** @description Only points of this kind. */
+                kind?: components["schemas"]["HistoryKind"];
+            };
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV with a header row: seq, kind, step, loss, num_tokens, micro_batches, grad_norm, lr, step_time_s, tokens_per_s, recorded_at, then a `metric.<name>` column per metric. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    export_run_history_json: {
+        parameters: {
+            query?: {
+                /** @description Only points of this kind. */
+                kind?: components["schemas"]["HistoryKind"];
+            };
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every history point of the run. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryExport"];
                 };
             };
             400: components["responses"]["BadRequest"];

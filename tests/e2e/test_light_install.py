@@ -43,6 +43,7 @@ LIGHT_PACKAGES = (
     "typing_inspection",
     "dateutil",
     "six",
+    "click",
 )
 IMPORT_BUDGET_S = 0.5
 
@@ -188,10 +189,34 @@ client.close()
 """
 
 
-def test_light_client_trains_on_a_real_server(light_python: Path, make_server, tmp_path: Path) -> None:
-    server, keys = make_server(users=("alice",))
+@pytest.fixture(scope="module")
+def light_server(make_server):
+    return make_server(users=("alice", "carol"))
+
+
+def test_light_client_trains_on_a_real_server(light_python: Path, light_server, tmp_path: Path) -> None:
+    server, keys = light_server
     env = {**_light_env(), "TWINKLE_SERVER_URL": server.base_url, "TWINKLE_SERVER_TOKEN": keys["alice"]}
     out = _run(light_python, LOOP, tmp_path, env).stdout
     result = json.loads(re.search(r"^RESULT (.*)$", out, re.MULTILINE).group(1))
     assert len(result["losses"]) == 2 and result["path"].endswith("/weights/light-ckpt")
     assert "torch" not in result["modules"]
+
+
+def test_user_cli_runs_on_the_light_install(light_python: Path, light_server, tmp_path: Path) -> None:
+    server, keys = light_server
+    env = {
+        **_light_env(),
+        "TWINKLE_SERVER_URL": server.base_url,
+        "TWINKLE_SERVER_TOKEN": keys["carol"],
+        "TWINKLE_CLI_CONFIG": str(tmp_path / "cli.json"),
+    }
+    code = (
+        "import sys\n"
+        "from twinkle_client.cli import main\n"
+        "rc = main(['whoami', '--json'])\n"
+        "assert 'torch' not in sys.modules\n"
+        "sys.exit(rc)\n"
+    )
+    out = _run(light_python, code, tmp_path, env).stdout
+    assert json.loads(out)["user_name"] == "carol"

@@ -1,11 +1,11 @@
 """The HTTP face of the server: the generated ``TwinkleService`` implemented on the runtime.
 
 One module per spec tag (``service``, ``sessions``, ``training_runs``, ``run_config``,
-``run_compute``, ``checkpoints``, ``data``, ``tasks``), each a thin mixin; :class:`TwinkleServer`
-combines them. Cross-cutting pieces: ``errors`` (the one error schema), ``middleware`` (request id,
-body limit), ``ordering`` (a run's POSTs numbered on arrival), ``deps`` (auth). The plumbing the
-runtime shares with this layer (idempotency, run ordering, error statuses) lives below it, in
-``twinkle_server.requests``.
+``run_compute``, ``checkpoints``, ``data``, ``tasks``, ``history``, ``account``), each a thin
+mixin; :class:`TwinkleServer` combines them. Cross-cutting pieces: ``errors`` (the one error
+schema), ``middleware`` (request id, body limit), ``ordering`` (a run's POSTs numbered on
+arrival), ``deps`` (auth). The plumbing the runtime shares with this layer (idempotency, run
+ordering, error statuses) lives below it, in ``twinkle_server.requests``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from twinkle_api_server.service import TwinkleService
 
+from twinkle_server.api.account import AccountOps
 from twinkle_server.api.checkpoints import CheckpointOps
 from twinkle_server.api.data import DataOps
 from twinkle_server.api.deps import Authenticator, Caller
+from twinkle_server.api.history import HistoryOps
 from twinkle_server.api.registry import DataRegistry
 from twinkle_server.api.run_compute import RunComputeOps
 from twinkle_server.api.run_config import RunConfigOps
@@ -41,6 +43,8 @@ class TwinkleServer(
     CheckpointOps,
     DataOps,
     TaskOps,
+    HistoryOps,
+    AccountOps,
     TwinkleService,
 ):
     """Every operation of openapi.yaml, served from one :class:`~twinkle_server.runtime.Runtime`."""

@@ -175,17 +175,21 @@ class ServiceBase:
         kwargs: dict[str, Any] | None = None,
         operation: str | None = None,
         then: Callable[[Any], Any] | None = None,
+        observe: Callable[[Future[Any], RunRoute], None] | None = None,
     ) -> Any:
         """Submit engine op ``op`` of ``run_id`` with the body's fields (or ``kwargs``) and answer.
 
         ``then`` post-processes the engine's result on the task pool (still inside the task, so a
-        202 client sees the final body).
+        202 client sees the final body). ``observe(future, run)`` is given the engine's future as
+        submitted (its done callbacks run on the engine's thread, in the run's order).
         """
         payload = payload_of(body)
         op_kwargs = payload if kwargs is None else kwargs
 
         def submit(run: RunRoute) -> Future[Any]:
             future = self.runtime.worker_of(run).submit(run.id, op, **op_kwargs)
+            if observe is not None:
+                observe(future, run)
             return self.runtime.tasks.then(future, then) if then is not None else future
 
         async def execute(route: RunRoute) -> Reply:

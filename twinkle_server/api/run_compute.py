@@ -1,18 +1,22 @@
 """Tag ``run_compute``: the training-loop operations of a run, each an engine operation.
 
 They answer 200 with the engine's result when it is done within the wait window, else 202 with
-a task; one run's operations run in the order their requests arrived.
+a task; one run's operations run in the order their requests arrived. Each result is also
+watched by the run's history recorder (``twinkle_server.history``) and the server metrics, off
+the request path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any
 
 from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.store.runs import RunRoute
 
 __all__ = ["RunComputeOps"]
 
@@ -34,7 +38,23 @@ def _engine_handler(op: str) -> _Handler:
         body: BaseModel | None,
         idempotency_key: str | None,
     ) -> Any:
-        return await self.engine_op(ctx, run_id, op, body=body, idempotency_key=idempotency_key)
+        user_id = self.caller(ctx).user_id
+        history = self.runtime.history
+        is_training = bool(getattr(body, "is_training", True))
+
+        metrics = getattr(self, "metrics", None)
+
+        def observe(future: Future[Any], run: RunRoute) -> None:
+            history.begin(run_id, user_id=user_id)
+            history.watch(future, run_id=run_id, user_id=user_id, op=op, is_training=is_training)
+            if metrics is not None:
+                metrics.watch_training(
+                    future, model=self.runtime.served_model(run.base_model)[0].model_id, op=op
+                )
+
+        return await self.engine_op(
+            ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe
+        )
 
     handler.__name__ = op
     handler.__qualname__ = f"RunComputeOps.{op}"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection, inspect, select
 
 from twinkle_server.errors import Conflict
+from twinkle_server.store.history import HistoryPoint
 from twinkle_server.store.models import Base, SchemaVersion
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
@@ -27,7 +28,12 @@ def _create_all(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
-MIGRATIONS: Sequence[tuple[int, Migration]] = ((1, _create_all),)
+def _add_run_history(conn: Connection) -> None:
+    # Migration 1 already creates it on a fresh database (it creates every table defined now).
+    HistoryPoint.__table__.create(conn, checkfirst=True)
+
+
+MIGRATIONS: Sequence[tuple[int, Migration]] = ((1, _create_all), (2, _add_run_history))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

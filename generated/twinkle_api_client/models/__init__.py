@@ -43,6 +43,10 @@ from .forward_request import ForwardRequest
 from .forward_result import ForwardResult
 from .health import Health
 from .health_status import HealthStatus
+from .history_export import HistoryExport
+from .history_kind import HistoryKind
+from .history_point import HistoryPoint
+from .history_point_metrics import HistoryPointMetrics
 from .hub import Hub
 from .init_args import InitArgs
 from .load_checkpoint_request import LoadCheckpointRequest
@@ -56,6 +60,7 @@ from .metric_result_metrics import MetricResultMetrics
 from .model_capability import ModelCapability
 from .model_capacity import ModelCapacity
 from .row import Row
+from .run_history import RunHistory
 from .sample_prompt import SamplePrompt
 from .sample_request import SampleRequest
 from .sample_result import SampleResult
@@ -93,6 +98,7 @@ from .truncation_strategy import TruncationStrategy
 from .upload_checkpoint_request import UploadCheckpointRequest
 from .upload_task import UploadTask
 from .weights_info import WeightsInfo
+from .who_am_i import WhoAmI
 
 __all__ = (
     "AddMetricRequest",
@@ -138,6 +144,10 @@ __all__ = (
     "ForwardResult",
     "Health",
     "HealthStatus",
+    "HistoryExport",
+    "HistoryKind",
+    "HistoryPoint",
+    "HistoryPointMetrics",
     "Hub",
     "InitArgs",
     "LoadCheckpointRequest",
@@ -151,6 +161,7 @@ __all__ = (
     "ModelCapability",
     "ModelCapacity",
     "Row",
+    "RunHistory",
     "SampledSequence",
     "SampledSequenceStopReason",
     "SamplePrompt",
@@ -188,4 +199,5 @@ __all__ = (
     "UploadCheckpointRequest",
     "UploadTask",
     "WeightsInfo",
+    "WhoAmI",
 )
