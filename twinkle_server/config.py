@@ -99,6 +99,13 @@ class HubSettings(_Strict):
     local_dir: Path | None = Field(default=None, description="Local-folder hub root; data_dir/hub if unset.")
     modelscope_token_env: str = "MODELSCOPE_API_TOKEN"
     huggingface_token_env: str = "HF_TOKEN"
+    server_token_namespaces: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hub namespaces (the 'org' of 'org/name') the server's own ModelScope/Hugging Face token "
+            "may publish into; '*' allows every namespace. Elsewhere users send their own hub_token."
+        ),
+    )
 
 
 class Settings(_Strict):

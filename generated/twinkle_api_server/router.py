@@ -2575,7 +2575,7 @@ def build_router(service: TwinkleService) -> APIRouter:
         operation_id="upload_checkpoint_to_hub",
         tags=["checkpoints"],
         summary="Upload a checkpoint to a model hub in the background.",
-        description="Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task reports progress.",
+        description="Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user who first published to it through this server; another user gets 403. The training state (optimizer, scheduler, gradients, random state) is published only with include_training_state, and only to a private repository.",
         status_code=202,
         response_model=models.UploadTask,
         response_model_exclude_unset=True,
@@ -2586,6 +2586,10 @@ def build_router(service: TwinkleService) -> APIRouter:
                 "description": "The request is malformed or asks for something impossible.",
             },
             401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            403: {
+                "model": models.ErrorResponse,
+                "description": "The key is valid but may not do this (e.g. publish into another user's hub repository).",
+            },
             404: {
                 "model": models.ErrorResponse,
                 "description": "No such resource, or it belongs to another user.",

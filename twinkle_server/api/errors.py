@@ -9,6 +9,7 @@ raised                                 status  code
 =====================================  ======  =============================================
 InvalidInput                           400     invalid_input
 (missing or bad API key)               401     unauthorized
+Forbidden                              403     forbidden
 NotFound                               404     not_found
 Conflict                               409     conflict
 (body over max_body_bytes)             413     payload_too_large
@@ -34,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from twinkle_server.errors import (
     CapacityExceeded,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     TwinkleError,
@@ -85,6 +87,7 @@ def status_for(exc: TwinkleError) -> int:
     for cls, status in (
         (Unauthorized, 401),
         (InvalidInput, 400),
+        (Forbidden, 403),
         (NotFound, 404),
         (Conflict, 409),
         (CapacityExceeded, 429),

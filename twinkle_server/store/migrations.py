@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection, inspect, select
 
 from twinkle_server.errors import Conflict
-from twinkle_server.store.models import Base, SchemaVersion
+from twinkle_server.store.models import Base, HubRepository, SchemaVersion
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -27,7 +27,11 @@ def _create_all(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
-MIGRATIONS: Sequence[tuple[int, Migration]] = ((1, _create_all),)
+def _add_hub_repositories(conn: Connection) -> None:
+    HubRepository.__table__.create(conn, checkfirst=True)
+
+
+MIGRATIONS: Sequence[tuple[int, Migration]] = ((1, _create_all), (2, _add_hub_repositories))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

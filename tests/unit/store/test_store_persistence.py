@@ -109,10 +109,10 @@ def test_pending_migration_runs_once(tmp_path):
 
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     with engine.begin() as conn:
-        assert migrate(conn) == (0, 1)
+        assert migrate(conn) == (0, CURRENT_VERSION)
     steps = (*MIGRATIONS, (CURRENT_VERSION + 1, add_column))
     with engine.begin() as conn:
-        assert migrate(conn, steps) == (1, CURRENT_VERSION + 1)
+        assert migrate(conn, steps) == (CURRENT_VERSION, CURRENT_VERSION + 1)
     with engine.begin() as conn:
         assert migrate(conn, steps) == (CURRENT_VERSION + 1, CURRENT_VERSION + 1)
         assert "email" in [c[1] for c in conn.execute(text("PRAGMA table_info(users)"))]
