@@ -128,6 +128,15 @@ class Settings(_Strict):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     wait_window_s: float = Field(default=2.0, ge=0)
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    encode_max_procs: int = Field(
+        default=2,
+        ge=1,
+        le=1024,
+        description=(
+            "Worker processes all dataset encodes may use together (a request's num_proc is capped "
+            "by it, by the CPU count and by its rows); 1 encodes in the request's thread."
+        ),
+    )
     hubs: HubSettings = Field(default_factory=HubSettings)
     allow_unauthenticated_non_loopback: bool = False
 

@@ -64,6 +64,21 @@ def _loader_info(dataloader_id: str, dataset_id: str, loader: Any) -> dict[str, 
 
 class DataOps(ServiceBase):
     data: DataRegistry
+    _encode_processes: Any = None
+
+    @property
+    def encode_processes(self) -> Any:
+        """The server's budget of encode worker processes (``encode_max_procs``), made on first use."""
+        if self._encode_processes is None:
+            from twinkle_server.data.processes import EncodeProcesses
+
+            self._encode_processes = EncodeProcesses(self.runtime.settings.encode_max_procs)
+        return self._encode_processes
+
+    def close_data_work(self) -> None:
+        """At shutdown: terminate running encode workers (their requests fail with 503)."""
+        if self._encode_processes is not None:
+            self._encode_processes.shutdown()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -196,7 +211,11 @@ class DataOps(ServiceBase):
         idempotency_key: str | None,
     ) -> Any:
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.encode(batched=payload.get("batched", True), num_proc=payload.get("num_proc"))
+            dataset.encode(
+                batched=payload.get("batched", True),
+                num_proc=payload.get("num_proc"),
+                processes=self.encode_processes,
+            )
 
         return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_encode", apply)
 
