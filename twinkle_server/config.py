@@ -137,6 +137,13 @@ class Settings(_Strict):
             "by it, by the CPU count and by its rows); 1 encodes in the request's thread."
         ),
     )
+    extra_template_names: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Template names accepted besides 'Template' (e.g. 'Qwen2_5Template' from twinkle scripts); "
+            "each is served by the generic Template, which uses the tokenizer's chat template."
+        ),
+    )
     hubs: HubSettings = Field(default_factory=HubSettings)
     allow_unauthenticated_non_loopback: bool = False
 

@@ -104,3 +104,74 @@ def test_num_proc_64_stays_in_budget_and_leaves_no_orphans(make_server: Any) -> 
     assert not any(_alive(pid) for pid in seen), f"encode workers outlived the server ({sig.name})"
     request.join(timeout=30)
     http.close()
+
+
+@pytest.fixture(scope="module")
+def busy_server(make_server: Any) -> tuple[ServerProcess, dict[str, str]]:
+    return make_server(users=("alice",))
+
+
+def test_bad_requests_to_a_busy_run_answer_4xx_at_once(
+    busy_server: tuple[ServerProcess, dict[str, str]],
+) -> None:
+    """While forward_backward work of the run is queued, each bad request answers 400 before it,
+    instead of 202 and a task that fails later; the queued work is unharmed."""
+    from tests.e2e._server import api_client, start_run
+
+    srv, keys = busy_server
+    run = start_run(api_client(srv, keys["alice"]))
+    http = httpx.Client(
+        base_url=srv.base_url, headers={"Authorization": f"Bearer {keys['alice']}"}, timeout=300
+    )
+    base = f"/api/v1/training_runs/{run.run_id}"
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"question {i} " * 40},
+                {"role": "assistant", "content": "ok " * 40},
+            ]
+        }
+        for i in range(32)
+    ]
+    answers: list[int] = []
+
+    def work() -> None:
+        answers.append(http.post(f"{base}/forward_backward", json={"inputs": rows}).status_code)
+
+    queued = [threading.Thread(target=work) for _ in range(4)]
+    for thread in queued:
+        thread.start()
+    time.sleep(0.3)
+    bad = [
+        ("set_processor", {"processor_name": "NoSuchProcessor"}, "unknown processor 'NoSuchProcessor'"),
+        ("set_template", {"template_name": "__class__"}, "unknown template '__class__'"),
+        ("set_template", {"template_name": "Qwen2_5Template"}, "unknown template 'Qwen2_5Template'"),
+        (
+            "set_template",
+            {"template_name": "Template", "max_length": 1048576},
+            "max_length 1048576 is over the 512 tokens that Qwen/Qwen2.5-7B-Instruct serves; use at most 512",
+        ),
+        ("clip_grad_norm", b'{"max_norm": 1e400}', "max_norm is 1e400, which is not a finite number"),
+    ]
+    for op, body, message in bad:
+        started = time.monotonic()
+        if isinstance(body, bytes):  # json.dumps cannot write 1e400
+            response = http.post(f"{base}/{op}", content=body, headers={"Content-Type": "application/json"})
+        else:
+            response = http.post(f"{base}/{op}", json=body)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 400, (op, response.text)
+        assert message in response.json()["error"]["message"], response.text
+        assert elapsed < 10.0, f"{op} took {elapsed:.1f} s: it waited for the run's queue"
+    assert any(thread.is_alive() for thread in queued), "the run was not busy: the test proves nothing"
+    made = http.post("/api/v1/datasets", json={"dataset_meta": {"dataset_id": DATASET_ID}})
+    template = {"template_name": "__class__"}
+    refused = http.post(f"/api/v1/datasets/{made.json()['dataset_id']}/template", json=template)
+    assert refused.status_code == 400 and "unknown template '__class__'" in refused.text
+    too_long = {"template_name": "Template", "max_length": 4096}
+    refused = http.post(f"/api/v1/datasets/{made.json()['dataset_id']}/template", json=too_long)
+    assert refused.status_code == 400 and "max_length 4096 is over the 512 tokens" in refused.text
+    for thread in queued:
+        thread.join(timeout=300)
+    assert len(answers) == 4 and all(code in (200, 202) for code in answers), answers
+    http.close()

@@ -17,6 +17,7 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, payload_of
 from twinkle_server.api.idempotency import Reply
+from twinkle_server.api.prechecks import check_component, check_template
 from twinkle_server.api.registry import DataRegistry
 
 __all__ = ["DataOps"]
@@ -167,9 +168,18 @@ class DataOps(ServiceBase):
         body: models.SetTemplateRequest,
         idempotency_key: str | None,
     ) -> Any:
+        model_id = self._default_model_id(body.model_id)
+        served = self.runtime.settings.find_model(model_id) if model_id else None
+        check_template(
+            self.runtime.settings,
+            body.template_name,
+            max_length=body.max_length,
+            model_id=served.model_id if served else None,
+        )
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             kwargs = {k: v for k, v in payload.items() if k != "template_name"}
-            kwargs["model_id"] = self._default_model_id(kwargs.get("model_id"))
+            kwargs["model_id"] = model_id
             dataset.set_template(payload["template_name"], **kwargs)
 
         return await self._dataset_step(
@@ -184,6 +194,8 @@ class DataOps(ServiceBase):
         body: models.DatasetMapRequest,
         idempotency_key: str | None,
     ) -> Any:
+        check_component("preprocessor", body.preprocessor)
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.map(payload["preprocessor"], payload.get("init_args"))
 
@@ -197,6 +209,8 @@ class DataOps(ServiceBase):
         body: models.DatasetFilterRequest,
         idempotency_key: str | None,
     ) -> Any:
+        check_component("filter", body.filter_name)
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.filter(payload["filter_name"], payload.get("init_args"))
 

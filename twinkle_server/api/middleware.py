@@ -7,7 +7,9 @@ limit must refuse a body before it is read whole, which a middleware that hands 
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -70,8 +72,90 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class _NonFinite:
+    """Stands in, while a body is parsed, for a number JSON cannot carry (NaN, Infinity, 1e400)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _finite_or_marked(text: str) -> float | _NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def _find_non_finite(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(dotted path, literal) of the first non-finite number in a parsed body, or None."""
+    if isinstance(value, _NonFinite):
+        return path or "(body)", value.text
+    if isinstance(value, dict):
+        children = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return None
+    for child_path, item in children:
+        found = _find_non_finite(item, child_path)
+        if found is not None:
+            return found
+    return None
+
+
+# Cheap hints that a body may hold a non-finite number; only such bodies are parsed here.
+_NON_FINITE_HINT = re.compile(rb"NaN|Infinity|[eE]\+?0*[0-9]{3,}|[0-9]{300,}")
+
+
+def json_body_problem(body: bytes) -> tuple[str, dict[str, Any]] | None:
+    """Why a JSON request body is refused before any handler reads it, or None.
+
+    JSON travels as UTF-8 (RFC 8259): other encodings (UTF-16, Latin-1, a byte-order mark) are
+    refused rather than guessed. Numbers must be finite: ``NaN``, ``Infinity`` and literals past
+    the float range such as ``1e400`` (which Python's parser turns into infinity) are refused,
+    naming the field. A body that is not JSON at all is left to the route's own 422.
+    """
+    if body.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body:
+        offset = 0 if body[:1] in (b"\xef", b"\xff", b"\xfe") else body.index(b"\x00")
+        return _not_utf8(offset)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _not_utf8(exc.start)
+    if not _NON_FINITE_HINT.search(body):
+        return None
+    try:
+        parsed = json.loads(text, parse_float=_finite_or_marked, parse_constant=_NonFinite)
+    except (ValueError, RecursionError):
+        return None
+    found = _find_non_finite(parsed)
+    if found is None:
+        return None
+    field, literal = found
+    return (
+        f"{field} is {literal}, which is not a finite number; send a finite number",
+        {"field": field},
+    )
+
+
+def _not_utf8(offset: int) -> tuple[str, dict[str, Any]]:
+    return (
+        f"the request body is not UTF-8 (byte {offset}); send JSON encoded as UTF-8, without a "
+        "byte-order mark",
+        {"encoding": "utf-8", "offset": offset},
+    )
+
+
+async def _send_error(send: Send, status: int, body: dict[str, Any], *, close: bool = False) -> None:
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 class BodyLimitMiddleware:
-    """Answers 413 to a request whose body exceeds ``max_body_bytes``, before reading it whole.
+    """Answers 413 to a request whose body exceeds ``max_body_bytes``, before reading it whole,
+    and 400 to a JSON body that is not UTF-8 or holds a non-finite number (:func:`json_body_problem`).
 
     A declared ``Content-Length`` over the limit is refused without reading a byte. Otherwise the
     body is read chunk by chunk, counting, and refused as soon as the count passes the limit (a
@@ -134,6 +218,13 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        content_type = (_header(scope, b"content-type") or b"application/json").lower()
+        problem = json_body_problem(body) if body and b"json" in content_type else None
+        if problem is not None:
+            message, details = problem
+            request_id = str(scope.get("twinkle.request_id", ""))
+            await _send_error(send, 400, error_body("invalid_input", message, details, request_id))
+            return
         delivered = False
 
         async def replay() -> Message:
