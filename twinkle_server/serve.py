@@ -31,6 +31,7 @@ def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
     """
     import uvicorn
 
+    from twinkle_server.api.http_protocol import MAX_HEAD_BYTES, TwinkleH11Protocol
     from twinkle_server.app import create_app
     from twinkle_server.runtime import check_exposure
 
@@ -42,6 +43,8 @@ def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
         log_level=log_level,
         timeout_keep_alive=75,
         lifespan="on",
+        http=TwinkleH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     return uvicorn.Server(config)
 

@@ -175,3 +175,47 @@ def test_bad_requests_to_a_busy_run_answer_4xx_at_once(
         thread.join(timeout=300)
     assert len(answers) == 4 and all(code in (200, 202) for code in answers), answers
     http.close()
+
+
+def test_contract_edges_answer_readable_errors(busy_server: tuple[ServerProcess, dict[str, str]]) -> None:
+    """What ordinary clients send at the edges gets a status and an error body, never a reset."""
+    import http.client
+    import json
+
+    srv, keys = busy_server
+    auth = {"Authorization": f"Bearer {keys['alice']}", "Content-Type": "application/json"}
+
+    def raw(method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+        try:
+            conn.request(method, path, body=body, headers={**auth, **(headers or {})})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), json.loads(response.read() or b"{}")
+        finally:
+            conn.close()
+
+    # A 36 MB body with Content-Length, written whole before reading (http.client does so).
+    status, headers, body = raw("POST", "/api/v1/sessions", b"{" + b" " * (36 * 1024 * 1024) + b"}")
+    assert status == 413 and body["error"]["code"] == "payload_too_large", body
+    assert body["error"]["request_id"] == headers["x-request-id"]
+    # A 200 KB header.
+    status, headers, body = raw("GET", "/api/v1/capacity", headers={"X-Padding": "x" * 200_000})
+    assert status == 431, body
+    assert body["error"]["code"] == "request_header_fields_too_large"
+    assert "headers are over this server's limit of 65536 bytes" in body["error"]["message"]
+    assert body["error"]["request_id"] == headers["x-request-id"]
+    # The server still serves.
+    assert raw("GET", "/api/v1/capacity")[0] == 200
+    # An id the spec's pattern allows but no run has: 404, as for any unknown id.
+    for path in ("twinkle://0/weights/x", "twinkle://run_nope/weights/a..b"):
+        status, _, body = raw(
+            "POST", "/api/v1/training_runs/0/load", json.dumps({"twinkle_path": path}).encode()
+        )
+        assert status == 404 and body["error"]["code"] == "not_found", body
+    # Idempotency-Key: what the spec refuses, the server refuses the same way.
+    for key, expected in (("k" * 255, 201), ("k" * 256, 422), ("has space", 422), ("caf\xe9", 422)):
+        status, _, body = raw("POST", "/api/v1/sessions", b"{}", headers={"Idempotency-Key": key})
+        assert status == expected, (key, body)
+    # JSON in UTF-16 is refused, saying UTF-8 is expected.
+    status, _, body = raw("POST", "/api/v1/sessions", '{"metadata": {}}'.encode("utf-16"))
+    assert status == 400 and "not UTF-8" in body["error"]["message"], body

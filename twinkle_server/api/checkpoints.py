@@ -179,13 +179,20 @@ class CheckpointOps(ServiceBase):
     ) -> Any:
         payload = payload_of(body)
         user_id = self.caller(ctx).user_id
-        source_run, name = ckpt_files.parse_twinkle_path(payload["twinkle_path"])
+        try:
+            source: tuple[str, str] | None = ckpt_files.parse_twinkle_path(payload["twinkle_path"])
+        except InvalidInput:
+            # The spec's pattern admits paths such as twinkle://0/weights/a..b that name no run or
+            # checkpoint this server could have made: they are not found, like any unknown one.
+            source = None
 
         def find_source() -> Path:
-            with self.runtime.store.read_session() as s:
-                row = checkpoint_records.get_checkpoint_by_name(
-                    s, user_id=user_id, run_id=source_run, name=name
-                )
+            row = None
+            if source is not None:
+                with self.runtime.store.read_session() as s:
+                    row = checkpoint_records.get_checkpoint_by_name(
+                        s, user_id=user_id, run_id=source[0], name=source[1]
+                    )
             if row is None:
                 raise NotFound(
                     f"checkpoint {payload['twinkle_path']} not found among your checkpoints",
@@ -194,6 +201,7 @@ class CheckpointOps(ServiceBase):
             return self._folder(row)
 
         async def execute() -> Reply:
+            await self.db(self.owned_run, user_id, run_id)  # an unknown target run: 404 first
             path = await self.db(find_source)
             kwargs = {"path": path, "load_optimizer": bool(payload.get("load_optimizer", False))}
 

@@ -17,13 +17,16 @@ from typing import Any
 
 from twinkle_server.api.errors import REQUEST_ID_HEADER, error_body
 
-__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware", "new_request_id"]
+__all__ = ["DRAIN_BYTES", "BodyLimitMiddleware", "RequestIdMiddleware", "json_body_problem", "new_request_id"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# A refused body is read and dropped up to this size (or 4 x max_body_bytes) before the 413.
+DRAIN_BYTES = 256 * 1024 * 1024
 
 # A caller's own request id is kept when it is short and plain, so logs on both sides match.
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -157,15 +160,28 @@ class BodyLimitMiddleware:
     """Answers 413 to a request whose body exceeds ``max_body_bytes``, before reading it whole,
     and 400 to a JSON body that is not UTF-8 or holds a non-finite number (:func:`json_body_problem`).
 
-    A declared ``Content-Length`` over the limit is refused without reading a byte. Otherwise the
-    body is read chunk by chunk, counting, and refused as soon as the count passes the limit (a
-    chunked upload cannot declare its size). A body within the limit is handed to the app
-    unchanged; it is buffered, which costs nothing extra because the app parses it whole anyway.
+    A body over the limit is never kept: it is read and thrown away, and only then answered 413, so
+    that a client which writes its whole body before reading (Python's ``http.client``, most HTTP
+    libraries) reads a 413 instead of a connection reset. A body declared (``Content-Length``) or
+    found to be over ``drain_bytes`` is answered at once and the connection closed. A body within
+    the limit is handed to the app unchanged; it is buffered, which costs nothing extra because the
+    app parses it whole anyway.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, drain_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.drain_bytes = drain_bytes if drain_bytes is not None else max(4 * max_body_bytes, DRAIN_BYTES)
+
+    async def _drain(self, receive: Receive, read: int) -> None:
+        """Read and drop the rest of a refused body, up to ``drain_bytes`` in all."""
+        while read <= self.drain_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            read += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _refuse(self, scope: Scope, send: Send, size: str) -> None:
         request_id = str(scope.get("twinkle.request_id", ""))
@@ -200,6 +216,8 @@ class BodyLimitMiddleware:
             except ValueError:
                 length = -1
             if length > self.max_body_bytes:
+                if length <= self.drain_bytes:
+                    await self._drain(receive, 0)
                 await self._refuse(scope, send, str(length))
                 return
         chunks: list[bytes] = []
@@ -212,6 +230,8 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > self.max_body_bytes:
+                if message.get("more_body", False):
+                    await self._drain(receive, total)
                 await self._refuse(scope, send, f"more than {self.max_body_bytes}")
                 return
             chunks.append(chunk)
