@@ -128,6 +128,17 @@ class Settings(_Strict):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     wait_window_s: float = Field(default=2.0, ge=0)
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    max_rows_per_request: int = Field(
+        default=256, ge=1, description="Rows one forward/forward_only/forward_backward request may carry."
+    )
+    max_tokens_per_request: int = Field(
+        default=65536,
+        ge=1,
+        description="Rows x longest encoded row of one forward request (the padded batch it becomes).",
+    )
+    max_dataset_rows: int = Field(
+        default=200_000, ge=1, description="Rows a dataset may have, and indices a data_slice list may name."
+    )
     encode_max_procs: int = Field(
         default=2,
         ge=1,

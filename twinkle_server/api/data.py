@@ -17,7 +17,7 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, payload_of
 from twinkle_server.api.idempotency import Reply
-from twinkle_server.api.prechecks import check_component, check_template
+from twinkle_server.api.prechecks import check_component, check_dataset_rows, check_template
 from twinkle_server.api.registry import DataRegistry
 
 __all__ = ["DataOps"]
@@ -132,6 +132,13 @@ class DataOps(ServiceBase):
 
         return await self._data_work(ctx, key, payload, operation, work, allow_task=allow_task)
 
+    def _check_slice(self, meta: dict[str, Any]) -> None:
+        """Inline rows and a data_slice list of indices are counted against max_dataset_rows up front."""
+        for field in ("data", "data_slice"):
+            if isinstance(meta.get(field), list):
+                what = "the dataset" if field == "data" else field
+                check_dataset_rows(self.runtime.settings, len(meta[field]), what)
+
     def _default_model_id(self, model_id: str | None) -> str | None:
         if model_id is None and len(self.runtime.settings.models) == 1:
             return self.runtime.settings.models[0].model_id
@@ -146,9 +153,11 @@ class DataOps(ServiceBase):
 
         user_id = self.caller(ctx).user_id
         payload = payload_of(body)
+        self._check_slice(payload["dataset_meta"])
 
         def work() -> dict[str, Any]:
             dataset = Dataset(_meta(payload["dataset_meta"]), resolver=self.runtime.resolver)
+            check_dataset_rows(self.runtime.settings, dataset.info()["length"], "the dataset")
             dataset_id = self.data.add("ds", user_id, dataset)
             return _dataset_info(dataset_id, dataset)
 
@@ -241,6 +250,8 @@ class DataOps(ServiceBase):
         body: models.DatasetAddRequest,
         idempotency_key: str | None,
     ) -> Any:
+        self._check_slice(payload_of(body)["dataset_meta"])
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.add_dataset(_meta(payload["dataset_meta"]))
 

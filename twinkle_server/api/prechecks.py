@@ -16,7 +16,7 @@ from twinkle_server.config import Settings
 from twinkle_server.engine.checks import check_name
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["check_component", "check_template"]
+__all__ = ["check_batch_budget", "check_component", "check_dataset_rows", "check_template"]
 
 # Setter or data operation -> (registry in component_names(), the name used in messages).
 _KINDS = {
@@ -63,4 +63,39 @@ def check_template(
             f"max_length {max_length} is over the {model.max_length} tokens that {model.model_id} "
             f"serves; use at most {model.max_length} (or leave it out to get the model's)",
             details={"field": "max_length", "max_length": model.max_length},
+        )
+
+
+def check_batch_budget(settings: Settings, inputs: list[Any]) -> None:
+    """Refuse a forward request over ``max_rows_per_request`` rows, or whose encoded rows make a
+    padded batch (rows x longest) over ``max_tokens_per_request`` tokens. Rows of chat messages are
+    bounded by the template's max_length when encoded, so only the row count applies to them."""
+    rows = len(inputs)
+    if rows > settings.max_rows_per_request:
+        raise InvalidInput(
+            f"{rows} rows in one request is over this server's limit of {settings.max_rows_per_request} "
+            "(max_rows_per_request); split the batch, e.g. with gradient accumulation",
+            details={"field": "inputs", "max_rows_per_request": settings.max_rows_per_request},
+        )
+    longest = max((len(_field(row, "input_ids") or ()) for row in inputs), default=0)
+    if rows * longest > settings.max_tokens_per_request:
+        raise InvalidInput(
+            f"{rows} rows padded to {longest} tokens are {rows * longest} tokens, over this server's "
+            f"limit of {settings.max_tokens_per_request} per request (max_tokens_per_request); send "
+            "fewer or shorter rows per request",
+            details={"field": "inputs", "max_tokens_per_request": settings.max_tokens_per_request},
+        )
+
+
+def _field(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def check_dataset_rows(settings: Settings, rows: int, what: str) -> None:
+    """Refuse a dataset (or data_slice list) of more than ``max_dataset_rows`` rows."""
+    if rows > settings.max_dataset_rows:
+        raise InvalidInput(
+            f"{what} has {rows} rows, over this server's limit of {settings.max_dataset_rows} "
+            "(max_dataset_rows)",
+            details={"max_dataset_rows": settings.max_dataset_rows},
         )

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.api.prechecks import check_batch_budget
 
 __all__ = ["RunComputeOps"]
 
@@ -34,6 +35,9 @@ def _engine_handler(op: str) -> _Handler:
         body: BaseModel | None,
         idempotency_key: str | None,
     ) -> Any:
+        inputs = getattr(body, "inputs", None)
+        if inputs is not None:
+            check_batch_budget(self.runtime.settings, inputs)
         return await self.engine_op(ctx, run_id, op, body=body, idempotency_key=idempotency_key)
 
     handler.__name__ = op

@@ -106,3 +106,62 @@ def test_finite_bodies_and_text_mentioning_nan_pass() -> None:
     assert json_body_problem(b'{"text": "NaN and Infinity are words", "x": 1.5e300}') is None
     assert json_body_problem(b'{"x": 1e-400}') is None  # underflows to 0.0: finite
     assert json_body_problem(b"not json at all NaN") is None  # left to the route's 422
+
+
+@pytest.fixture
+def tight(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
+    settings = Settings(
+        data_dir=tmp_path, max_rows_per_request=4, max_tokens_per_request=100, max_dataset_rows=10
+    )
+    store = open_store(str(settings.database_url))
+    with store.session() as s:
+        key, _ = create_api_key(s, user_name="alice")
+        run = run_records.create_run(
+            s, user_id=get_user_by_name(s, name="alice").id, base_model="m", adapter_name="a"
+        )
+        run_id = run.id
+    store.close()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client, {"Authorization": f"Bearer {key}"}, run_id
+
+
+def _rows(n: int, length: int) -> list[dict]:
+    return [{"input_ids": [1] * length, "labels": [1] * length} for _ in range(n)]
+
+
+@pytest.mark.parametrize("op", ["forward", "forward_only", "forward_backward"])
+def test_forward_requests_over_the_budget_answer_400_naming_the_limit(tight, op: str) -> None:
+    client, auth, run_id = tight
+    url = f"/api/v1/training_runs/{run_id}/{op}"
+    rows = client.post(url, headers=auth, json={"inputs": _rows(5, 2)})
+    assert rows.status_code == 400
+    assert rows.json()["error"]["message"] == (
+        "5 rows in one request is over this server's limit of 4 (max_rows_per_request); split the "
+        "batch, e.g. with gradient accumulation"
+    )
+    tokens = client.post(url, headers=auth, json={"inputs": [*_rows(1, 26), *_rows(3, 2)]})
+    assert tokens.status_code == 400
+    assert tokens.json()["error"]["message"].startswith(
+        "4 rows padded to 26 tokens are 104 tokens, over this server's limit of 100 per request"
+    )
+    assert tokens.json()["error"]["details"]["max_tokens_per_request"] == 100
+    within = client.post(url, headers=auth, json={"inputs": _rows(4, 25)})
+    assert within.status_code != 400  # past the budget; no model is served here
+
+
+def test_datasets_over_max_dataset_rows_answer_400(tight) -> None:
+    client, auth, _ = tight
+    rows = [{"query": f"q{i}", "response": "r"} for i in range(11)]
+    sliced = client.post(
+        "/api/v1/datasets",
+        headers=auth,
+        json={"dataset_meta": {"data": rows[:2], "data_slice": [0] * 11}},
+    )
+    assert sliced.status_code == 400
+    assert sliced.json()["error"]["message"] == (
+        "data_slice has 11 rows, over this server's limit of 10 (max_dataset_rows)"
+    )
+    inline = client.post("/api/v1/datasets", headers=auth, json={"dataset_meta": {"data": rows}})
+    assert inline.status_code == 400 and "the dataset has 11 rows" in inline.json()["error"]["message"]
+    fine = client.post("/api/v1/datasets", headers=auth, json={"dataset_meta": {"data": rows[:10]}})
+    assert fine.status_code in (201, 202), fine.text  # 202: loading outlasted the wait window
