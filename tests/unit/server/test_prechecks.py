@@ -5,6 +5,7 @@ non-finite number are refused before any handler reads them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,19 +19,23 @@ from twinkle_server.store.db import open_store
 from twinkle_server.store.users import create_api_key, get_user_by_name
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
-    settings = Settings(data_dir=tmp_path, extra_template_names=["Qwen2_5Template"])
+@contextmanager
+def _served(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], str]]:
+    """The app for ``settings`` with user alice and a run of hers on a model that is not served."""
     store = open_store(str(settings.database_url))
     with store.session() as s:
         key, _ = create_api_key(s, user_name="alice")
-        run = run_records.create_run(
-            s, user_id=get_user_by_name(s, name="alice").id, base_model="m", adapter_name="a"
-        )
-        run_id = run.id
+        user_id = get_user_by_name(s, name="alice").id
+        run_id = run_records.create_run(s, user_id=user_id, base_model="m", adapter_name="a").id
     store.close()
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, {"Authorization": f"Bearer {key}"}, run_id
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
+    with _served(Settings(data_dir=tmp_path, extra_template_names=["Qwen2_5Template"])) as served:
+        yield served
 
 
 @pytest.mark.parametrize(
@@ -110,19 +115,9 @@ def test_finite_bodies_and_text_mentioning_nan_pass() -> None:
 
 @pytest.fixture
 def tight(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
-    settings = Settings(
-        data_dir=tmp_path, max_rows_per_request=4, max_tokens_per_request=100, max_dataset_rows=10
-    )
-    store = open_store(str(settings.database_url))
-    with store.session() as s:
-        key, _ = create_api_key(s, user_name="alice")
-        run = run_records.create_run(
-            s, user_id=get_user_by_name(s, name="alice").id, base_model="m", adapter_name="a"
-        )
-        run_id = run.id
-    store.close()
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client, {"Authorization": f"Bearer {key}"}, run_id
+    limits = {"max_rows_per_request": 4, "max_tokens_per_request": 100, "max_dataset_rows": 10}
+    with _served(Settings(data_dir=tmp_path, **limits)) as served:
+        yield served
 
 
 def _rows(n: int, length: int) -> list[dict]:
