@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         try:
             yield
         finally:
+            service.close_data_work()
             await asyncio.to_thread(runtime.close)
 
     app = FastAPI(

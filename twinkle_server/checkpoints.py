@@ -35,9 +35,11 @@ from typing import Any, BinaryIO
 from twinkle_server.errors import Conflict, InvalidInput, NotFound, TwinkleError
 
 __all__ = [
+    "ADAPTER_FILES",
     "CHECKPOINTS_DIRNAME",
     "NAME_PATTERN",
     "RUN_ID_PATTERN",
+    "TRAINING_STATE_FILES",
     "TWINKLE_SCHEME",
     "atomic_dir",
     "checkpoint_dir",
@@ -47,6 +49,7 @@ __all__ = [
     "folder_size",
     "format_twinkle_path",
     "parse_twinkle_path",
+    "publish_folder",
     "remove_stale_temp_dirs",
     "resolve_stored_path",
     "validate_checkpoint_name",
@@ -60,6 +63,9 @@ CHECKPOINTS_DIRNAME = "checkpoints"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RUN_ID_PATTERN = re.compile(r"^run_[A-Za-z0-9_-]{1,120}$")
 _TEMP_MARK = ".tmp-"
+# What a hub upload publishes: the PEFT adapter only, unless the training state is asked for too.
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "rng_state.pt", "grads.pt")
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
@@ -342,3 +348,32 @@ def weights_info(folder: Path) -> dict[str, Any]:
         "num_parameters": num_parameters,
         "size_bytes": folder_size(folder),
     }
+
+
+def publish_folder(
+    src: Path, dest: Path, *, include_training_state: bool = False, readme: str | None = None
+) -> list[str]:
+    """Fill the new folder ``dest`` with what a hub upload of checkpoint ``src`` publishes.
+
+    Only the named files are taken, never anything else the folder holds: :data:`ADAPTER_FILES`
+    always, :data:`TRAINING_STATE_FILES` only with ``include_training_state``, and ``README.md``
+    written from ``readme``. Links are skipped. Returns the file names, sorted.
+
+    Raises:
+        NotFound: ``src`` holds no adapter weights (not a complete checkpoint).
+    """
+    src = Path(src)
+    wanted = ADAPTER_FILES + (TRAINING_STATE_FILES if include_training_state else ())
+    dest.mkdir()
+    names = []
+    for name in wanted:
+        file = src / name
+        if file.is_file() and not file.is_symlink():
+            shutil.copyfile(file, dest / name)
+            names.append(name)
+    if not all(name in names for name in ADAPTER_FILES):
+        raise NotFound(f"checkpoint folder {src.name!r} has no complete adapter to publish")
+    if readme is not None:
+        (dest / "README.md").write_text(readme, encoding="utf-8")
+        names.append("README.md")
+    return sorted(names)

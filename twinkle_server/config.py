@@ -99,6 +99,13 @@ class HubSettings(_Strict):
     local_dir: Path | None = Field(default=None, description="Local-folder hub root; data_dir/hub if unset.")
     modelscope_token_env: str = "MODELSCOPE_API_TOKEN"
     huggingface_token_env: str = "HF_TOKEN"
+    server_token_namespaces: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hub namespaces (the 'org' of 'org/name') the server's own ModelScope/Hugging Face token "
+            "may publish into; '*' allows every namespace. Elsewhere users send their own hub_token."
+        ),
+    )
 
 
 class Settings(_Strict):
@@ -121,6 +128,33 @@ class Settings(_Strict):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     wait_window_s: float = Field(default=2.0, ge=0)
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    max_rows_per_request: int = Field(
+        default=256, ge=1, description="Rows one forward/forward_only/forward_backward request may carry."
+    )
+    max_tokens_per_request: int = Field(
+        default=65536,
+        ge=1,
+        description="Rows x longest encoded row of one forward request (the padded batch it becomes).",
+    )
+    max_dataset_rows: int = Field(
+        default=200_000, ge=1, description="Rows a dataset may have, and indices a data_slice list may name."
+    )
+    encode_max_procs: int = Field(
+        default=2,
+        ge=1,
+        le=1024,
+        description=(
+            "Worker processes all dataset encodes may use together (a request's num_proc is capped "
+            "by it, by the CPU count and by its rows); 1 encodes in the request's thread."
+        ),
+    )
+    extra_template_names: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Template names accepted besides 'Template' (e.g. 'Qwen2_5Template' from twinkle scripts); "
+            "each is served by the generic Template, which uses the tokenizer's chat template."
+        ),
+    )
     hubs: HubSettings = Field(default_factory=HubSettings)
     allow_unauthenticated_non_loopback: bool = False
     # -- seeing training: history, operator metrics, logs ------------------------------------

@@ -5,6 +5,7 @@ component raises the error that describes what went wrong and never picks a stat
 
     TwinkleError                 500 internal_error  (a real bug)
     ├── InvalidInput             400 invalid_input   (the request can never succeed as sent)
+    ├── Forbidden                403 forbidden       (valid key, but not allowed to do this)
     ├── NotFound                 404 not_found       (missing, or owned by someone else)
     ├── Conflict                 409 conflict        (valid, but not in the resource's current state)
     ├── CapacityExceeded         429 capacity_exceeded (retry later; carries retry_after)
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = [
     "CapacityExceeded",
     "Conflict",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "OutOfMemory",
@@ -45,6 +47,12 @@ class TwinkleError(Exception):
 
 class InvalidInput(TwinkleError):
     code = "invalid_input"
+
+
+class Forbidden(TwinkleError):
+    """The caller is known but may not do this (e.g. publish into another user's hub repository)."""
+
+    code = "forbidden"
 
 
 class NotFound(TwinkleError):

@@ -32,6 +32,7 @@ from twinkle_server.config import Settings
 from twinkle_server.errors import InvalidInput, NotFound, Unavailable
 
 __all__ = [
+    "HUB_MODEL_ID_MAX",
     "HUB_NAMES",
     "Hub",
     "HuggingFaceHub",
@@ -42,18 +43,23 @@ __all__ = [
 ]
 
 HUB_NAMES = ("local", "modelscope", "huggingface")
-_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+# The same rule as UploadCheckpointRequest.hub_model_id in openapi.yaml: runs of letters and digits
+# joined by single '.', '_' or '-' (so no '..', no leading or trailing separator), at most 193 in all.
+_PART = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
 _HUB_MODEL_ID = re.compile(rf"^({_PART})/({_PART})$")
+HUB_MODEL_ID_MAX = 193
 
 
 def validate_hub_model_id(hub_model_id: str) -> tuple[str, str]:
-    """Split ``org/name`` into (org, name); InvalidInput unless both parts are 1-96 safe characters
-    (letters, digits, ``.``, ``_``, ``-``; starting and ending with a letter or digit; no ``..``)."""
-    match = _HUB_MODEL_ID.match(hub_model_id) if isinstance(hub_model_id, str) else None
-    if match is None or ".." in hub_model_id:
+    """Split ``org/name`` into (org, name); InvalidInput unless each part is letters and digits
+    joined by single ``.``, ``_`` or ``-`` (no ``..``; no separator first or last), 193 characters
+    at most in all."""
+    ok = isinstance(hub_model_id, str) and len(hub_model_id) <= HUB_MODEL_ID_MAX
+    match = _HUB_MODEL_ID.match(hub_model_id) if ok else None
+    if match is None:
         raise InvalidInput(
-            f"invalid hub_model_id {hub_model_id!r}: use 'org/name' with letters, digits, '.', '_' or "
-            "'-' in each part (e.g. 'alice/qwen-lora')",
+            f"invalid hub_model_id {hub_model_id!r}: use 'org/name', each part letters and digits "
+            "joined by single '.', '_' or '-' (e.g. 'alice/qwen-lora'), 193 characters at most",
             details={"field": "hub_model_id"},
         )
     return match.group(1), match.group(2)
@@ -158,8 +164,12 @@ class _TokenHub(Hub):
         )
 
     def _failed(self, hub_model_id: str, exc: Exception) -> Unavailable:
+        reason = str(exc)
+        token = self._token or os.environ.get(self.token_env, "")
+        if token:  # a hub library may quote the request; the token must never reach a user
+            reason = reason.replace(token, "***")
         return Unavailable(
-            f"upload of {hub_model_id!r} to {self.label} failed: {type(exc).__name__}: {exc}",
+            f"upload of {hub_model_id!r} to {self.label} failed: {type(exc).__name__}: {reason}",
             details={"hub": self.name},
         )
 

@@ -651,16 +651,25 @@ class UploadCheckpointRequest(BaseModel):
         extra="forbid",
     )
     hub_model_id: Annotated[
-        str, Field(pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+        str,
+        Field(max_length=193, pattern="^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$"),
     ]
     """
-    `org/name` on the hub.
+    `org/name` on the hub: letters and digits joined by single '.', '_' or '-'.
     """
     hub: Literal["modelscope", "huggingface", "local"] | None = None
     """
     Defaults to the server's configured hub.
     """
     private: bool = True
+    include_training_state: bool = False
+    """
+    Also publish optimizer.pt, scheduler.pt, trainer_state.json, rng_state.pt and grads.pt. Needs private true.
+    """
+    hub_token: Annotated[str | None, Field(max_length=1024, min_length=1)] = None
+    """
+    Your own access token for this upload (ModelScope or Hugging Face). Used once, never stored or echoed. Without it the server's token is used, only in namespaces the operator allows.
+    """
 
 
 class UploadTask(BaseModel):

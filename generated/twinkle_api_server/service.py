@@ -689,10 +689,10 @@ class TwinkleService(abc.ABC):
     ) -> models.UploadTask | Response:
         """POST /api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/upload: Upload a checkpoint to a model hub in the background.
 
-        Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task reports progress.
+        Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user who first published to it through this server; another user gets 403. The training state (optimizer, scheduler, gradients, random state) is published only with include_training_state, and only to a private repository.
 
         Success: 202 (UploadTask).
-        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        Errors documented: 400, 401, 403, 404, 409, 413, 422, 429, 500, 503.
         """
         raise OperationNotImplemented("upload_checkpoint_to_hub")
 

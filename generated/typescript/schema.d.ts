@@ -668,7 +668,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a checkpoint to a model hub in the background.
-         * @description Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task reports progress.
+         * @description Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user who first published to it through this server; another user gets 403. The training state (optimizer, scheduler, gradients, random state) is published only with include_training_state, and only to a private repository.
          */
         post: operations["upload_checkpoint_to_hub"];
         delete?: never;
@@ -1492,12 +1492,19 @@ export interface components {
         /** @enum {string} */
         Hub: "modelscope" | "huggingface" | "local";
         UploadCheckpointRequest: {
-            /** @description `org/name` on the hub. */
+            /** @description `org/name` on the hub: letters and digits joined by single '.', '_' or '-'. */
             hub_model_id: string;
             /** @description Defaults to the server's configured hub. */
             hub?: components["schemas"]["Hub"];
             /** @default true */
             private?: boolean;
+            /**
+             * @description Also publish optimizer.pt, scheduler.pt, trainer_state.json, rng_state.pt and grads.pt. Needs private true.
+             * @default false
+             */
+            include_training_state?: boolean;
+            /** @description Your own access token for this upload (ModelScope or Hugging Face). Used once, never stored or echoed. Without it the server's token is used, only in namespaces the operator allows. */
+            hub_token?: string;
         };
         /** @enum {string} */
         TaskStatus: "pending" | "running" | "succeeded" | "failed";
@@ -1742,6 +1749,16 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
+        /** @description The key is valid but may not do this (e.g. publish into another user's hub repository). */
+        Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
         /** @description No such resource, or it belongs to another user. */
         NotFound: {
             headers: {
@@ -1816,7 +1833,7 @@ export interface components {
         };
     };
     parameters: {
-        /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+        /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
         IdempotencyKey: string;
         /** @description Page size. */
         Limit: number;
@@ -1934,7 +1951,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -1977,7 +1994,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2017,7 +2034,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2090,7 +2107,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -2171,7 +2188,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2208,7 +2225,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2245,7 +2262,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2281,7 +2298,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2318,7 +2335,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2354,7 +2371,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2421,7 +2438,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2480,7 +2497,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2539,7 +2556,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2598,7 +2615,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2639,7 +2656,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2680,7 +2697,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2750,7 +2767,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2795,7 +2812,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2836,7 +2853,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2877,7 +2894,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2918,7 +2935,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -2964,7 +2981,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3045,7 +3062,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3091,7 +3108,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3259,7 +3276,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3294,6 +3311,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3338,7 +3356,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -3406,7 +3424,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3443,7 +3461,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3483,7 +3501,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3522,7 +3540,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3558,7 +3576,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3600,7 +3618,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -3674,7 +3692,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -3774,7 +3792,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. */
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {

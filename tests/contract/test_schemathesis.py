@@ -73,6 +73,7 @@ CHECKED_BEYOND_THE_SCHEMA = [
     "get_dataset_row",
     "get_dataloader_batch",
     "set_dataloader_state",
+    "upload_checkpoint_to_hub",
 ]
 ACCEPTED_OR_REFUSED = ["2xx", "400", "401", "403", "404", "409", "429"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +358,49 @@ def test_downloaded_checkpoint_loads_in_stock_peft(
         match = [p for n, p in loaded.items() if n.replace(".default", "") == name]
         assert len(match) == 1, name
         assert torch.equal(match[0].detach(), tensor), name
+
+
+def test_hub_uploads_publish_the_adapter_into_the_owners_repository_only(
+    server: tuple[ServerProcess, dict[str, str]], alice_world: dict[str, Any]
+) -> None:
+    """alice's checkpoint was saved with its optimizer; the hub gets the adapter and a README only.
+    bob, publishing his own checkpoint under alice's repository id, gets 403 and changes nothing."""
+    import yaml
+
+    from twinkle_client import PermissionDeniedError, init_twinkle_client
+    from twinkle_client.model import MultiLoraTransformersModel
+
+    srv, keys = server
+    alice = api_client(srv, keys["alice"])
+    upload = ok(get_upload_task.sync_detailed(alice_world["upload_id"], client=alice))
+    deadline = time.monotonic() + 60
+    while upload.status in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        upload = ok(get_upload_task.sync_detailed(alice_world["upload_id"], client=alice))
+    assert upload.status == "succeeded", upload.to_dict()
+    data_dir = Path(yaml.safe_load(srv.config.read_text())["data_dir"])
+    published = data_dir / "hub" / "alice" / "tiny-lora"
+    saved = data_dir / "checkpoints" / alice_world["run_id"] / "step-1"
+    assert (saved / "optimizer.pt").is_file()  # the checkpoint has its training state...
+    assert sorted(p.name for p in published.iterdir()) == [  # ...the hub does not
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
+    before = {p.name: p.read_bytes() for p in published.iterdir()}
+
+    client = init_twinkle_client(base_url=srv.base_url, api_key=keys["bob"])
+    try:
+        model = MultiLoraTransformersModel(model_id=MODEL_ALIAS)
+        model.add_adapter_to_model("default", {"r": 4, "target_modules": "all-linear"})
+        path = model.save("mine")
+        with pytest.raises(PermissionDeniedError) as refused:
+            model.upload_to_hub(path, "alice/tiny-lora", hub="local")
+        assert refused.value.status_code == 403 and refused.value.code == "forbidden"
+        assert "belongs to another user of this server" in str(refused.value)
+        done = model.upload_to_hub(path, "bob/tiny-lora", hub="local", async_upload=False, timeout=60)
+        assert done.status == "succeeded"
+    finally:
+        client.close()
+    assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+    assert (data_dir / "hub" / "bob" / "tiny-lora" / "adapter_model.safetensors").is_file()

@@ -227,3 +227,21 @@ def test_delete_checkpoint_files(tmp_path):
     assert delete_checkpoint_files(tmp_path, checkpoint_relpath(RUN, "s1")) is False
     with pytest.raises(InvalidInput):
         delete_checkpoint_files(tmp_path, "../../etc")
+
+
+def test_publish_folder_takes_the_adapter_and_only_asked_for_state(tmp_path) -> None:
+    from twinkle_server.checkpoints import ADAPTER_FILES, TRAINING_STATE_FILES, publish_folder
+
+    src = tmp_path / "ckpt"
+    src.mkdir()
+    for name in (*ADAPTER_FILES, *TRAINING_STATE_FILES, "extra.bin"):
+        (src / name).write_bytes(name.encode())
+    (src / "sub").mkdir()
+    assert publish_folder(src, tmp_path / "a", readme="# hi\n") == sorted([*ADAPTER_FILES, "README.md"])
+    assert (tmp_path / "a" / "README.md").read_text() == "# hi\n"
+    full = publish_folder(src, tmp_path / "b", include_training_state=True)
+    assert full == sorted([*ADAPTER_FILES, *TRAINING_STATE_FILES])
+    (src / "adapter_model.safetensors").unlink()
+    os.symlink(tmp_path / "a" / "adapter_model.safetensors", src / "adapter_model.safetensors")
+    with pytest.raises(NotFound, match="no complete adapter"):
+        publish_folder(src, tmp_path / "c")

@@ -32,14 +32,31 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("good", ["alice/qwen-lora", "Org_1/model.v2", "a/b"])
+@pytest.mark.parametrize(
+    "good", ["alice/qwen-lora", "Org_1/model.v2", "a/b", "a-b.c/d_e-f", "a/" + "x" * 191]
+)
 def test_good_hub_model_ids(good):
     assert validate_hub_model_id(good) == tuple(good.split("/"))
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "alice", "a/b/c", "../x", "a/..", "a/.hidden", "/abs", "a/b.", "a/x..y", "a b/c", "a/" + "x" * 97],
+    [
+        "",
+        "alice",
+        "a/b/c",
+        "../x",
+        "a/..",
+        "a/.hidden",
+        "/abs",
+        "a/b.",
+        "a/x..y",
+        "a b/c",
+        "a/" + "x" * 192,
+        "a/b-",
+        "a--b/c",
+        "a/b_.c",
+    ],
 )
 def test_bad_hub_model_ids(bad):
     with pytest.raises(InvalidInput, match="hub_model_id"):
@@ -137,3 +154,16 @@ def test_huggingface_calls_the_official_api(checkpoint, monkeypatch):
     failing = HuggingFaceHub(token_env="TW_TEST_HF_TOKEN", api_factory=lambda t: RecordingHfApi(t, fail=True))
     with pytest.raises(Unavailable, match="hub unreachable"):
         failing.upload(checkpoint, "alice/x", private=False)
+
+
+def test_a_failed_upload_never_quotes_the_token(tmp_path, checkpoint):
+    class Leaky:
+        def create_repo(self, *args, **kwargs):
+            raise RuntimeError("401 for request with Authorization: Bearer tok-very-secret")
+
+    hub = HuggingFaceHub(
+        token_env="UNSET_FOR_TEST", token="tok-very-secret", api_factory=lambda token: Leaky()
+    )
+    with pytest.raises(Unavailable) as info:
+        hub.upload(checkpoint, "alice/x", private=True)
+    assert "tok-very-secret" not in info.value.message and "Bearer ***" in info.value.message

@@ -195,21 +195,37 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         hub: str | None = None,
         private: bool = True,
         timeout: float | None = None,
+        include_training_state: bool = False,
+        hub_token: str | None = None,
     ) -> UploadTask:
         """Upload a checkpoint to the configured hub (a local folder hub by default).
 
         The upload runs before this returns, whatever ``async_upload`` says (there is no server to
-        run it in the background); the result has the same fields as the remote face's.
+        run it in the background); the result has the same fields as the remote face's. As there,
+        only the adapter is published unless ``include_training_state`` (private repositories only).
         """
+        import shutil
+        import tempfile
         from datetime import UTC, datetime
+        from pathlib import Path
 
+        from twinkle_server.checkpoints import publish_folder
+        from twinkle_server.errors import InvalidInput
         from twinkle_server.hubs import get_hub
 
         del async_upload, timeout
+        if include_training_state and not private:
+            raise InvalidInput("include_training_state is allowed only with private=True")
         folder = self._folder(checkpoint_dir)
-        chosen = get_hub(hub, self._runtime.settings)
+        chosen = get_hub(hub, self._runtime.settings, token=hub_token)
         started = datetime.now(UTC)
-        url = chosen.upload(folder, hub_model_id, private=private)
+        staging = Path(tempfile.mkdtemp(prefix="twinkle-upload-"))
+        try:
+            publish = staging / folder.name
+            publish_folder(folder, publish, include_training_state=include_training_state)
+            url = chosen.upload(publish, hub_model_id, private=private)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return UploadTask(
             upload_id="upl_local_" + secrets.token_urlsafe(8),
             checkpoint_id=folder.name,

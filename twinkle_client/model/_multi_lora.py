@@ -153,6 +153,8 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         hub: str | None = None,
         private: bool = True,
         timeout: float | None = None,
+        include_training_state: bool = False,
+        hub_token: str | None = None,
     ) -> UploadTask:
         """Upload a checkpoint to a model hub (ModelScope, Hugging Face or the server's local hub).
 
@@ -164,6 +166,10 @@ class MultiLoraTransformersModel(TrainingLoopBase):
             hub: ``modelscope``, ``huggingface`` or ``local``; default the server's choice.
             private: create the hub repository private.
             timeout: with ``async_upload=False``, the most seconds to wait (None: no limit).
+            include_training_state: also publish the optimizer, scheduler, gradient and random
+                state (only to a private repository); by default only the adapter is published.
+            hub_token: your own ModelScope / Hugging Face token for this upload; never stored. Needed
+                unless the server's operator lets the server's token publish into your namespace.
 
         Returns:
             The upload (``status``, ``url`` once done).
@@ -180,6 +186,10 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         body: dict[str, Any] = {"hub_model_id": hub_model_id, "private": bool(private)}
         if hub is not None:
             body["hub"] = hub
+        if include_training_state:
+            body["include_training_state"] = True
+        if hub_token is not None:
+            body["hub_token"] = hub_token
         upload = UploadTask.model_validate(
             self._run(lambda: self.client.call("upload_checkpoint_to_hub", run_id, checkpoint_id, body=body))
         )

@@ -8,6 +8,8 @@ checkpoint is always complete. Paths come from validated names and are confined 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -26,9 +28,11 @@ from twinkle_server import checkpoints as ckpt_files
 from twinkle_server.api.base import ServiceBase, iso, payload_of
 from twinkle_server.api.ordering import ticket_of
 from twinkle_server.api.training_runs import checkpoint_body
-from twinkle_server.errors import Conflict, NotFound
+from twinkle_server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from twinkle_server.hubs import validate_hub_model_id
 from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
+from twinkle_server.store import hub_repos as hub_records
 from twinkle_server.store import tasks as task_records
 from twinkle_server.store.models import Checkpoint, TrainingRun, UploadTask
 from twinkle_server.tasks import error_of
@@ -50,6 +54,31 @@ def _upload_body(row: UploadTask, checkpoint_id: str) -> dict[str, Any]:
         "url": row.url,
         "error": {**row.error, "request_id": ""} if row.error else None,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class _UploadJob:
+    """What a background upload needs; ``token`` lives only here, in memory, never in the store."""
+
+    folder: Path
+    hub: str
+    hub_model_id: str
+    private: bool
+    include_training_state: bool
+    readme: str
+    token: str | None = dataclasses.field(default=None, repr=False)
+
+
+def _model_card(hub_model_id: str, base_model: str, lora_config: dict[str, Any]) -> str:
+    """The README.md published with an adapter: what it is and how to load it."""
+    rank = lora_config.get("r")
+    return (
+        f"---\nbase_model: {json.dumps(base_model)}\nlibrary_name: peft\ntags: [lora, twinkle]\n---\n\n"
+        f"# {hub_model_id}\n\nA LoRA adapter{f' (rank {rank})' if rank else ''} for `{base_model}`, "
+        "trained with Twinkle.\n\n```python\nfrom peft import PeftModel\nfrom transformers import "
+        f"AutoModelForCausalLM\n\nbase = AutoModelForCausalLM.from_pretrained({base_model!r})\n"
+        f"model = PeftModel.from_pretrained(base, {hub_model_id!r})\n```\n"
+    )
 
 
 class CheckpointOps(ServiceBase):
@@ -150,13 +179,20 @@ class CheckpointOps(ServiceBase):
     ) -> Any:
         payload = payload_of(body)
         user_id = self.caller(ctx).user_id
-        source_run, name = ckpt_files.parse_twinkle_path(payload["twinkle_path"])
+        try:
+            source: tuple[str, str] | None = ckpt_files.parse_twinkle_path(payload["twinkle_path"])
+        except InvalidInput:
+            # The spec's pattern admits paths such as twinkle://0/weights/a..b that name no run or
+            # checkpoint this server could have made: they are not found, like any unknown one.
+            source = None
 
         def find_source() -> Path:
-            with self.runtime.store.read_session() as s:
-                row = checkpoint_records.get_checkpoint_by_name(
-                    s, user_id=user_id, run_id=source_run, name=name
-                )
+            row = None
+            if source is not None:
+                with self.runtime.store.read_session() as s:
+                    row = checkpoint_records.get_checkpoint_by_name(
+                        s, user_id=user_id, run_id=source[0], name=source[1]
+                    )
             if row is None:
                 raise NotFound(
                     f"checkpoint {payload['twinkle_path']} not found among your checkpoints",
@@ -165,6 +201,7 @@ class CheckpointOps(ServiceBase):
             return self._folder(row)
 
         async def execute() -> Reply:
+            await self.db(self.owned_run, user_id, run_id)  # an unknown target run: 404 first
             path = await self.db(find_source)
             kwargs = {"path": path, "load_optimizer": bool(payload.get("load_optimizer", False))}
 
@@ -268,23 +305,44 @@ class CheckpointOps(ServiceBase):
         user_id = self.caller(ctx).user_id
         payload = payload_of(body)
         hub = payload.get("hub") or self.runtime.settings.hubs.default
+        hub_model_id = payload["hub_model_id"]
+        private = bool(payload.get("private", True))
+        include_state = bool(payload.get("include_training_state", False))
+        hub_token = payload.get("hub_token") or None
+        org, _ = validate_hub_model_id(hub_model_id)
+        if include_state and not private:
+            raise InvalidInput(
+                "include_training_state publishes the optimizer, gradients and random state; it is "
+                "allowed only with private: true",
+                details={"field": "include_training_state"},
+            )
+        self._check_server_token(hub, org, hub_token)
 
         def start() -> dict[str, Any]:
-            _, row = self._checkpoint(user_id, run_id, checkpoint_id)
+            run, row = self._checkpoint(user_id, run_id, checkpoint_id)
             folder = self._folder(row)
             with self.runtime.store.session() as s:
+                claim = {"user_id": user_id, "hub": hub, "hub_model_id": hub_model_id}
+                if not hub_records.claim_hub_repository(s, **claim):
+                    raise Forbidden(
+                        f"hub repository {hub_model_id!r} on {hub} belongs to another user of this "
+                        "server; publish under another hub_model_id",
+                        details={"hub": hub, "hub_model_id": hub_model_id},
+                    )
                 upload = task_records.create_upload_task(
-                    s, user_id=user_id, checkpoint_id=row.id, hub=hub, hub_model_id=payload["hub_model_id"]
+                    s, user_id=user_id, checkpoint_id=row.id, hub=hub, hub_model_id=hub_model_id
                 )
                 body = _upload_body(upload, row.id)
-            self.runtime.tasks.start(
-                self._upload,
-                upload.id,
-                folder,
-                hub,
-                payload["hub_model_id"],
-                bool(payload.get("private", True)),
+            job = _UploadJob(
+                folder=folder,
+                hub=hub,
+                hub_model_id=hub_model_id,
+                private=private,
+                include_training_state=include_state,
+                readme=_model_card(hub_model_id, run.base_model, run.lora_config or {}),
+                token=hub_token,
             )
+            self.runtime.tasks.start(self._upload, upload.id, job)
             return body
 
         async def execute() -> Reply:
@@ -292,20 +350,41 @@ class CheckpointOps(ServiceBase):
 
         return await self.once(ctx, idempotency_key, payload, execute, success_status=202)
 
-    def _upload(self, upload_id: str, folder: Path, hub: str, hub_model_id: str, private: bool) -> None:
-        """The background upload: mark running, push the folder, record the URL or the error."""
+    def _check_server_token(self, hub: str, org: str, hub_token: str | None) -> None:
+        """Refuse a remote upload that would use the server's token outside the allowed namespaces."""
+        if hub == "local" or hub_token:
+            return
+        allowed = self.runtime.settings.hubs.server_token_namespaces
+        if "*" in allowed or org in allowed:
+            return
+        raise Forbidden(
+            f"the server's {hub} token may not publish into namespace {org!r}; send your own "
+            "hub_token with the upload"
+            + (f" (the server's token may publish into: {', '.join(allowed)})" if allowed else ""),
+            details={"hub": hub, "namespace": org},
+        )
+
+    def _upload(self, upload_id: str, job: _UploadJob) -> None:
+        """The background upload: mark running, publish the adapter files, record the URL or the error."""
         from twinkle_server.hubs import get_hub
 
         with self.runtime.store.session() as s:
             task_records.start_upload_task(s, upload_id=upload_id)
+        staging = Path(tempfile.mkdtemp(prefix="twinkle-upload-"))
         try:
-            target = get_hub(hub, self.runtime.settings)
-            url = target.upload(folder, hub_model_id, private=private)
+            publish = staging / job.folder.name
+            ckpt_files.publish_folder(
+                job.folder, publish, include_training_state=job.include_training_state, readme=job.readme
+            )
+            target = get_hub(job.hub, self.runtime.settings, token=job.token)
+            url = target.upload(publish, job.hub_model_id, private=job.private)
         except BaseException as exc:
             _, error = error_of(exc)
             with self.runtime.store.session() as s:
                 task_records.finish_upload_task(s, upload_id=upload_id, error=error)
             return
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         with self.runtime.store.session() as s:
             task_records.finish_upload_task(s, upload_id=upload_id, url=url)
 

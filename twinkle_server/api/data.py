@@ -16,6 +16,7 @@ from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, payload_of
+from twinkle_server.api.prechecks import check_component, check_dataset_rows, check_template
 from twinkle_server.api.registry import DataRegistry
 from twinkle_server.requests.idempotency import Reply
 
@@ -64,6 +65,21 @@ def _loader_info(dataloader_id: str, dataset_id: str, loader: Any) -> dict[str, 
 
 class DataOps(ServiceBase):
     data: DataRegistry
+    _encode_processes: Any = None
+
+    @property
+    def encode_processes(self) -> Any:
+        """The server's budget of encode worker processes (``encode_max_procs``), made on first use."""
+        if self._encode_processes is None:
+            from twinkle_server.data.processes import EncodeProcesses
+
+            self._encode_processes = EncodeProcesses(self.runtime.settings.encode_max_procs)
+        return self._encode_processes
+
+    def close_data_work(self) -> None:
+        """At shutdown: terminate running encode workers (their requests fail with 503)."""
+        if self._encode_processes is not None:
+            self._encode_processes.shutdown()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -116,6 +132,13 @@ class DataOps(ServiceBase):
 
         return await self._data_work(ctx, key, payload, operation, work, allow_task=allow_task)
 
+    def _check_slice(self, meta: dict[str, Any]) -> None:
+        """Inline rows and a data_slice list of indices are counted against max_dataset_rows up front."""
+        for field in ("data", "data_slice"):
+            if isinstance(meta.get(field), list):
+                what = "the dataset" if field == "data" else field
+                check_dataset_rows(self.runtime.settings, len(meta[field]), what)
+
     def _default_model_id(self, model_id: str | None) -> str | None:
         if model_id is None and len(self.runtime.settings.models) == 1:
             return self.runtime.settings.models[0].model_id
@@ -130,9 +153,11 @@ class DataOps(ServiceBase):
 
         user_id = self.caller(ctx).user_id
         payload = payload_of(body)
+        self._check_slice(payload["dataset_meta"])
 
         def work() -> dict[str, Any]:
             dataset = Dataset(_meta(payload["dataset_meta"]), resolver=self.runtime.resolver)
+            check_dataset_rows(self.runtime.settings, dataset.info()["length"], "the dataset")
             dataset_id = self.data.add("ds", user_id, dataset)
             return _dataset_info(dataset_id, dataset)
 
@@ -152,9 +177,18 @@ class DataOps(ServiceBase):
         body: models.SetTemplateRequest,
         idempotency_key: str | None,
     ) -> Any:
+        model_id = self._default_model_id(body.model_id)
+        served = self.runtime.settings.find_model(model_id) if model_id else None
+        check_template(
+            self.runtime.settings,
+            body.template_name,
+            max_length=body.max_length,
+            model_id=served.model_id if served else None,
+        )
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             kwargs = {k: v for k, v in payload.items() if k != "template_name"}
-            kwargs["model_id"] = self._default_model_id(kwargs.get("model_id"))
+            kwargs["model_id"] = model_id
             dataset.set_template(payload["template_name"], **kwargs)
 
         return await self._dataset_step(
@@ -169,6 +203,8 @@ class DataOps(ServiceBase):
         body: models.DatasetMapRequest,
         idempotency_key: str | None,
     ) -> Any:
+        check_component("preprocessor", body.preprocessor)
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.map(payload["preprocessor"], payload.get("init_args"))
 
@@ -182,6 +218,8 @@ class DataOps(ServiceBase):
         body: models.DatasetFilterRequest,
         idempotency_key: str | None,
     ) -> Any:
+        check_component("filter", body.filter_name)
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.filter(payload["filter_name"], payload.get("init_args"))
 
@@ -196,7 +234,11 @@ class DataOps(ServiceBase):
         idempotency_key: str | None,
     ) -> Any:
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.encode(batched=payload.get("batched", True), num_proc=payload.get("num_proc"))
+            dataset.encode(
+                batched=payload.get("batched", True),
+                num_proc=payload.get("num_proc"),
+                processes=self.encode_processes,
+            )
 
         return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_encode", apply)
 
@@ -208,6 +250,8 @@ class DataOps(ServiceBase):
         body: models.DatasetAddRequest,
         idempotency_key: str | None,
     ) -> Any:
+        self._check_slice(payload_of(body)["dataset_meta"])
+
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
             dataset.add_dataset(_meta(payload["dataset_meta"]))
 

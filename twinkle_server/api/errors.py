@@ -9,6 +9,7 @@ raised                                 status  code
 =====================================  ======  =============================================
 InvalidInput                           400     invalid_input
 (missing or bad API key)               401     unauthorized
+Forbidden                              403     forbidden
 NotFound                               404     not_found
 Conflict                               409     conflict
 (body over max_body_bytes)             413     payload_too_large

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.api.prechecks import check_batch_budget
 from twinkle_server.store.runs import RunRoute
 
 __all__ = ["RunComputeOps"]
@@ -52,6 +53,9 @@ def _engine_handler(op: str) -> _Handler:
                     future, model=self.runtime.served_model(run.base_model)[0].model_id, op=op
                 )
 
+        inputs = getattr(body, "inputs", None)
+        if inputs is not None:
+            check_batch_budget(self.runtime.settings, inputs)
         return await self.engine_op(
             ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe
         )

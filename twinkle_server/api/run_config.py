@@ -15,9 +15,18 @@ from twinkle_api_server import models
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
+from twinkle_server.api.prechecks import check_component, check_template
 from twinkle_server.engine.requests import engine_kwargs
 
 __all__ = ["RunConfigOps"]
+
+_SETTER_KINDS = {
+    "set_processor": "processor",
+    "set_loss": "loss",
+    "set_optimizer": "optimizer",
+    "set_lr_scheduler": "lr_scheduler",
+    "add_metric": "metric",
+}
 
 # get_train_configs is a GET (no 202): how long it waits behind the run's queued operations.
 GET_CONFIGS_TIMEOUT_S = 300.0
@@ -27,6 +36,7 @@ class RunConfigOps(ServiceBase):
     async def _setter(
         self, ctx: RequestContext, run_id: str, op: str, body: BaseModel, key: str | None
     ) -> Any:
+        await self._precheck(ctx, run_id, op, engine_kwargs(op, body))
         return await self.engine_op(
             ctx,
             run_id,
@@ -35,6 +45,20 @@ class RunConfigOps(ServiceBase):
             idempotency_key=key,
             kwargs=engine_kwargs(op, body),
         )
+
+    async def _precheck(self, ctx: RequestContext, run_id: str, op: str, kwargs: dict[str, Any]) -> None:
+        """Refuse, before the request waits for the run's queue, what the engine would refuse."""
+        run = await self.db(self.owned_run, self.caller(ctx).user_id, run_id)
+        if op == "set_template":
+            model_id = self.runtime.settings.find_model(run.base_model)
+            check_template(
+                self.runtime.settings,
+                kwargs["name"],
+                max_length=kwargs.get("max_length"),
+                model_id=model_id.model_id if model_id else None,
+            )
+        else:
+            check_component(_SETTER_KINDS[op], kwargs["name"])
 
     async def set_template(
         self,

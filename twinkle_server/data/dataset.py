@@ -21,6 +21,7 @@ from twinkle_server.data.filters import get_filter
 from twinkle_server.data.loaders import hf_datasets, load_dataset
 from twinkle_server.data.meta import DatasetMeta
 from twinkle_server.data.preprocessors import get_preprocessor
+from twinkle_server.data.processes import EncodeProcesses, cpu_limit
 from twinkle_server.data.templates import MODEL_KEYS, Template, get_template, load_tokenizer
 from twinkle_server.errors import Conflict, InvalidInput, TwinkleError
 from twinkle_server.resolver import Resolver
@@ -149,12 +150,16 @@ class Dataset:
                 keep.check_columns(part.table.column_names)
             self._replace(parts, run)
 
-    def encode(self, *, batched: bool = True, num_proc: int | None = None) -> None:
+    def encode(
+        self, *, batched: bool = True, num_proc: int | None = None, processes: EncodeProcesses | None = None
+    ) -> None:
         """Add ``input_ids``, ``labels``, ``attention_mask``, ``position_ids`` and ``length`` columns.
 
         Reads the ``messages`` column with the template. Rows over ``max_length`` are refused
         (``raise``), cut (``left``/``right``) or dropped (``delete``). ``batched`` is accepted for
-        twinkle's signature (work is always done in chunks); ``num_proc`` > 1 uses worker processes.
+        twinkle's signature (work is always done in chunks); ``num_proc`` > 1 asks for worker
+        processes from ``processes`` (the server's bounded budget; by default one of the CPU count),
+        which grants at most what is free, so the result never depends on it.
         """
         del batched
         if num_proc is not None and (not isinstance(num_proc, int) or num_proc < 1):
@@ -172,7 +177,9 @@ class Dataset:
                     )
             self._replace(
                 self._parts,
-                lambda table: _encode_table(table, template, num_proc=num_proc, name=f"{len(table)} rows"),
+                lambda table: _encode_table(
+                    table, template, num_proc=num_proc, processes=processes, name=f"{len(table)} rows"
+                ),
                 encoded=True,
             )
 
@@ -370,14 +377,16 @@ def _combine(fn: Any, tables: list[Any], **kwargs: Any) -> Any:
         raise Conflict(f"the parts cannot be combined: {exc}") from exc
 
 
-def _encode_table(table: Any, template: Template, *, num_proc: int | None, name: str) -> Any:
+def _encode_table(
+    table: Any, template: Template, *, num_proc: int | None, processes: EncodeProcesses | None, name: str
+) -> Any:
     """Encode every row's messages; returns the table with the model columns (re)placed."""
     ds = hf_datasets()
     kept_cols = [c for c in table.column_names if c not in MODEL_KEYS]
     base = table.select_columns(kept_cols).flatten_indices(keep_in_memory=True)
     conversations = base.data.column("messages").to_pylist()
     if num_proc and num_proc > 1:
-        encoded = _encode_in_processes(conversations, template, num_proc)
+        encoded = _encode_in_processes(conversations, template, num_proc, processes or _local_processes())
     else:
         encoded = _encode_rows(conversations, template, name=name)
     keep = [row is not None for row in encoded]
@@ -410,14 +419,23 @@ def _encode_chunk(args: tuple[Template, list[Any], int]) -> list[dict | None]:
     return template.batch_encode(chunk, first_index=start)
 
 
-def _encode_in_processes(conversations: list[Any], template: Template, num_proc: int) -> list[dict | None]:
-    """Spread the chunks over ``num_proc`` worker processes (the template travels pickled)."""
-    import multiprocessing
+_LOCAL_PROCESSES: list[EncodeProcesses] = []
 
+
+def _local_processes() -> EncodeProcesses:
+    """The budget of the in-process face (no server): the CPUs of this machine."""
+    if not _LOCAL_PROCESSES:
+        _LOCAL_PROCESSES.append(EncodeProcesses(cpu_limit()))
+    return _LOCAL_PROCESSES[0]
+
+
+def _encode_in_processes(
+    conversations: list[Any], template: Template, num_proc: int, processes: EncodeProcesses
+) -> list[dict | None]:
+    """Spread the chunks over worker processes from ``processes`` (the template travels pickled)."""
     size = max(1, min(_ENCODE_CHUNK, -(-len(conversations) // num_proc)))
     jobs = [(template, conversations[i : i + size], i) for i in range(0, len(conversations), size)]
-    with multiprocessing.get_context("spawn").Pool(num_proc) as pool:
-        return [row for part in pool.map(_encode_chunk, jobs) for row in part]
+    return [row for part in processes.map(_encode_chunk, jobs, num_proc=num_proc) for row in part]
 
 
 def _arrow_columns(rows: list[dict]) -> dict[str, Any]:

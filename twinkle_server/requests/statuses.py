@@ -11,6 +11,7 @@ from __future__ import annotations
 from twinkle_server.errors import (
     CapacityExceeded,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     TwinkleError,
@@ -21,6 +22,7 @@ __all__ = ["status_for"]
 
 _STATUSES: tuple[tuple[type[TwinkleError], int], ...] = (
     (InvalidInput, 400),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (CapacityExceeded, 429),

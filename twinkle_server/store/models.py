@@ -26,6 +26,7 @@ __all__ = [
     "Base",
     "Checkpoint",
     "ClientSession",
+    "HubRepository",
     "IdempotencyRecord",
     "SchemaVersion",
     "Task",
@@ -188,3 +189,16 @@ class UploadTask(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HubRepository(Base):
+    """Who owns a hub repository: the user who first published to it through this server.
+
+    ``repo_key`` is ``hub_model_id`` lowercased (hubs compare repository names without case)."""
+
+    __tablename__ = "hub_repositories"
+    hub: Mapped[str] = mapped_column(String(32), primary_key=True)
+    repo_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    hub_model_id: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

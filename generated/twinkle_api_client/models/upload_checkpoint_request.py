@@ -15,14 +15,20 @@ T = TypeVar("T", bound="UploadCheckpointRequest")
 class UploadCheckpointRequest:
     """
     Attributes:
-        hub_model_id (str): `org/name` on the hub.
+        hub_model_id (str): `org/name` on the hub: letters and digits joined by single '.', '_' or '-'.
         hub (Hub | Unset):
         private (bool | Unset):  Default: True.
+        include_training_state (bool | Unset): Also publish optimizer.pt, scheduler.pt, trainer_state.json, rng_state.pt
+            and grads.pt. Needs private true. Default: False.
+        hub_token (str | Unset): Your own access token for this upload (ModelScope or Hugging Face). Used once, never
+            stored or echoed. Without it the server's token is used, only in namespaces the operator allows.
     """
 
     hub_model_id: str
     hub: Hub | Unset = UNSET
     private: bool | Unset = True
+    include_training_state: bool | Unset = False
+    hub_token: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         hub_model_id = self.hub_model_id
@@ -32,6 +38,10 @@ class UploadCheckpointRequest:
             hub = self.hub
 
         private = self.private
+
+        include_training_state = self.include_training_state
+
+        hub_token = self.hub_token
 
         field_dict: dict[str, Any] = {}
 
@@ -44,6 +54,10 @@ class UploadCheckpointRequest:
             field_dict["hub"] = hub
         if private is not UNSET:
             field_dict["private"] = private
+        if include_training_state is not UNSET:
+            field_dict["include_training_state"] = include_training_state
+        if hub_token is not UNSET:
+            field_dict["hub_token"] = hub_token
 
         return field_dict
 
@@ -61,10 +75,16 @@ class UploadCheckpointRequest:
 
         private = d.pop("private", UNSET)
 
+        include_training_state = d.pop("include_training_state", UNSET)
+
+        hub_token = d.pop("hub_token", UNSET)
+
         upload_checkpoint_request = cls(
             hub_model_id=hub_model_id,
             hub=hub,
             private=private,
+            include_training_state=include_training_state,
+            hub_token=hub_token,
         )
 
         return upload_checkpoint_request

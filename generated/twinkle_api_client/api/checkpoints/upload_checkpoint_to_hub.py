@@ -57,6 +57,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = ErrorResponse.from_dict(response.json())
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = ErrorResponse.from_dict(response.json())
 
@@ -119,8 +124,11 @@ def sync_detailed(
 ) -> Response[ErrorResponse | UploadTask]:
     """Upload a checkpoint to a model hub in the background.
 
-     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
-    reports progress.
+     Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to
+    the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user
+    who first published to it through this server; another user gets 403. The training state (optimizer,
+    scheduler, gradients, random state) is published only with include_training_state, and only to a
+    private repository.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -160,8 +168,11 @@ def sync(
 ) -> ErrorResponse | UploadTask | None:
     """Upload a checkpoint to a model hub in the background.
 
-     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
-    reports progress.
+     Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to
+    the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user
+    who first published to it through this server; another user gets 403. The training state (optimizer,
+    scheduler, gradients, random state) is published only with include_training_state, and only to a
+    private repository.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -196,8 +207,11 @@ async def asyncio_detailed(
 ) -> Response[ErrorResponse | UploadTask]:
     """Upload a checkpoint to a model hub in the background.
 
-     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
-    reports progress.
+     Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to
+    the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user
+    who first published to it through this server; another user gets 403. The training state (optimizer,
+    scheduler, gradients, random state) is published only with include_training_state, and only to a
+    private repository.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -235,8 +249,11 @@ async def asyncio(
 ) -> ErrorResponse | UploadTask | None:
     """Upload a checkpoint to a model hub in the background.
 
-     Queues an upload of the checkpoint's PEFT folder to the hub and answers at once; get_upload_task
-    reports progress.
+     Queues an upload of the checkpoint's adapter (adapter_config.json, adapter weights and a README) to
+    the hub and answers at once; get_upload_task reports progress. A hub repository belongs to the user
+    who first published to it through this server; another user gets 403. The training state (optimizer,
+    scheduler, gradients, random state) is published only with include_training_state, and only to a
+    private repository.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.

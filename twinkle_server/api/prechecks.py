@@ -1,0 +1,101 @@
+"""Checks a request passes before it is queued, so a bad one answers 4xx at once, busy run or not.
+
+The engine and the data pipeline check the same things when they run an operation, but a run's
+operations wait their turn: without these, a typo in a loss name would answer 202 behind a long
+forward pass and fail minutes later. Names are looked up in the registries the engine and the data
+pipeline expose (``api.service.component_names``, read once; the engine's modules are already loaded
+in a serving process). Template names are the served ones plus those the operator lists in
+``extra_template_names``; a template's ``max_length`` may not exceed the model's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twinkle_server.config import Settings
+from twinkle_server.engine.checks import check_name
+from twinkle_server.errors import InvalidInput
+
+__all__ = ["check_batch_budget", "check_component", "check_dataset_rows", "check_template"]
+
+# Setter or data operation -> (registry in component_names(), the name used in messages).
+_KINDS = {
+    "loss": ("losses", "loss"),
+    "optimizer": ("optimizers", "optimizer"),
+    "lr_scheduler": ("lr_schedulers", "lr scheduler"),
+    "processor": ("processors", "processor"),
+    "metric": ("metrics", "metric"),
+    "preprocessor": ("preprocessors", "preprocessor"),
+    "filter": ("filters", "filter"),
+}
+_registries: dict[str, list[str]] = {}
+
+
+def _accepted(registry: str) -> list[str]:
+    if not _registries:
+        from twinkle_server.api.service import component_names
+        from twinkle_server.data.filters import FILTERS
+
+        _registries.update(component_names())
+        _registries["filters"] = sorted(FILTERS)
+    return _registries[registry]
+
+
+def check_component(kind: str, name: Any) -> str:
+    """``name`` if the registry of ``kind`` (loss, optimizer, ...) holds it; else InvalidInput."""
+    registry, label = _KINDS[kind]
+    return check_name(label, name, _accepted(registry))
+
+
+def check_template(
+    settings: Settings, name: Any, *, max_length: Any = None, model_id: str | None = None
+) -> None:
+    """Refuse a template name the server does not serve, or a max_length over the model's.
+
+    Args:
+        model_id: the model whose tokenizer the template uses; its ``max_length`` applies when it
+            is served here (a tokenizer-only model id has no limit of its own).
+    """
+    check_name("template", name, [*_accepted("templates"), *settings.extra_template_names])
+    model = settings.find_model(model_id) if model_id else None
+    if model is not None and isinstance(max_length, int) and max_length > model.max_length:
+        raise InvalidInput(
+            f"max_length {max_length} is over the {model.max_length} tokens that {model.model_id} "
+            f"serves; use at most {model.max_length} (or leave it out to get the model's)",
+            details={"field": "max_length", "max_length": model.max_length},
+        )
+
+
+def check_batch_budget(settings: Settings, inputs: list[Any]) -> None:
+    """Refuse a forward request over ``max_rows_per_request`` rows, or whose encoded rows make a
+    padded batch (rows x longest) over ``max_tokens_per_request`` tokens. Rows of chat messages are
+    bounded by the template's max_length when encoded, so only the row count applies to them."""
+    rows = len(inputs)
+    if rows > settings.max_rows_per_request:
+        raise InvalidInput(
+            f"{rows} rows in one request is over this server's limit of {settings.max_rows_per_request} "
+            "(max_rows_per_request); split the batch, e.g. with gradient accumulation",
+            details={"field": "inputs", "max_rows_per_request": settings.max_rows_per_request},
+        )
+    longest = max((len(_field(row, "input_ids") or ()) for row in inputs), default=0)
+    if rows * longest > settings.max_tokens_per_request:
+        raise InvalidInput(
+            f"{rows} rows padded to {longest} tokens are {rows * longest} tokens, over this server's "
+            f"limit of {settings.max_tokens_per_request} per request (max_tokens_per_request); send "
+            "fewer or shorter rows per request",
+            details={"field": "inputs", "max_tokens_per_request": settings.max_tokens_per_request},
+        )
+
+
+def _field(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def check_dataset_rows(settings: Settings, rows: int, what: str) -> None:
+    """Refuse a dataset (or data_slice list) of more than ``max_dataset_rows`` rows."""
+    if rows > settings.max_dataset_rows:
+        raise InvalidInput(
+            f"{what} has {rows} rows, over this server's limit of {settings.max_dataset_rows} "
+            "(max_dataset_rows)",
+            details={"max_dataset_rows": settings.max_dataset_rows},
+        )
