@@ -2,7 +2,7 @@
 
 The workload: ``--tenants`` LoRA adapters on one base model, each trained ``--steps`` steps of
 forward_backward + step + zero_grad on random token batches of ``--batch`` x ``--seq``. The same
-batches go through each mode, one after another in one process, on one device:
+batches go through each mode, each mode in a fresh process, one after another, on one device:
 
   peft          plain transformers + peft, tenants one after another (as each would train alone):
                 set_adapter, forward, loss on the logits (labels arrive shifted), backward, AdamW.
@@ -236,7 +236,7 @@ def run_engine(folder: Path, batches, args: argparse.Namespace, device, dtype, *
         max_length=args.seq,
         random_init=True,
     )
-    worker = ModelWorker(spec, fuse=fuse)
+    worker = ModelWorker(spec, fuse=fuse, fusion_wait_s=args.fusion_wait_ms / 1000)
     worker.start()
     try:
         worker.wait_ready(timeout=1800)
@@ -279,6 +279,7 @@ class Server:
             "max_loras": args.tenants,
             "max_length": args.seq,
             "random_init": True,
+            "fusion_wait_ms": args.fusion_wait_ms,
         }
         settings = {"host": "127.0.0.1", "data_dir": str(root / "data"), "models": [served]}
         config.write_text(yaml.safe_dump(settings), encoding="utf-8")
@@ -355,6 +356,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fusion-wait-ms",
+        type=float,
+        default=20.0,
+        help="how long a pass may wait for the last pass's tenants",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     for name in ("steps", "batch", "seq", "tenants"):
@@ -371,27 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = pick_device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    results: dict[str, Result] = {}
-    with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
-        folder = model_folder(args.model, Path(tmp))
-        vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
-        batches = make_batches(vocab, args)
-        for mode in args.modes:
-            if mode == "peft":
-                results[mode] = run_peft(folder, batches, args, device, dtype)
-            elif mode in ("round-robin", "fused"):
-                results[mode] = run_engine(folder, batches, args, device, dtype, fuse=mode == "fused")
-            gc.collect()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-        http_modes = [m for m in args.modes if m.startswith("http")]
-        if http_modes:
-            server = Server(folder, Path(tmp), args, device)
-            try:
-                for mode in http_modes:
-                    results[mode] = run_http(server, batches, args, device, together=mode == "http")
-            finally:
-                server.stop()
+    if len(args.modes) > 1:
+        # One fresh process per mode: a mode run after another in the same process inherits its
+        # allocator and thread-pool state, which moved figures by up to 2x on a CPU.
+        results = {mode: _run_isolated(mode, argv) for mode in args.modes}
+    else:
+        results = {args.modes[0]: _run_mode(args.modes[0], args, device, dtype)}
     print(report(args, device, dtype, results))
     if args.json:
         payload = {
@@ -404,6 +396,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"non-finite loss in: {', '.join(bad)}")
         return 1
     return 0
+
+
+def _run_mode(mode: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> Result:
+    with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
+        folder = model_folder(args.model, Path(tmp))
+        vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+        batches = make_batches(vocab, args)
+        if mode == "peft":
+            return run_peft(folder, batches, args, device, dtype)
+        if mode in ("round-robin", "fused"):
+            return run_engine(folder, batches, args, device, dtype, fuse=mode == "fused")
+        server = Server(folder, Path(tmp), args, device)
+        try:
+            return run_http(server, batches, args, device, together=mode == "http")
+        finally:
+            server.stop()
+
+
+def _run_isolated(mode: str, argv: list[str] | None) -> Result:
+    """Run one mode in a child process of this script and read its figures back."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        rest = [a for a in (sys.argv[1:] if argv is None else argv)]
+        rest = _without_option(_without_option(rest, "--modes"), "--json")
+        command = [sys.executable, __file__, *rest, "--modes", mode, "--json", str(out)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"mode {mode} failed:\n{done.stderr[-3000:]}")
+        for line in done.stdout.splitlines():
+            if line.startswith("  "):  # the engine's pass statistics
+                print(line)
+        return Result(**json.loads(out.read_text())["results"][0])
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(f"{name}="):
+            out.append(arg)
+    return out
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -22,9 +22,10 @@ __all__ = ["DEFAULT_FUSION_WAIT_S", "FusedPasses", "PassStats", "QueuedOp"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FUSION_WAIT_S = 0.005
+DEFAULT_FUSION_WAIT_S = 0.02
 """How long a round with forward work may wait for the runs of the previous pass (never longer than
-that pass took): long enough for a client in lockstep to send its next ops, short against a pass."""
+that pass took): long enough for a remote client in lockstep to send its step, zero_grad and next
+forward (measured: 5 ms fused 1.2x, 20 ms 1.56x of the tenants one after another through HTTP)."""
 
 
 class QueuedOp(Protocol):
