@@ -290,6 +290,8 @@ def _hostile_requests(server: LiveServer) -> list[tuple[str, str, str, bytes, di
             b"name=x",
             {"Content-Type": "application/x-www-form-urlencoded"},
         ),
+        post("null for a number", f"{run}/set_optimizer", {"optimizer_name": "SGD", "weight_decay": None}),
+        post("null inside a row", f"{run}/forward_only", {"inputs": [{"input_ids": [1, 2], "labels": None}]}),
         (
             "NaN in a number",
             "POST",

@@ -6,7 +6,8 @@ and a client that sends them has a bug worth hearing about. This dependency, app
 generated route, re-reads the raw body with the route's own body model in strict JSON mode and
 answers 422 in the usual validation error shape. The one strict-mode refusal JSON Schema does not
 share, an integral float such as ``8.0`` for an integer, is let through. Strict validation of the
-raw bytes runs in pydantic-core, so a well-formed body (the usual case) costs little.
+raw bytes runs in pydantic-core, so a well-formed body (the usual case) costs little. The models
+read an optional field as ``X | None``; where the spec's schema has no null, a null is refused too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
+
+from twinkle_server.api.docs import served_spec
 
 __all__ = ["check_json_body"]
 
@@ -78,9 +81,69 @@ async def check_json_body(request: Request) -> None:
     if body.strip() == b"null":
         message = "the body must be a JSON object; send {} or no body at all, not null"
         raise _refuse([{"loc": (), "msg": message, "type": "null_body"}])
-    adapter = _adapter_for(request.scope.get("route"))
+    route = request.scope.get("route")
+    adapter = _adapter_for(route)
     if adapter is None:
         return
     errors = _strict_errors(adapter, body)
+    if not errors:
+        errors = _null_errors(_body_schema(route), json.loads(body), ())
     if errors:
         raise _refuse(errors)
+
+
+# -- null where the spec allows none ----------------------------------------------------------------
+# The generated models read an optional field as ``X | None``, so a JSON null passes them even where
+# the spec's schema has no null (``weight_decay: {type: number}``). The spec itself decides.
+
+
+def _components() -> dict[str, Any]:
+    return served_spec()["components"]["schemas"]
+
+
+def _body_schema(route: Any) -> dict[str, Any]:
+    field = getattr(route, "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    names = [getattr(a, "__name__", None) for a in (annotation, *getattr(annotation, "__args__", ()))]
+    name = next((n for n in names if n in _components()), None)
+    return {"$ref": f"#/components/schemas/{name}"} if name else {}
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = _components()[schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    schema = _resolve(schema)
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    if any(_allows_null(s) for s in schema.get("anyOf", []) + schema.get("oneOf", [])):
+        return True
+    if "allOf" in schema:
+        return all(_allows_null(s) for s in schema["allOf"])
+    return kind is None and not ({"anyOf", "oneOf", "enum", "const", "properties"} & set(schema))
+
+
+def _null_errors(schema: dict[str, Any], value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Where ``value`` holds a null that ``schema`` does not allow (objects and arrays walked)."""
+    schema = _resolve(schema)
+    if value is None:
+        if _allows_null(schema):
+            return []
+        message = "null is not allowed here; leave the field out to get its default"
+        return [{"loc": loc, "msg": message, "type": "null_value"}]
+    errors: list[dict[str, Any]] = []
+    for part in schema.get("allOf", []):
+        errors += _null_errors(part, value, loc)
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if key in properties:
+                errors += _null_errors(properties[key], item, (*loc, key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            errors += _null_errors(schema["items"], item, (*loc, index))
+    return errors
