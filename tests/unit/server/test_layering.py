@@ -1,4 +1,6 @@
-"""Imports point down: only the HTTP layer itself and the app factory above it import ``twinkle_server.api``.
+"""Imports point down: only the HTTP layer itself and what sits above it (the app factory, and
+``serve.py``, which runs the app under uvicorn with the layer's own protocol class) import
+``twinkle_server.api``.
 
 The runtime, the task runner, the engine, the store and the local face use the request plumbing in
 ``twinkle_server.requests``; a module among them reaching up into ``api`` would tie them to HTTP.
@@ -14,7 +16,7 @@ import twinkle_server
 
 SERVER = Path(twinkle_server.__file__).parent
 LOCAL = Path(twinkle.__file__).parent
-ABOVE_API = {SERVER / "app.py"}
+ABOVE_API = {SERVER / "app.py", SERVER / "serve.py"}
 
 
 def _imported_modules(path: Path) -> set[str]:

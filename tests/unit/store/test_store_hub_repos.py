@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 from twinkle_server.store import Store, User
 from twinkle_server.store.hub_repos import claim_hub_repository, hub_repository_owner
-from twinkle_server.store.migrations import MIGRATIONS, migrate
+from twinkle_server.store.migrations import CURRENT_VERSION, MIGRATIONS, migrate
 
 
 def test_the_first_publisher_owns_the_repository(store: Store, users: tuple[User, User]) -> None:
@@ -48,6 +48,6 @@ def test_a_version_1_database_gains_the_table(tmp_path) -> None:
         migrate(conn, MIGRATIONS[:1])
         conn.exec_driver_sql("DROP TABLE hub_repositories")  # as version 1 created it
     with engine.begin() as conn:
-        assert migrate(conn) == (1, 2)
+        assert migrate(conn) == (1, CURRENT_VERSION)
         assert "hub_repositories" in inspect(conn).get_table_names()
     engine.dispose()
