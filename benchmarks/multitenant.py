@@ -420,7 +420,7 @@ def _run_isolated(mode: str, argv: list[str] | None) -> Result:
 
     with tempfile.TemporaryDirectory(prefix="twinkle-bench-") as tmp:
         out = Path(tmp) / "result.json"
-        rest = [a for a in (sys.argv[1:] if argv is None else argv)]
+        rest = list(sys.argv[1:] if argv is None else argv)
         rest = _without_option(_without_option(rest, "--modes"), "--json")
         command = [sys.executable, __file__, *rest, "--modes", mode, "--json", str(out)]
         done = subprocess.run(command, capture_output=True, text=True)

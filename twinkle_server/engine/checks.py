@@ -8,7 +8,7 @@ from typing import Any
 
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["check_kwargs", "check_name", "finite_number", "non_negative", "positive"]
+__all__ = ["boolean", "check_kwargs", "check_name", "finite_number", "non_negative", "positive"]
 
 
 def check_name(kind: str, name: Any, accepted: Iterable[str]) -> str:
@@ -32,6 +32,13 @@ def check_kwargs(what: str, kwargs: Mapping[str, Any], accepted: Iterable[str]) 
             f"{what} got unknown argument(s) {', '.join(unknown)}; accepted: {listed}",
             details={"unknown": unknown, "accepted": allowed},
         )
+
+
+def boolean(field: str, value: Any) -> bool:
+    """``true`` or ``false`` only: 0, 1 and "true" are not booleans here."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field} must be true or false, got {value!r}", details={"field": field})
+    return value
 
 
 def finite_number(field: str, value: Any) -> float:

@@ -23,7 +23,7 @@ import torch
 
 from twinkle_server.engine import operations, saving
 from twinkle_server.engine.batched_lora import LoraRouter, install_router, routable
-from twinkle_server.engine.checks import check_kwargs
+from twinkle_server.engine.checks import boolean, check_kwargs
 from twinkle_server.engine.loading import load_base_model
 from twinkle_server.engine.lora import (
     adapter_parameters,
@@ -218,7 +218,7 @@ class MultiLoraModel:
         if "inputs" not in kwargs:
             raise InvalidInput(f"{op} needs argument(s) inputs")
         return_logprobs = kwargs.get("return_logprobs", False)
-        operations.check_bool("return_logprobs", return_logprobs)
+        boolean("return_logprobs", return_logprobs)
         loss_name, loss_kwargs = run.loss_config["name"], run.loss_config["kwargs"]
         if kwargs.get("loss_name") is not None:  # this call's loss instead of the run's, with its defaults
             loss_name, loss_kwargs = kwargs["loss_name"], {}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from twinkle_server.engine.checks import check_kwargs, positive
+from twinkle_server.engine.checks import boolean, check_kwargs, positive
 from twinkle_server.engine.loss import build_loss
 from twinkle_server.engine.metrics import TokenStats, check_metric, metric_keys, report
 from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwargs
@@ -34,7 +34,7 @@ from twinkle_server.errors import Conflict, InvalidInput, TwinkleError
 if TYPE_CHECKING:
     from twinkle_server.engine.multilora import MultiLoraModel
 
-__all__ = ["OPERATIONS", "check_bool", "make_scheduler"]
+__all__ = ["OPERATIONS", "make_scheduler"]
 
 _TEMPLATE_KWARGS = ("max_length", "truncation_strategy", "default_system", "model_id")
 
@@ -102,7 +102,7 @@ def clip_grad_and_step(
 def calculate_metric(engine: MultiLoraModel, run: RunState, *, is_training: bool = True) -> dict:
     """Training: the current (or just completed) window. Evaluation: forward_only calls since the
     last ``calculate_metric(is_training=False)``, which starts a new evaluation period."""
-    check_bool("is_training", is_training)
+    boolean("is_training", is_training)
     if is_training:
         return {"metrics": report(run.window, grad_norm=run.grad_norm, lr=run.lr)}
     metrics = report(run.eval_stats, grad_norm=None, lr=run.lr)
@@ -200,11 +200,6 @@ def make_scheduler(config: Mapping[str, Any], optimizer: torch.optim.Optimizer):
             group.clear()
             group.update(old)
         raise
-
-
-def check_bool(field: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{field} must be true or false, got {value!r}")
 
 
 def _given(kwargs: Mapping[str, Any]) -> dict[str, Any]:

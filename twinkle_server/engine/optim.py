@@ -13,7 +13,14 @@ from typing import Any
 
 import torch
 
-from twinkle_server.engine.checks import check_kwargs, check_name, finite_number, non_negative, positive
+from twinkle_server.engine.checks import (
+    boolean,
+    check_kwargs,
+    check_name,
+    finite_number,
+    non_negative,
+    positive,
+)
 from twinkle_server.errors import InvalidInput
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "normalize_optimizer_kwargs"]
@@ -28,12 +35,6 @@ def _betas(value: Any) -> tuple[float, float]:
     return pair
 
 
-def _bool(field: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{field} must be true or false, got {value!r}")
-    return value
-
-
 _CHECKS: Mapping[str, Callable[[str, Any], Any]] = {
     "lr": non_negative,
     "weight_decay": non_negative,
@@ -41,8 +42,8 @@ _CHECKS: Mapping[str, Callable[[str, Any], Any]] = {
     "betas": lambda _f, v: _betas(v),
     "momentum": non_negative,
     "dampening": non_negative,
-    "nesterov": _bool,
-    "amsgrad": _bool,
+    "nesterov": boolean,
+    "amsgrad": boolean,
     "adam_beta1": finite_number,
     "adam_beta2": finite_number,
     "adam_eps": positive,

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from twinkle_server.engine.batched_lora import PassPlan, Segment
-from twinkle_server.engine.checks import check_kwargs
+from twinkle_server.engine.checks import boolean, check_kwargs
 from twinkle_server.engine.passes import PassModel
 from twinkle_server.engine.run import RunState
 from twinkle_server.errors import InvalidInput
@@ -98,7 +98,7 @@ def check_sample_request(
             for t in _list("stop_token_ids", kwargs.get("stop_token_ids") or [])
         ],
         seed=None if kwargs.get("seed") is None else _int("seed", kwargs["seed"], 0, 2**63 - 1),
-        logprobs=_bool("logprobs", kwargs.get("logprobs", False)),
+        logprobs=boolean("logprobs", kwargs.get("logprobs", False)),
     )
     longest = max(len(p) for p in ids)
     if longest + request.max_tokens > max_length:
@@ -333,12 +333,6 @@ def _float(field_name: str, value: Any, low: float, high: float, *, low_open: bo
         bracket = "(" if low_open else "["
         raise InvalidInput(f"{field_name} must be a number in {bracket}{low}, {high}], got {value!r}")
     return float(value)
-
-
-def _bool(field_name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{field_name} must be true or false, got {value!r}")
-    return value
 
 
 def _list(field_name: str, value: Any) -> list:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from twinkle_server.engine import checkpoint as ckpt
+from twinkle_server.engine.checks import boolean
 from twinkle_server.engine.loss import build_loss
 from twinkle_server.engine.metrics import TokenStats, metric_keys
-from twinkle_server.engine.operations import check_bool, make_scheduler
+from twinkle_server.engine.operations import make_scheduler
 from twinkle_server.engine.optim import build_optimizer
 from twinkle_server.engine.processor import build_processor
 from twinkle_server.engine.run import BOUNDARY_OPS, RunState
@@ -32,7 +33,7 @@ __all__ = ["load", "save"]
 
 
 def save(engine: MultiLoraModel, run: RunState, *, path: Any, save_optimizer: bool = False) -> dict:
-    check_bool("save_optimizer", save_optimizer)
+    boolean("save_optimizer", save_optimizer)
     final = _folder("save", path)
     with ckpt.atomic_dir(final) as tmp:
         ckpt.write_adapter(Path(tmp), engine.peft_model, run.run_id, run.lora, engine.model_id)
@@ -47,7 +48,7 @@ def save(engine: MultiLoraModel, run: RunState, *, path: Any, save_optimizer: bo
 
 
 def load(engine: MultiLoraModel, run: RunState, *, path: Any, load_optimizer: bool = False) -> dict:
-    check_bool("load_optimizer", load_optimizer)
+    boolean("load_optimizer", load_optimizer)
     folder = _folder("load", path)
     config, weights = ckpt.read_adapter(folder)
     targets = _matching_weights(engine, run, config, weights)
