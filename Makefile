@@ -2,6 +2,7 @@
 #   make demo     set up everything, then run the main example against a local server
 #   make test     set up everything, then run the codegen drift check, the breaking-change gate
 #                 and the tests (the TypeScript client's among them)
+#   make test-slow  the long suites (thousands of fuzz cases, kill trials, load), outside CI
 #   make codegen  regenerate generated/ from openapi.yaml
 #   make lint     ruff + OpenAPI validation (lint-npm adds Redocly and Spectral through npx)
 
@@ -16,9 +17,10 @@ STAMP := $(VENV)/.twinkle-installed
 # clients/typescript/package-lock.json.
 TS_DIR := clients/typescript
 NODE_STAMP := $(TS_DIR)/node_modules/.twinkle-installed
-PYTEST_ARGS ?= -q -m "not gpu"
+PYTEST_ARGS ?= -q -m "not gpu and not slow"
+SLOW_PYTEST_ARGS ?= -q -m "slow and not gpu"
 
-.PHONY: all install demo test codegen check breaking lint lint-npm clean-venv
+.PHONY: all install demo test test-slow codegen check breaking lint lint-npm clean-venv
 
 all: test
 
@@ -46,6 +48,10 @@ test: install
 	$(PY) -m codegen --check
 	$(PY) -m codegen.breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long suites kept out of CI's time budget: many fuzz cases, many kill trials, load.
+test-slow: install
+	$(PY) -m pytest $(SLOW_PYTEST_ARGS)
 
 codegen: install
 	$(PY) -m codegen
