@@ -328,7 +328,8 @@ def report(args: argparse.Namespace, device: torch.device, dtype, results: dict[
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     lines = [
         f"model {args.model} (random init)  tenants {args.tenants}  steps {args.steps}  batch {args.batch}x"
-        f"{args.seq}  {where}  {dtype_name(dtype)}  torch {torch.__version__}",
+        f"{args.seq}  {where}  {dtype_name(dtype)}  torch {torch.__version__}  "
+        f"OMP_WAIT_POLICY={args.omp_wait_policy}",
         f"{'mode':<14}{'tokens/s':>12}{'seconds':>10}{'peak GiB':>10}{'mean loss':>11}{'vs peft':>9}",
     ]
     peft = results.get("peft")
@@ -362,7 +363,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=20.0,
         help="how long a pass may wait for the last pass's tenants",
     )
+    parser.add_argument(
+        "--omp-wait-policy",
+        choices=["PASSIVE", "ACTIVE"],
+        default="PASSIVE",
+        help="OpenMP's idle-thread policy for every mode (PASSIVE: the server's default, see "
+        "twinkle_server/cpu_threads.py; ACTIVE: spinning threads, OpenMP's default)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("steps", "batch", "seq", "tenants"):
         if getattr(args, name) < 1:
@@ -378,12 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = pick_device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if len(args.modes) > 1:
-        # One fresh process per mode: a mode run after another in the same process inherits its
-        # allocator and thread-pool state, which moved figures by up to 2x on a CPU.
-        results = {mode: _run_isolated(mode, argv) for mode in args.modes}
-    else:
+    if args.child:
         results = {args.modes[0]: _run_mode(args.modes[0], args, device, dtype)}
+    else:
+        # One fresh process per mode: a mode run after another in the same process inherits its
+        # allocator and thread-pool state, which moved figures by up to 2x on a CPU. Each starts
+        # with the same OpenMP policy (read when torch loads), the servers included.
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
+        results = {mode: _run_isolated(mode, argv) for mode in args.modes}
     print(report(args, device, dtype, results))
     if args.json:
         payload = {
@@ -422,7 +433,7 @@ def _run_isolated(mode: str, argv: list[str] | None) -> Result:
         out = Path(tmp) / "result.json"
         rest = list(sys.argv[1:] if argv is None else argv)
         rest = _without_option(_without_option(rest, "--modes"), "--json")
-        command = [sys.executable, __file__, *rest, "--modes", mode, "--json", str(out)]
+        command = [sys.executable, __file__, *rest, "--modes", mode, "--json", str(out), "--child"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"mode {mode} failed:\n{done.stderr[-3000:]}")
