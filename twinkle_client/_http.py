@@ -50,9 +50,11 @@ from twinkle_client._constants import (
     MAX_POLL_INTERVAL,
     MAX_POLL_WAIT,
     MIN_POLL_INTERVAL,
+    PROGRESS_POLL_WAIT,
     RETRYABLE_STATUSES,
     USER_AGENT_PREFIX,
 )
+from twinkle_client._progress import TaskBar
 from twinkle_client._tasks import TaskState, outcome_response, parse_task, poll_request
 from twinkle_client.errors import (
     TaskTimeoutError,
@@ -222,10 +224,19 @@ class _TwinkleFlow:
 
     def _follow(self, task: TaskState, accepted: httpx.Response, request: httpx.Request) -> _Flow:
         """Long-poll ``task`` until it finishes; answer what the operation itself would have."""
+        bar = TaskBar(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+        try:
+            return (yield from self._poll(task, accepted, request, bar))
+        finally:
+            bar.close()
+
+    def _poll(self, task: TaskState, accepted: httpx.Response, request: httpx.Request, bar: TaskBar) -> _Flow:
         started = self._clock()
         pause = MIN_POLL_INTERVAL
+        bar.update(task.progress)
         while not task.finished:
-            wait = self.poll_wait
+            # A bar on screen wants fresh figures: polls come back after a second, not at the end.
+            wait = min(self.poll_wait, PROGRESS_POLL_WAIT) if bar.enabled else self.poll_wait
             if self.poll_timeout is not None:
                 left = self.poll_timeout - (self._clock() - started)
                 if left <= 0:
@@ -248,6 +259,7 @@ class _TwinkleFlow:
                     f"{task.task_id}; cannot follow {request.method} {request.url}."
                 )
             task = polled
+            bar.update(task.progress)
             if not task.finished and self._clock() - asked < max(wait / 2, MIN_POLL_INTERVAL):
                 # The server did not hold the long poll: pace ourselves instead of spinning.
                 yield _Sleep(pause)

@@ -393,6 +393,8 @@ class Task(_Response):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     http_status: int | None = None
+    progress: dict[str, Any] | None = None
+    """``{"done", "total", "unit", "stage"}`` while the work reports it (rows encoded, ops ahead)."""
 
 
 class DatasetInfo(_Response):

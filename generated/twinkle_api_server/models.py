@@ -690,30 +690,23 @@ class UploadTask(BaseModel):
     error: ErrorBody | None = None
 
 
-class Task(BaseModel):
-    task_id: str
+class TaskProgress(BaseModel):
     """
-    `task_...`
+    `done` of `total` `unit` so far. Encoding counts `rows`; engine work waiting in its model's queue counts `ops` (stage `queued`: `total` is the number of operations that were ahead of it when first asked, `done` how many of them have started since).
     """
-    status: Literal["pending", "running", "succeeded", "failed"]
-    operation: str
+
+    done: Annotated[int, Field(ge=0)]
+    total: Annotated[int | None, Field(ge=0)] = None
     """
-    The operationId that created the task.
+    Null when unknown.
     """
-    training_run_id: str | None = None
-    created_at: AwareDatetime
-    finished_at: AwareDatetime | None = None
-    result: dict[str, Any] | None = None
+    unit: str
     """
-    The operation's success body, when succeeded.
+    `rows`, `bytes` or `ops`.
     """
-    error: ErrorBody | None = None
+    stage: str | None = None
     """
-    The operation's error, when failed.
-    """
-    http_status: int | None = None
-    """
-    The status the operation answered (its success or error status) once finished.
+    What the work is doing (`encode 5000 rows`, `queued`).
     """
 
 
@@ -951,4 +944,35 @@ class SetLossRequest(BaseModel):
     epsilon: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
     """
     PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
+    """
+
+
+class Task(BaseModel):
+    task_id: str
+    """
+    `task_...`
+    """
+    status: Literal["pending", "running", "succeeded", "failed"]
+    operation: str
+    """
+    The operationId that created the task.
+    """
+    training_run_id: str | None = None
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    result: dict[str, Any] | None = None
+    """
+    The operation's success body, when succeeded.
+    """
+    error: ErrorBody | None = None
+    """
+    The operation's error, when failed.
+    """
+    http_status: int | None = None
+    """
+    The status the operation answered (its success or error status) once finished.
+    """
+    progress: TaskProgress | None = None
+    """
+    How far the work has got, when it reports it; null before it does.
     """

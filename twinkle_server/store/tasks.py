@@ -30,6 +30,7 @@ __all__ = [
     "get_upload_task",
     "list_tasks",
     "list_upload_tasks",
+    "set_task_progress",
     "start_task",
     "start_upload_task",
 ]
@@ -109,9 +110,12 @@ def finish_task(
     result: Any = None,
     error: dict[str, Any] | None = None,
     http_status: int = 200,
+    progress: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Task:
     """Record the outcome: ``succeeded`` when ``error`` is None, ``failed`` otherwise.
+
+    ``progress`` is the last figure the work reported (kept as it was when None).
 
     Raises:
         NotFound: no such task. Conflict: it already finished (an outcome is written once).
@@ -122,8 +126,23 @@ def finish_task(
     row.error = error
     row.http_status = http_status
     row.finished_at = now or utcnow()
+    if progress is not None:
+        row.progress = progress
     s.flush()
     return row
+
+
+def set_task_progress(s: Session, *, task_id: str, progress: dict[str, Any]) -> bool:
+    """Store a running task's progress; False (nothing written) once it has finished or is gone.
+
+    A late progress write must not overwrite a finished task's last figure, nor fail the work.
+    """
+    row = s.get(Task, task_id)
+    if row is None or row.status in FINISHED:
+        return False
+    row.progress = progress
+    s.flush()
+    return True
 
 
 def create_upload_task(
