@@ -128,8 +128,9 @@ class TwinkleClient:
         api_key = api_key or os.environ.get(ENV_API_KEY)
         if not api_key:
             raise ValueError(
-                f"No API key: pass api_key= to init_twinkle_client or set {ENV_API_KEY}. "
-                "A local demo server prints one at start-up (twinkle-server demo)."
+                f"No API key: pass api_key= to init_twinkle_client or set {ENV_API_KEY}. The seed "
+                "example passes os.environ.get('MODELSCOPE_TOKEN'): set MODELSCOPE_TOKEN to your "
+                "Twinkle key (a local demo server prints one at start-up: twinkle-server demo)."
             )
         self._http = build_httpx_client(
             self.base_url,
@@ -330,8 +331,16 @@ class TwinkleClient:
         """Delete a checkpoint (its files and its listing)."""
         self.call("delete_checkpoint", run_id, checkpoint_id)
 
-    def get_weights_info(self, run_id: str, checkpoint_id: str) -> WeightsInfo:
-        """The tensors (names, shapes, dtypes) and LoRA settings of a saved adapter."""
+    def get_weights_info(self, run_id: str, checkpoint_id: str | None = None) -> WeightsInfo:
+        """The tensors (names, shapes, dtypes) and LoRA settings of a saved adapter.
+
+        Args:
+            run_id: the run, with ``checkpoint_id`` (name or ``ckpt_`` id); or alone, a
+                ``twinkle://<run_id>/weights/<name>`` path as ``save`` returns and
+                ``download_checkpoint`` takes.
+        """
+        if checkpoint_id is None:
+            run_id, checkpoint_id = parse_twinkle_path(run_id)
         return WeightsInfo.model_validate(self.call("get_weights_info", run_id, checkpoint_id))
 
     def download_checkpoint(

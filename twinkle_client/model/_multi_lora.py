@@ -122,6 +122,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
             The checkpoint's ``twinkle://<run_id>/weights/<name>`` path (also in ``last_checkpoint``).
         """
         self._require_adapter()
+        self._warn_unapplied(f"save({name!r})")
         body = {"name": name, "save_optimizer": bool(save_optimizer)}
         data = self._run(lambda: self.client.call("save_checkpoint", self.training_run_id, body=body))
         self.last_checkpoint = Checkpoint.model_validate(data)
