@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -298,6 +298,30 @@ def _normalize_error(response: httpx.Response) -> httpx.Response:
     )
 
 
+class _ForeignStream(httpx.SyncByteStream):
+    """The body stream of a response from another httpx flavour, readable by httpx."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._inner
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _as_httpx(response: Any, request: httpx.Request) -> httpx.Response:
+    """A streamed response of an inner transport built on another httpx (Starlette's test client
+    uses ``httpx2``) as an ``httpx.Response``, its body still unread."""
+    return httpx.Response(
+        response.status_code,
+        headers=list(response.headers.multi_items()),
+        stream=_ForeignStream(response.stream),
+        request=request,
+    )
+
+
 def _keep_extensions(response: httpx.Response) -> dict[str, Any]:
     return {k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")}
 
@@ -357,7 +381,7 @@ class TwinkleTransport(_TwinkleFlow, httpx.BaseTransport):
         try:
             response = self.inner.handle_request(request)
             if request.extensions.get(STREAM_EXTENSION):
-                return response
+                return response if isinstance(response, httpx.Response) else _as_httpx(response, request)
             try:
                 raw = b"".join(response.stream)
             finally:

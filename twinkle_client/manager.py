@@ -373,7 +373,9 @@ class TwinkleClient:
         fd, tmp_name = tempfile.mkstemp(prefix=".twinkle-ckpt-", suffix=".tar.gz", dir=dest)
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(self._caller.raw("download_checkpoint", run_id, checkpoint_id))
+                self._caller.download(
+                    "download_checkpoint", run_id, checkpoint_id, to=out, label=checkpoint_id
+                )
             return safe_extract(tmp_name, dest, strip_root=True)
         finally:
             Path(tmp_name).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,31 @@ def test_client_bar_only_on_a_terminal(
         assert "encode" in drawn and f"/{ROWS}" in drawn, drawn[-500:]
     else:
         assert drawn == ""
+
+
+def test_checkpoint_download_draws_a_byte_bar_on_a_terminal(
+    server: tuple[ServerProcess, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from twinkle_api_client.api.checkpoints import save_checkpoint
+    from twinkle_api_client.models import SaveCheckpointRequest
+
+    from tests.e2e._server import api_client, settle, start_run
+    from twinkle_client import TwinkleClient
+
+    srv, key = server
+    generated = api_client(srv, key)
+    run = start_run(generated)
+    body = SaveCheckpointRequest.from_dict({"name": "final"})
+    size = settle(generated, save_checkpoint.sync_detailed(run.run_id, client=generated, body=body))[
+        "size_bytes"
+    ]
+    monkeypatch.delenv("TWINKLE_PROGRESS", raising=False)
+    stderr = _Terminal()
+    monkeypatch.setattr("sys.stderr", stderr)
+    with TwinkleClient(base_url=srv.base_url, api_key=key) as client:
+        folder = client.download_checkpoint(f"twinkle://{run.run_id}/weights/final", to=tmp_path / "adapter")
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in folder.iterdir()}
+    drawn = stderr.getvalue()
+    # The bar ends at 100%, its bytes done equal to the archive's Content-Length.
+    assert "final: download: 100%" in drawn and re.search(r" (\S+k?)/\1 \[", drawn), drawn[-300:]
+    assert size > 0
