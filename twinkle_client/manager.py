@@ -465,14 +465,24 @@ class TwinkleClient:
             RuntimeError: the upload failed (the message says why).
             TimeoutError: it did not end within ``timeout`` seconds (None: no limit).
         """
+        from twinkle_client._progress import TaskBar
+
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = _UPLOAD_POLL_S[0]
-        while upload.status not in ("succeeded", "failed"):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Upload {upload.upload_id} is still {upload.status} after {timeout:g} s")
-            time.sleep(pause)
-            pause = min(pause * 2, _UPLOAD_POLL_S[1])
-            upload = self.get_upload_task(upload.upload_id)
+        bar = TaskBar(upload.hub_model_id)
+        try:
+            while upload.status not in ("succeeded", "failed"):
+                bar.update(upload.progress)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"Upload {upload.upload_id} is still {upload.status} after {timeout:g} s"
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, _UPLOAD_POLL_S[1])
+                upload = self.get_upload_task(upload.upload_id)
+            bar.update(upload.progress)
+        finally:
+            bar.close()
         if upload.status == "failed":
             message = (upload.error or {}).get("message", "no reason given")
             raise RuntimeError(

@@ -379,6 +379,8 @@ class UploadTask(_Response):
     finished_at: datetime | None = None
     url: str | None = None
     error: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    """``{"done", "total", "unit": "bytes", "stage"}`` once the upload has started."""
 
 
 class Task(_Response):

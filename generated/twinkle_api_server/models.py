@@ -672,24 +672,6 @@ class UploadCheckpointRequest(BaseModel):
     """
 
 
-class UploadTask(BaseModel):
-    upload_id: str
-    """
-    `upl_...`
-    """
-    checkpoint_id: str
-    hub: Literal["modelscope", "huggingface", "local"]
-    hub_model_id: str
-    status: Literal["pending", "running", "succeeded", "failed"]
-    created_at: AwareDatetime
-    finished_at: AwareDatetime | None = None
-    url: str | None = None
-    """
-    The uploaded model's page, when succeeded.
-    """
-    error: ErrorBody | None = None
-
-
 class TaskProgress(BaseModel):
     """
     `done` of `total` `unit` so far. Encoding counts `rows`; engine work waiting in its model's queue counts `ops` (stage `queued`: `total` is the number of operations that were ahead of it when first asked, `done` how many of them have started since).
@@ -944,6 +926,28 @@ class SetLossRequest(BaseModel):
     epsilon: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
     """
     PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
+    """
+
+
+class UploadTask(BaseModel):
+    upload_id: str
+    """
+    `upl_...`
+    """
+    checkpoint_id: str
+    hub: Literal["modelscope", "huggingface", "local"]
+    hub_model_id: str
+    status: Literal["pending", "running", "succeeded", "failed"]
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    url: str | None = None
+    """
+    The uploaded model's page, when succeeded.
+    """
+    error: ErrorBody | None = None
+    progress: TaskProgress | None = None
+    """
+    Bytes published so far, once the upload has started; null before.
     """
 
 

@@ -1522,6 +1522,8 @@ export interface components {
             /** @description The uploaded model's page, when succeeded. */
             url?: string | null;
             error?: components["schemas"]["ErrorBody"] | null;
+            /** @description Bytes published so far, once the upload has started; null before. */
+            progress?: components["schemas"]["TaskProgress"] | null;
         };
         Task: {
             /** @description `task_...` */

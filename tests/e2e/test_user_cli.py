@@ -151,6 +151,13 @@ def test_checkpoints_upload_to_the_local_hub(
     files = {p.name for p in published.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors"} <= files
     assert "optimizer.pt" not in files  # only the adapter, unless asked
+    published_bytes = sum(p.stat().st_size for p in published.iterdir())
+    assert upload["progress"] == {
+        "done": published_bytes,
+        "total": published_bytes,
+        "unit": "bytes",
+        "stage": "upload to local",
+    }
     text = twinkle(
         "checkpoints", "upload", world["run_id"], "final", "--to", "alice/tiny-adapter-2", "--hub", "local",
         home=tmp_path, env=as_alice,

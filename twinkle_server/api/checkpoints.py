@@ -30,6 +30,8 @@ from twinkle_server.api.ordering import ticket_of
 from twinkle_server.api.training_runs import checkpoint_body
 from twinkle_server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from twinkle_server.hubs import validate_hub_model_id
+from twinkle_server.progress import Throttle, counting
+from twinkle_server.progress import current as current_progress
 from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
 from twinkle_server.store import hub_repos as hub_records
@@ -53,6 +55,7 @@ def _upload_body(row: UploadTask, checkpoint_id: str) -> dict[str, Any]:
         "finished_at": iso(row.finished_at),
         "url": row.url,
         "error": {**row.error, "request_id": ""} if row.error else None,
+        "progress": row.progress,
     }
 
 
@@ -371,22 +374,38 @@ class CheckpointOps(ServiceBase):
         with self.runtime.store.session() as s:
             task_records.start_upload_task(s, upload_id=upload_id)
         staging = Path(tempfile.mkdtemp(prefix="twinkle-upload-"))
+        progress = current_progress()
         try:
             publish = staging / job.folder.name
             ckpt_files.publish_folder(
                 job.folder, publish, include_training_state=job.include_training_state, readme=job.readme
             )
             target = get_hub(job.hub, self.runtime.settings, token=job.token)
-            url = target.upload(publish, job.hub_model_id, private=job.private)
+            if progress is not None:
+                progress.listen(Throttle(lambda snap: self._record_upload_progress(upload_id, snap), 1.0))
+            total = sum(f.stat().st_size for f in publish.rglob("*") if f.is_file())
+            with counting(total, "bytes", f"upload to {job.hub}") as advance:
+                url = target.upload(publish, job.hub_model_id, private=job.private)
+                sent = progress.snapshot() if progress is not None else None
+                advance(total - (sent["done"] if sent else 0))  # hubs that report nothing on the way
         except BaseException as exc:
             _, error = error_of(exc)
+            last = progress.snapshot() if progress is not None else None
             with self.runtime.store.session() as s:
-                task_records.finish_upload_task(s, upload_id=upload_id, error=error)
+                task_records.finish_upload_task(s, upload_id=upload_id, error=error, progress=last)
             return
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        last = progress.snapshot() if progress is not None else None
         with self.runtime.store.session() as s:
-            task_records.finish_upload_task(s, upload_id=upload_id, url=url)
+            task_records.finish_upload_task(s, upload_id=upload_id, url=url, progress=last)
+
+    def _record_upload_progress(self, upload_id: str, snapshot: dict[str, Any]) -> None:
+        try:
+            with self.runtime.store.session() as s:
+                task_records.set_upload_progress(s, upload_id=upload_id, progress=snapshot)
+        except Exception:
+            logger.exception("could not record the progress of upload %s", upload_id)
 
     async def get_upload_task(self, ctx: RequestContext, *, upload_id: str) -> Any:
         user_id = self.caller(ctx).user_id

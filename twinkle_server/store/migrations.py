@@ -17,7 +17,7 @@ from sqlalchemy import Connection, inspect, select, text
 
 from twinkle_server.errors import Conflict
 from twinkle_server.store.history import HistoryPoint
-from twinkle_server.store.models import Base, HubRepository, SchemaVersion, Task
+from twinkle_server.store.models import Base, HubRepository, SchemaVersion, Task, UploadTask
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -38,11 +38,13 @@ def _add_hub_repositories(conn: Connection) -> None:
 
 
 def _add_task_progress(conn: Connection) -> None:
-    # A database created by migration 1 from today's models already has the column.
-    if "progress" in {c["name"] for c in inspect(conn).get_columns(Task.__tablename__)}:
-        return
-    column_type = Task.__table__.c.progress.type.compile(dialect=conn.dialect)
-    conn.execute(text(f"ALTER TABLE {Task.__tablename__} ADD COLUMN progress {column_type}"))
+    """The ``progress`` column of tasks and upload tasks."""
+    for table in (Task.__table__, UploadTask.__table__):
+        # A database created by migration 1 from today's models already has the column.
+        if "progress" in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+            continue
+        column_type = table.c.progress.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN progress {column_type}"))
 
 
 MIGRATIONS: Sequence[tuple[int, Migration]] = (

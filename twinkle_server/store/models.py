@@ -191,6 +191,8 @@ class UploadTask(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # {"done", "total", "unit": "bytes", "stage"}: how much of the adapter was published.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
 
 
 class HubRepository(Base):
