@@ -13,40 +13,23 @@ from twinkle_server.store.models import Checkpoint, TrainingRun, User
 __all__ = ["usage_by_user"]
 
 
+def _by_user(s: Session, model: Any, *columns: Any, where: Any = None) -> dict[str, tuple[int, ...]]:
+    """``user_id -> (column values)`` of one aggregate query grouped by user."""
+    stmt = select(model.user_id, *columns).group_by(model.user_id)
+    if where is not None:
+        stmt = stmt.where(where)
+    return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in s.execute(stmt)}
+
+
 def usage_by_user(s: Session) -> list[dict[str, Any]]:
     """One entry per user, by name: runs (all and active), checkpoints (count and bytes), and the
     optimizer steps and label tokens recorded in the run history."""
-    runs = dict(
-        (row.user_id, (row.total, row.active))
-        for row in s.execute(
-            select(
-                TrainingRun.user_id,
-                func.count().label("total"),
-                func.sum(case((TrainingRun.status == "active", 1), else_=0)).label("active"),
-            ).group_by(TrainingRun.user_id)
-        )
+    runs = _by_user(
+        s, TrainingRun, func.count(), func.sum(case((TrainingRun.status == "active", 1), else_=0))
     )
-    saved = dict(
-        (row.user_id, (row.count, row.bytes))
-        for row in s.execute(
-            select(
-                Checkpoint.user_id,
-                func.count().label("count"),
-                func.coalesce(func.sum(Checkpoint.size_bytes), 0).label("bytes"),
-            ).group_by(Checkpoint.user_id)
-        )
-    )
-    trained = dict(
-        (row.user_id, (row.steps, row.tokens))
-        for row in s.execute(
-            select(
-                HistoryPoint.user_id,
-                func.count().label("steps"),
-                func.coalesce(func.sum(HistoryPoint.num_tokens), 0).label("tokens"),
-            )
-            .where(HistoryPoint.kind == "train")
-            .group_by(HistoryPoint.user_id)
-        )
+    saved = _by_user(s, Checkpoint, func.count(), func.sum(Checkpoint.size_bytes))
+    trained = _by_user(
+        s, HistoryPoint, func.count(), func.sum(HistoryPoint.num_tokens), where=HistoryPoint.kind == "train"
     )
     out = []
     for user in s.scalars(select(User).order_by(User.name)):
@@ -56,12 +39,12 @@ def usage_by_user(s: Session) -> list[dict[str, Any]]:
         out.append(
             {
                 "user_name": user.name,
-                "runs": int(total),
-                "active_runs": int(active or 0),
-                "checkpoints": int(count),
-                "checkpoint_bytes": int(size),
-                "optimizer_steps": int(steps),
-                "tokens_trained": int(tokens),
+                "runs": total,
+                "active_runs": active,
+                "checkpoints": count,
+                "checkpoint_bytes": size,
+                "optimizer_steps": steps,
+                "tokens_trained": tokens,
             }
         )
     return out
