@@ -369,36 +369,40 @@ class CheckpointOps(ServiceBase):
 
     def _upload(self, upload_id: str, job: _UploadJob) -> None:
         """The background upload: mark running, publish the adapter files, record the URL or the error."""
-        from twinkle_server.hubs import get_hub
-
         with self.runtime.store.session() as s:
             task_records.start_upload_task(s, upload_id=upload_id)
-        staging = Path(tempfile.mkdtemp(prefix="twinkle-upload-"))
         progress = current_progress()
+        if progress is not None:
+            progress.listen(Throttle(lambda snap: self._record_upload_progress(upload_id, snap), 1.0))
+        url, error = None, None
+        try:
+            url = self._publish(job)
+        except BaseException as exc:
+            _, error = error_of(exc)
+        last = progress.snapshot() if progress is not None else None
+        with self.runtime.store.session() as s:
+            task_records.finish_upload_task(s, upload_id=upload_id, url=url, error=error, progress=last)
+
+    def _publish(self, job: _UploadJob) -> str:
+        """Stage what the upload publishes, send it to the hub, report the bytes; the hub's URL."""
+        from twinkle_server.hubs import get_hub
+
+        staging = Path(tempfile.mkdtemp(prefix="twinkle-upload-"))
         try:
             publish = staging / job.folder.name
             ckpt_files.publish_folder(
                 job.folder, publish, include_training_state=job.include_training_state, readme=job.readme
             )
             target = get_hub(job.hub, self.runtime.settings, token=job.token)
-            if progress is not None:
-                progress.listen(Throttle(lambda snap: self._record_upload_progress(upload_id, snap), 1.0))
             total = sum(f.stat().st_size for f in publish.rglob("*") if f.is_file())
             with counting(total, "bytes", f"upload to {job.hub}") as advance:
                 url = target.upload(publish, job.hub_model_id, private=job.private)
+                progress = current_progress()
                 sent = progress.snapshot() if progress is not None else None
                 advance(total - (sent["done"] if sent else 0))  # hubs that report nothing on the way
-        except BaseException as exc:
-            _, error = error_of(exc)
-            last = progress.snapshot() if progress is not None else None
-            with self.runtime.store.session() as s:
-                task_records.finish_upload_task(s, upload_id=upload_id, error=error, progress=last)
-            return
+            return url
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        last = progress.snapshot() if progress is not None else None
-        with self.runtime.store.session() as s:
-            task_records.finish_upload_task(s, upload_id=upload_id, url=url, progress=last)
 
     def _record_upload_progress(self, upload_id: str, snapshot: dict[str, Any]) -> None:
         try:
