@@ -42,7 +42,7 @@ $(NODE_STAMP): $(TS_DIR)/package.json $(TS_DIR)/package-lock.json
 install: $(STAMP) $(NODE_STAMP)
 
 demo: install
-	$(PY) -m twinkle_server.cli demo --run-example examples/self_cognition.py
+	$(PY) -m twinkle_server.cli demo --data-dir .demo --run-example examples/self_cognition.py
 
 test: install
 	$(PY) -m codegen --check

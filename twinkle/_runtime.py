@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from twinkle_server.config import ServedModel, Settings
     from twinkle_server.resolver import Resolver
 
-__all__ = ["ENV_CONFIG", "LocalRuntime", "configure", "get_runtime"]
+__all__ = ["ENV_CONFIG", "LocalRuntime", "configure", "default_data_dir", "get_runtime"]
 
 logger = logging.getLogger("twinkle")
 
@@ -38,7 +38,7 @@ class LocalRuntime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.resolver = _build_resolver(settings)
+        self.resolver = _HintingResolver(_build_resolver(settings))
         self._workers: dict[str, Any] = {}
         self._workers_lock = threading.Lock()
 
@@ -96,6 +96,49 @@ def _build_resolver(settings: Settings) -> Resolver:
     return build_resolver(settings)
 
 
+class _HintingResolver:
+    """The server's resolver, whose not-found errors also say where this face's settings come from.
+
+    Swapping ``twinkle_client`` imports for ``twinkle`` moves a script from a server (which knows
+    its aliases and data folders) to this process, which knows them only from ``TWINKLE_CONFIG``:
+    the usual thing forgotten, so the error names it.
+    """
+
+    def __init__(self, inner: Resolver) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def resolve_model(self, model_id: str) -> Path:
+        return self._hinted(self._inner.resolve_model, model_id)
+
+    def resolve_dataset(self, dataset_id: str) -> Path:
+        return self._hinted(self._inner.resolve_dataset, dataset_id)
+
+    def _hinted(self, resolve: Any, ident: str) -> Path:
+        from twinkle_server.errors import NotFound
+
+        try:
+            return resolve(ident)
+        except NotFound as exc:
+            path = os.environ.get(ENV_CONFIG)
+            hint = (
+                f"the local twinkle face read its models, aliases and data folders from {ENV_CONFIG}={path}"
+                if path
+                else f"{ENV_CONFIG} is not set: the local twinkle face knows no aliases or data folders; "
+                f"point {ENV_CONFIG} at the server's YAML file (TWINKLE_CONFIG=twinkle.yaml python train.py)"
+            )
+            raise NotFound(f"{exc.message} ({hint})", details=exc.details) from exc
+
+
+def default_data_dir() -> Path:
+    """Where the local face keeps checkpoints without a settings file: one folder per user, not
+    the current directory (``$XDG_DATA_HOME/twinkle``, else ``~/.local/share/twinkle``)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "twinkle"
+
+
 def _load_default_settings() -> Settings:
     from twinkle_server.config import load_settings
 
@@ -103,7 +146,10 @@ def _load_default_settings() -> Settings:
     if path:
         logger.info("twinkle: settings from %s", path)
         return load_settings(Path(path))
-    return load_settings(None)
+    # TWINKLE_DATA_DIR in the environment still wins over the default folder.
+    settings = load_settings(None, env={"TWINKLE_DATA_DIR": str(default_data_dir()), **os.environ})
+    logger.info("twinkle: no %s; data folder %s", ENV_CONFIG, settings.data_dir)
+    return settings
 
 
 def configure(settings: Settings | str | os.PathLike[str] | None = None) -> LocalRuntime:

@@ -17,9 +17,9 @@ import json
 import typing
 from functools import cache
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
-from twinkle_client._http import check
+from twinkle_client._http import STREAM_EXTENSION, check
 from twinkle_client.errors import TwinkleClientError
 
 __all__ = ["OPERATION_TAGS", "ApiCaller"]
@@ -160,6 +160,34 @@ class ApiCaller:
                 f"The server answered {operation} with a body that is not JSON "
                 f"(status {int(response.status_code)})"
             ) from exc
+
+    def download(self, operation: str, *path: Any, to: IO[bytes], label: str) -> int:
+        """Stream ``operation``'s body (a GET without body) into ``to``; the bytes written.
+
+        A progress bar in bytes follows it on a terminal (:class:`TaskBar`). Errors are raised
+        as for :meth:`call`, before anything is written.
+        """
+        from twinkle_client._progress import TaskBar
+
+        kwargs = operation_module(operation)._get_kwargs(*path)
+        http = self.api.get_httpx_client()
+        written = 0
+        with http.stream(
+            kwargs["method"].upper(), kwargs["url"], extensions={STREAM_EXTENSION: True}
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                check(response)
+            total = int(response.headers.get("content-length") or 0) or None
+            bar = TaskBar(label)
+            try:
+                for chunk in response.iter_bytes():
+                    to.write(chunk)
+                    written += len(chunk)
+                    bar.update({"done": written, "total": total, "unit": "bytes", "stage": "download"})
+            finally:
+                bar.close()
+        return written
 
     def raw(self, operation: str, *path: Any, **query: Any) -> bytes:
         """Send ``operation`` (a GET without body) and return its body bytes (a checkpoint archive).

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_POLL_INTERVAL",
     "MAX_POLL_WAIT",
     "MIN_POLL_INTERVAL",
+    "PROGRESS_POLL_WAIT",
     "REQUEST_ID_HEADER",
     "RETRYABLE_STATUSES",
     "TASK_ID_HEADER",
@@ -57,6 +58,8 @@ DEFAULT_POLL_TIMEOUT: float | None = None
 # When a server answers a long poll at once (it ignores or caps `wait`), the client paces
 # itself between these bounds instead of spinning.
 MIN_POLL_INTERVAL = 0.1
+# With a progress bar on screen, each long poll asks the server to answer within this many seconds.
+PROGRESS_POLL_WAIT = 1.0
 MAX_POLL_INTERVAL = 2.0
 
 API_PREFIX = "/api/v1"

@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -50,9 +50,11 @@ from twinkle_client._constants import (
     MAX_POLL_INTERVAL,
     MAX_POLL_WAIT,
     MIN_POLL_INTERVAL,
+    PROGRESS_POLL_WAIT,
     RETRYABLE_STATUSES,
     USER_AGENT_PREFIX,
 )
+from twinkle_client._progress import TaskBar
 from twinkle_client._tasks import TaskState, outcome_response, parse_task, poll_request
 from twinkle_client.errors import (
     TaskTimeoutError,
@@ -222,10 +224,19 @@ class _TwinkleFlow:
 
     def _follow(self, task: TaskState, accepted: httpx.Response, request: httpx.Request) -> _Flow:
         """Long-poll ``task`` until it finishes; answer what the operation itself would have."""
+        bar = TaskBar(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+        try:
+            return (yield from self._poll(task, accepted, request, bar))
+        finally:
+            bar.close()
+
+    def _poll(self, task: TaskState, accepted: httpx.Response, request: httpx.Request, bar: TaskBar) -> _Flow:
         started = self._clock()
         pause = MIN_POLL_INTERVAL
+        bar.update(task.progress)
         while not task.finished:
-            wait = self.poll_wait
+            # A bar on screen wants fresh figures: polls come back after a second, not at the end.
+            wait = min(self.poll_wait, PROGRESS_POLL_WAIT) if bar.enabled else self.poll_wait
             if self.poll_timeout is not None:
                 left = self.poll_timeout - (self._clock() - started)
                 if left <= 0:
@@ -248,6 +259,7 @@ class _TwinkleFlow:
                     f"{task.task_id}; cannot follow {request.method} {request.url}."
                 )
             task = polled
+            bar.update(task.progress)
             if not task.finished and self._clock() - asked < max(wait / 2, MIN_POLL_INTERVAL):
                 # The server did not hold the long poll: pace ourselves instead of spinning.
                 yield _Sleep(pause)
@@ -283,6 +295,30 @@ def _normalize_error(response: httpx.Response) -> httpx.Response:
         content=json.dumps({"error": error_body(response)}).encode(),
         extensions=_keep_extensions(response),
         request=response.request,
+    )
+
+
+class _ForeignStream(httpx.SyncByteStream):
+    """The body stream of a response from another httpx flavour, readable by httpx."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._inner
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _as_httpx(response: Any, request: httpx.Request) -> httpx.Response:
+    """A streamed response of an inner transport built on another httpx (Starlette's test client
+    uses ``httpx2``) as an ``httpx.Response``, its body still unread."""
+    return httpx.Response(
+        response.status_code,
+        headers=list(response.headers.multi_items()),
+        stream=_ForeignStream(response.stream),
+        request=request,
     )
 
 
@@ -345,7 +381,7 @@ class TwinkleTransport(_TwinkleFlow, httpx.BaseTransport):
         try:
             response = self.inner.handle_request(request)
             if request.extensions.get(STREAM_EXTENSION):
-                return response
+                return response if isinstance(response, httpx.Response) else _as_httpx(response, request)
             try:
                 raw = b"".join(response.stream)
             finally:

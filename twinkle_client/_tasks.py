@@ -48,6 +48,7 @@ class TaskState:
     result: Any = None
     error: Any = None
     http_status: int | None = None
+    progress: Any = None
 
     @property
     def finished(self) -> bool:
@@ -71,7 +72,9 @@ def parse_task(response: httpx.Response) -> TaskState | None:
     http_status = body.get("http_status")
     if isinstance(http_status, bool) or not isinstance(http_status, int):
         http_status = None
-    return TaskState(task_id, status, body.get("result"), body.get("error"), http_status)
+    return TaskState(
+        task_id, status, body.get("result"), body.get("error"), http_status, body.get("progress")
+    )
 
 
 def poll_request(original: httpx.Request, task_id: str, wait: float) -> httpx.Request:

@@ -8,7 +8,7 @@ people, or JSON with ``--json`` for scripts.
 
 Exit codes (``EXIT_*``): 0 done; 1 unexpected error; 2 bad usage; 3 no key, or the key was
 refused (401); 4 not found (404, also for another user's run); 5 the server could not be reached;
-6 the server refused the request (other 4xx); 7 the server failed (5xx).
+6 the server refused the request (other 4xx); 7 the server failed (5xx, or a hub upload failed).
 
 Example::
 
@@ -16,6 +16,7 @@ Example::
     twinkle runs list
     twinkle metrics run_abc --plot loss.png
     twinkle checkpoints download twinkle://run_abc/weights/final --to ./adapter
+    twinkle checkpoints upload twinkle://run_abc/weights/final --to me/my-adapter --hub local
 """
 
 from __future__ import annotations
@@ -442,6 +443,68 @@ def checkpoints_delete(settings: Settings, ref: str, name: str | None, yes: bool
         run_id, checkpoint_id = target["run_id"], target["checkpoint_id"]
     client.delete_checkpoint(run_id, checkpoint_id)
     click.echo(f"deleted {shown}")
+
+
+@checkpoints.command("upload")
+@click.argument("ref")
+@click.argument("name", required=False)
+@click.option("--to", "hub_model_id", metavar="ORG/NAME", required=True, help="The repository on the hub.")
+@click.option(
+    "--hub",
+    type=click.Choice(["local", "modelscope", "huggingface"]),
+    help="The hub (default: the server's choice).",
+)
+@click.option("--public", is_flag=True, help="Create the repository public (default: private).")
+@click.option(
+    "--include-training-state",
+    is_flag=True,
+    help="Also publish optimizer, scheduler and trainer state (private repositories only).",
+)
+@click.option(
+    "--hub-token",
+    envvar="TWINKLE_HUB_TOKEN",
+    metavar="TOKEN",
+    help="Your own hub token for this upload (default: $TWINKLE_HUB_TOKEN; never stored by the server).",
+)
+@click.option("--no-wait", is_flag=True, help="Print the pending upload and return at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Most seconds to wait.")
+@json_option
+@api_command
+def checkpoints_upload(
+    settings: Settings,
+    ref: str,
+    name: str | None,
+    hub_model_id: str,
+    hub: str | None,
+    public: bool,
+    include_training_state: bool,
+    hub_token: str | None,
+    no_wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Publish a checkpoint (REF = twinkle:// path, or RUN_ID NAME) to a model hub."""
+    client = settings.client()
+    upload = client.upload_checkpoint(
+        **_checkpoint_ref(ref, name),
+        hub_model_id=hub_model_id,
+        hub=hub,
+        private=not public,
+        include_training_state=include_training_state,
+        hub_token=hub_token,
+    )
+    if not no_wait:
+        try:
+            upload = client.wait_upload(upload, timeout)
+        except RuntimeError as exc:  # the hub refused or failed: the server did its part
+            raise CliError(str(exc), EXIT_SERVER) from exc
+        except TimeoutError as exc:
+            raise CliError(f"{exc}; follow it later with its id", EXIT_ERROR) from exc
+    if as_json:
+        print_json(_dump(upload))
+        return
+    where = f"{upload.hub}:{upload.hub_model_id}"
+    click.echo(f"{upload.upload_id} {upload.status}: {where}" + (f" {upload.url}" if upload.url else ""))
 
 
 # -- metrics -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -68,6 +69,8 @@ _open_clients: weakref.WeakSet[TwinkleClient] = weakref.WeakSet()
 # The largest page the API serves; used when the client walks a whole list.
 _MAX_PAGE = 100
 _MAX_HISTORY_PAGE = 1000
+# First and longest pause between polls of a hub upload, in seconds.
+_UPLOAD_POLL_S = (0.2, 2.0)
 
 _TWINKLE_PATH = re.compile(
     r"^twinkle://(?P<run>[A-Za-z0-9_-]{1,128})/weights/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"
@@ -125,8 +128,9 @@ class TwinkleClient:
         api_key = api_key or os.environ.get(ENV_API_KEY)
         if not api_key:
             raise ValueError(
-                f"No API key: pass api_key= to init_twinkle_client or set {ENV_API_KEY}. "
-                "A local demo server prints one at start-up (twinkle-server demo)."
+                f"No API key: pass api_key= to init_twinkle_client or set {ENV_API_KEY}. The seed "
+                "example passes os.environ.get('MODELSCOPE_TOKEN'): set MODELSCOPE_TOKEN to your "
+                "Twinkle key (a local demo server prints one at start-up: twinkle-server demo)."
             )
         self._http = build_httpx_client(
             self.base_url,
@@ -327,8 +331,16 @@ class TwinkleClient:
         """Delete a checkpoint (its files and its listing)."""
         self.call("delete_checkpoint", run_id, checkpoint_id)
 
-    def get_weights_info(self, run_id: str, checkpoint_id: str) -> WeightsInfo:
-        """The tensors (names, shapes, dtypes) and LoRA settings of a saved adapter."""
+    def get_weights_info(self, run_id: str, checkpoint_id: str | None = None) -> WeightsInfo:
+        """The tensors (names, shapes, dtypes) and LoRA settings of a saved adapter.
+
+        Args:
+            run_id: the run, with ``checkpoint_id`` (name or ``ckpt_`` id); or alone, a
+                ``twinkle://<run_id>/weights/<name>`` path as ``save`` returns and
+                ``download_checkpoint`` takes.
+        """
+        if checkpoint_id is None:
+            run_id, checkpoint_id = parse_twinkle_path(run_id)
         return WeightsInfo.model_validate(self.call("get_weights_info", run_id, checkpoint_id))
 
     def download_checkpoint(
@@ -361,7 +373,9 @@ class TwinkleClient:
         fd, tmp_name = tempfile.mkstemp(prefix=".twinkle-ckpt-", suffix=".tar.gz", dir=dest)
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(self._caller.raw("download_checkpoint", run_id, checkpoint_id))
+                self._caller.download(
+                    "download_checkpoint", run_id, checkpoint_id, to=out, label=checkpoint_id
+                )
             return safe_extract(tmp_name, dest, strip_root=True)
         finally:
             Path(tmp_name).unlink(missing_ok=True)
@@ -405,6 +419,76 @@ class TwinkleClient:
     def get_upload_task(self, upload_id: str) -> UploadTask:
         """The state of a hub upload (``upl_...``)."""
         return UploadTask.model_validate(self.call("get_upload_task", upload_id))
+
+    def upload_checkpoint(
+        self,
+        twinkle_path: str | None = None,
+        *,
+        run_id: str | None = None,
+        checkpoint_id: str | None = None,
+        hub_model_id: str,
+        hub: str | None = None,
+        private: bool = True,
+        include_training_state: bool = False,
+        hub_token: str | None = None,
+    ) -> UploadTask:
+        """Start publishing a checkpoint to a model hub; returns the pending upload.
+
+        Args:
+            twinkle_path: ``twinkle://<run_id>/weights/<name>``; or give ``run_id`` and
+                ``checkpoint_id`` (its name or ``ckpt_`` id) by keyword.
+            hub_model_id: ``org/name`` on the hub.
+            hub: ``modelscope``, ``huggingface`` or ``local``; default the server's choice.
+            private: create the hub repository private.
+            include_training_state: also publish optimizer, scheduler and trainer state (private only).
+            hub_token: your own hub token for this upload; sent once, never stored by the server.
+
+        Returns:
+            The upload; follow it with :meth:`wait_upload` or :meth:`get_upload_task`.
+        """
+        run_id, checkpoint_id = _checkpoint_ref(twinkle_path, run_id, checkpoint_id)
+        body: dict[str, Any] = {"hub_model_id": hub_model_id, "private": bool(private)}
+        if hub is not None:
+            body["hub"] = hub
+        if include_training_state:
+            body["include_training_state"] = True
+        if hub_token is not None:
+            body["hub_token"] = hub_token
+        return UploadTask.model_validate(
+            self.call("upload_checkpoint_to_hub", run_id, checkpoint_id, body=body)
+        )
+
+    def wait_upload(self, upload: UploadTask, timeout: float | None = None) -> UploadTask:
+        """Poll ``upload`` until it ends; the succeeded upload (``url`` set).
+
+        Raises:
+            RuntimeError: the upload failed (the message says why).
+            TimeoutError: it did not end within ``timeout`` seconds (None: no limit).
+        """
+        from twinkle_client._progress import TaskBar
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _UPLOAD_POLL_S[0]
+        bar = TaskBar(upload.hub_model_id)
+        try:
+            while upload.status not in ("succeeded", "failed"):
+                bar.update(upload.progress)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"Upload {upload.upload_id} is still {upload.status} after {timeout:g} s"
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, _UPLOAD_POLL_S[1])
+                upload = self.get_upload_task(upload.upload_id)
+            bar.update(upload.progress)
+        finally:
+            bar.close()
+        if upload.status == "failed":
+            message = (upload.error or {}).get("message", "no reason given")
+            raise RuntimeError(
+                f"Upload {upload.upload_id} to {upload.hub}:{upload.hub_model_id} failed: {message}"
+            )
+        return upload
 
     def get_task(self, task_id: str, wait: float | None = None) -> Task:
         """A long-running operation by id; ``wait`` long-polls up to that many seconds."""

@@ -379,6 +379,8 @@ class UploadTask(_Response):
     finished_at: datetime | None = None
     url: str | None = None
     error: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    """``{"done", "total", "unit": "bytes", "stage"}`` once the upload has started."""
 
 
 class Task(_Response):
@@ -393,6 +395,8 @@ class Task(_Response):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     http_status: int | None = None
+    progress: dict[str, Any] | None = None
+    """``{"done", "total", "unit", "stage"}`` while the work reports it (rows encoded, ops ahead)."""
 
 
 class DatasetInfo(_Response):

@@ -32,7 +32,8 @@ from twinkle_server.api.middleware import BodyLimitMiddleware, RequestIdMiddlewa
 from twinkle_server.api.ordering import RunTicketMiddleware
 from twinkle_server.api.versioning import ClientVersionMiddleware
 from twinkle_server.config import Settings
-from twinkle_server.observability import MetricsMiddleware, ServerMetrics, metrics_access
+from twinkle_server.dashboard import install_dashboard
+from twinkle_server.observability import MetricsMiddleware, ServerMetrics, bearer_token, metrics_access
 from twinkle_server.runtime import Runtime
 
 __all__ = ["DEFAULT_THREADS", "create_app"]
@@ -81,6 +82,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(build_router(service), dependencies=[Depends(check_json_body)])
     install_error_handlers(app)
     install_docs(app)
+    if settings.dashboard_enabled:
+        install_dashboard(app, runtime)
     # add_middleware wraps: the last one added is the outermost.
     app.add_middleware(RunTicketMiddleware, sequencer=runtime.sequencer)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -106,8 +109,7 @@ def _add_metrics_route(app: FastAPI, runtime: Runtime, metrics: ServerMetrics, *
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        token = bearer_token(request.headers)
         client = request.client.host if request.client is not None else None
         refused = await asyncio.to_thread(metrics_access, runtime, client_host=client, token=token)
         if refused is not None:

@@ -81,6 +81,9 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
         "--key-file", type=Path, default=None, help="also write the demo API key to this file"
     )
     parser.add_argument("--user", default="demo", help="name of the demo user (default demo)")
+    parser.add_argument(
+        "--access-log", action="store_true", help="a log line per HTTP request (off in the demo by default)"
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     parser.add_argument(
         "--run-example",
@@ -102,6 +105,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         user=args.user,
         log_level=args.log_level,
         run_example=args.run_example,
+        access_log=args.access_log,
     )
 
 

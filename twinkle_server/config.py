@@ -162,6 +162,7 @@ class Settings(_Strict):
         default=0.5, gt=0, le=60, description="How often recorded training steps are written in a batch."
     )
     metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at GET /metrics.")
+    dashboard_enabled: bool = Field(default=True, description="Serve the web dashboard at /dashboard/.")
     metrics_token_env: str | None = Field(
         default="TWINKLE_METRICS_TOKEN",
         description="Environment variable holding the operator token for /metrics.",

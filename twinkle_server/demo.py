@@ -74,12 +74,22 @@ def prepare_demo(data_dir: Path) -> tuple[Path, dict[str, str]]:
 
 
 def demo_settings(
-    data_dir: Path, model_dir: Path, aliases: dict[str, str], *, host: str, port: int
+    data_dir: Path,
+    model_dir: Path,
+    aliases: dict[str, str],
+    *,
+    host: str,
+    port: int,
+    access_log: bool = False,
 ) -> Settings:
-    """Settings serving the tiny model under the seed example's names on the CPU."""
+    """Settings serving the tiny model under the seed example's names on the CPU.
+
+    No access log line per HTTP request unless asked: they would drown the step lines.
+    """
     return Settings(
         host=host,
         port=port,
+        access_log=access_log,
         data_dir=data_dir,
         models=[
             ServedModel(
@@ -119,17 +129,18 @@ def run_demo(
     user: str = "demo",
     log_level: str = "info",
     run_example: Path | None = None,
+    access_log: bool = False,
 ) -> int:
     """Prepare the demo data folder, print a key, then serve until interrupted (or run one script)."""
     from twinkle_server.serve import build_uvicorn_server, configure_logging
 
-    configure_logging(log_level)
+    configure_logging(log_level, steps=True)
     try:
         data_dir = (data_dir or Path(tempfile.mkdtemp(prefix="twinkle-demo-"))).expanduser().resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         logger.info("demo data folder: %s", data_dir)
         model_dir, aliases = prepare_demo(data_dir)
-        settings = demo_settings(data_dir, model_dir, aliases, host=host, port=port)
+        settings = demo_settings(data_dir, model_dir, aliases, host=host, port=port, access_log=access_log)
         names = ", ".join([DEMO_MODEL_ID, *DEMO_MODEL_ALIASES])
         logger.warning(
             "demo: the model names %s are served by the project's TINY RANDOM test model at %s, not by "
@@ -189,6 +200,16 @@ def _wait_started(server, thread: threading.Thread, *, timeout: float) -> bool:
     return True
 
 
+def _print_how_to_look(settings: Settings, run_id: str) -> None:
+    """The commands that show a run's curve: serve this data folder again, then ask for it."""
+    url = f"http://{settings.host}:{settings.port}"
+    print("to look at its curve, serve this data folder again (it prints a new key for the same user):")
+    print(f"  twinkle-server demo --data-dir {settings.data_dir} --port {settings.port}")
+    print("then, with that key:")
+    print(f"  TWINKLE_SERVER_URL={url} TWINKLE_SERVER_TOKEN=<key> twinkle metrics {run_id}")
+    print(f"  or open {url}/dashboard/ and paste the key")
+
+
 def _print_results(settings: Settings, *, user: str) -> None:
     """Print the demo user's training runs and checkpoints, as the store holds them."""
     from twinkle_server.store import get_user_by_name, list_checkpoints, list_runs, open_store
@@ -209,5 +230,7 @@ def _print_results(settings: Settings, *, user: str) -> None:
                         f"  step={ckpt.optimizer_step}"
                     )
         print(f"uploads (local-folder hub): {settings.hubs.local_dir}")
+        if runs:
+            _print_how_to_look(settings, runs[0].id)
     finally:
         store.close()

@@ -37,6 +37,9 @@ from twinkle_server.store.models import utcnow
 __all__ = ["HistoryRecorder"]
 
 logger = logging.getLogger("twinkle_server.history")
+# One line per optimizer step (run, step, loss, tokens/s): the demo's main output. Off (WARNING)
+# unless the process turns it on (serve.configure_logging(steps=True)).
+steps_logger = logging.getLogger("twinkle_server.steps")
 
 FLUSH_INTERVAL_S = 0.5
 # Pending points that wake the writer before its interval is up.
@@ -67,6 +70,13 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if value == value and abs(value) != float("inf") else None
+
+
+def _log_step(run_id: str, point: dict[str, Any]) -> None:
+    loss, tokens, seconds = point.get("loss"), point.get("num_tokens") or 0, point.get("step_time_s")
+    speed = f"{tokens / seconds:.0f} tokens/s" if seconds else "- tokens/s"
+    shown = f"{loss:.4f}" if loss is not None else "-"
+    steps_logger.info("%s step %d: loss %s, %d tokens, %s", run_id, point["step"], shown, tokens, speed)
 
 
 class HistoryRecorder:
@@ -167,6 +177,8 @@ class HistoryRecorder:
                     lr=_finite(result.get("lr")),
                     step_time_s=now - w.started if w.started is not None else None,
                 )
+                if steps_logger.isEnabledFor(logging.INFO):
+                    _log_step(run_id, self._pending[-1])
                 w.loss_sum, w.tokens, w.micro_batches, w.grad_norm = 0.0, 0, 0, None
                 w.started = now
             elif op == "calculate_metric":

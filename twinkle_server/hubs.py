@@ -30,6 +30,7 @@ from typing import Any
 
 from twinkle_server.config import Settings
 from twinkle_server.errors import InvalidInput, NotFound, Unavailable
+from twinkle_server.progress import current as current_progress
 
 __all__ = [
     "HUB_MODEL_ID_MAX",
@@ -134,6 +135,9 @@ def _copy_regular(src: Path, dst: Path) -> None:
             _copy_regular(entry, dst / entry.name)
         elif entry.is_file():
             shutil.copy2(entry, dst / entry.name)
+            progress = current_progress()
+            if progress is not None:
+                progress.advance(entry.stat().st_size)
 
 
 class _TokenHub(Hub):

@@ -41,6 +41,8 @@ __all__ = [
     "JsonFormatter",
     "MetricsMiddleware",
     "ServerMetrics",
+    "bearer_token",
+    "device_memory",
     "metrics_access",
     "request_id_var",
 ]
@@ -109,22 +111,35 @@ class _RuntimeCollector:
             yield memory
 
 
-def _device_memory() -> GaugeMetricFamily | None:
-    """CUDA memory per device, when the engine has loaded torch and uses CUDA (never imports it)."""
+def device_memory() -> dict[str, dict[str, int]]:
+    """Bytes per CUDA device and kind (allocated, reserved, peak_allocated, total, free); empty
+    unless the engine has loaded torch and uses CUDA (this never imports torch)."""
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    out = {}
+    for index in range(torch.cuda.device_count()):
+        free, total = torch.cuda.mem_get_info(index)
+        out[f"cuda:{index}"] = {
+            "allocated": torch.cuda.memory_allocated(index),
+            "reserved": torch.cuda.memory_reserved(index),
+            "peak_allocated": torch.cuda.max_memory_allocated(index),
+            "total": total,
+            "free": free,
+        }
+    return out
+
+
+def _device_memory() -> GaugeMetricFamily | None:
+    readings = device_memory()
+    if not readings:
         return None
     family = GaugeMetricFamily(
         "twinkle_device_memory_bytes", "Device memory, by kind.", labels=["device", "kind"]
     )
-    for index in range(torch.cuda.device_count()):
-        device = f"cuda:{index}"
-        family.add_metric([device, "allocated"], torch.cuda.memory_allocated(index))
-        family.add_metric([device, "reserved"], torch.cuda.memory_reserved(index))
-        family.add_metric([device, "peak_allocated"], torch.cuda.max_memory_allocated(index))
-        free, total = torch.cuda.mem_get_info(index)
-        family.add_metric([device, "total"], total)
-        family.add_metric([device, "free"], free)
+    for device, kinds in readings.items():
+        for kind, value in kinds.items():
+            family.add_metric([device, kind], value)
     return family
 
 
@@ -249,6 +264,12 @@ def metrics_access(runtime: Runtime, *, client_host: str | None, token: str | No
         "the server metrics need `Authorization: Bearer <operator token>` (the value of "
         f"${settings.metrics_token_env}) or an operator's API key"
     )
+
+
+def bearer_token(headers: Any) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, or None."""
+    header = headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,9 +14,13 @@ __all__ = ["build_uvicorn_server", "configure_logging", "run_uvicorn", "serve"]
 logger = logging.getLogger("twinkle_server")
 
 
-def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
+def configure_logging(level: str = "info", *, json_lines: bool = False, steps: bool = False) -> None:
     """Plain timestamped lines on stderr for the server's own loggers (uvicorn keeps its own), or
-    with ``json_lines`` one JSON object per line, with the request id, for them and uvicorn's."""
+    with ``json_lines`` one JSON object per line, with the request id, for them and uvicorn's.
+
+    ``steps`` adds a line per optimizer step of every run (``twinkle_server.steps``), whatever
+    ``level``: the demo's progress report, too chatty for a shared server.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
         from twinkle_server.observability import JsonFormatter
@@ -34,6 +38,7 @@ def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
         logger_.handlers[:] = [handler]
         logger_.setLevel(level.upper())
         logger_.propagate = False
+    logging.getLogger("twinkle_server.steps").setLevel(logging.INFO if steps else logging.WARNING)
 
 
 def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):

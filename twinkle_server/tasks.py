@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from twinkle_server.errors import NotFound, TwinkleError
+from twinkle_server.progress import Progress, Throttle
 from twinkle_server.requests.statuses import status_for
 from twinkle_server.store import tasks as task_records
 from twinkle_server.store.db import Store
@@ -36,6 +38,9 @@ __all__ = ["MAX_POLL_WAIT_S", "TaskFailed", "TaskRunner", "TaskView", "chain", "
 logger = logging.getLogger("twinkle_server.tasks")
 
 MAX_POLL_WAIT_S = 60.0
+PROGRESS_WRITE_INTERVAL_S = 1.0
+"""A running task's progress is written to its row at most this often (pollers in this process
+read it live; the row serves other processes and keeps the last figure after the task ends)."""
 
 
 class TaskFailed(TwinkleError):
@@ -76,6 +81,7 @@ class TaskView:
     result: Any | None
     error: dict[str, Any] | None
     http_status: int | None
+    progress: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +94,7 @@ class TaskView:
             "result": self.result,
             "error": {"request_id": "", **self.error} if self.error is not None else None,
             "http_status": self.http_status,
+            "progress": self.progress,
         }
 
     def raise_if_failed(self) -> None:
@@ -112,6 +119,7 @@ def _view(row: Task) -> TaskView:
         result=row.result,
         error=row.error,
         http_status=row.http_status,
+        progress=row.progress,
     )
 
 
@@ -123,6 +131,7 @@ class _Live:
     row: TaskView
     success_status: int = 200
     request_id: str = ""
+    progress: Progress | None = None
 
 
 def chain(future: Future[Any], then: Callable[[Any], Any], executor: ThreadPoolExecutor) -> Future[Any]:
@@ -168,6 +177,7 @@ class TaskRunner:
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinkle-task-record")
         self._live: dict[str, _Live] = {}
         self._lock = threading.Lock()
+        self._progress: weakref.WeakKeyDictionary[Future[Any], Progress] = weakref.WeakKeyDictionary()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -183,12 +193,38 @@ class TaskRunner:
     # -- starting work ----------------------------------------------------------------------
 
     def start(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run ``fn`` on the task pool (for work that is not already an engine future)."""
-        return self.executor.submit(fn, *args, **kwargs)
+        """Run ``fn`` on the task pool (for work that is not already an engine future).
+
+        ``fn`` runs with a :class:`Progress` bound, so what it reports shows on its task.
+        """
+        progress = Progress()
+        future = self.executor.submit(progress.run, fn, *args, **kwargs)
+        with self._lock:
+            self._progress[future] = progress
+        return future
+
+    def watch_queue(self, future: Future[Any], ops_ahead: Callable[[Future[Any]], int | None]) -> None:
+        """Report ``future``'s place in an engine queue (``ops_ahead(future)``) while it waits."""
+        ref = weakref.ref(future)  # the progress must not keep its own key alive
+
+        def probe() -> int | None:
+            held = ref()
+            return ops_ahead(held) if held is not None else None
+
+        with self._lock:
+            self._progress[future] = Progress(probe=probe)
+
+    def _follows(self, out: Future[Any], source: Future[Any]) -> Future[Any]:
+        """``out`` continues ``source``: it shows ``source``'s progress."""
+        with self._lock:
+            progress = self._progress.get(source)
+            if progress is not None:
+                self._progress[out] = progress
+        return out
 
     def then(self, future: Future[Any], fn: Callable[[Any], Any]) -> Future[Any]:
         """See :func:`chain`; runs ``fn`` on this runner's pool."""
-        return chain(future, fn, self.executor)
+        return self._follows(chain(future, fn, self.executor), future)
 
     def after(self, future: Future[Any], fn: Callable[[Future[Any]], Any]) -> Future[Any]:
         """A future for ``fn(future)`` run on this pool once ``future`` is done, failed or not.
@@ -206,7 +242,7 @@ class TaskRunner:
                 out.set_exception(exc)
 
         future.add_done_callback(lambda f: self.executor.submit(_run, f))
-        return out
+        return self._follows(out, future)
 
     async def run(
         self,
@@ -252,33 +288,58 @@ class TaskRunner:
             if future.running():
                 row = task_records.start_task(s, task_id=row.id)
             view = _view(row)
+        with self._lock:
+            progress = self._progress.get(future)
         live = _Live(
             future=future,
             row=view,
             success_status=success_status,
             request_id=request_id,
+            progress=progress,
         )
         with self._lock:
             self._live[view.task_id] = live
+        if progress is not None:
+            write = Throttle(
+                lambda snap: self._recorder.submit(self._record_progress, view.task_id, snap),
+                PROGRESS_WRITE_INTERVAL_S,
+            )
+            progress.listen(write)
         future.add_done_callback(
             lambda f: self._recorder.submit(self._record_outcome, view.task_id, f, success_status, request_id)
         )
         return view
+
+    def _record_progress(self, task_id: str, snapshot: dict[str, Any]) -> None:
+        try:
+            with self.store.session() as s:
+                task_records.set_task_progress(s, task_id=task_id, progress=snapshot)
+        except Exception:
+            logger.exception("could not record the progress of task %s", task_id)
 
     def _record_outcome(
         self, task_id: str, future: Future[Any], success_status: int, request_id: str
     ) -> None:
         try:
             exc = future.exception()
+            with self._lock:
+                live = self._live.get(task_id)
+            progress = live.progress.snapshot() if live is not None and live.progress else None
             with self.store.session() as s:
                 if exc is None:
                     task_records.finish_task(
-                        s, task_id=task_id, result=future.result(), http_status=success_status
+                        s,
+                        task_id=task_id,
+                        result=future.result(),
+                        http_status=success_status,
+                        progress=progress,
                     )
                 else:
                     status, error = error_of(exc)
                     error["request_id"] = request_id
-                    task_records.finish_task(s, task_id=task_id, error=error, http_status=status)
+                    task_records.finish_task(
+                        s, task_id=task_id, error=error, http_status=status, progress=progress
+                    )
         except Exception:
             logger.exception("could not record the outcome of task %s", task_id)
         finally:
@@ -297,12 +358,15 @@ class TaskRunner:
     def _from_live(self, live: _Live) -> TaskView:
         """The live task's state straight from its future (the row may not be updated yet)."""
         future = live.future
+        progress = live.progress.snapshot() if live.progress is not None else live.row.progress
         if not future.done():
-            return replace(live.row, status="running" if future.running() else live.row.status)
+            status = "running" if future.running() else live.row.status
+            return replace(live.row, status=status, progress=progress)
         exc = future.exception()
         if exc is None:
             return replace(
                 live.row,
+                progress=progress,
                 status="succeeded",
                 result=future.result(),
                 http_status=live.success_status,
@@ -310,7 +374,14 @@ class TaskRunner:
             )
         http_status, error = error_of(exc)
         error["request_id"] = live.request_id
-        return replace(live.row, status="failed", error=error, http_status=http_status, finished_at=utcnow())
+        return replace(
+            live.row,
+            status="failed",
+            error=error,
+            http_status=http_status,
+            finished_at=utcnow(),
+            progress=progress,
+        )
 
     async def get(self, task_id: str, *, user_id: str, wait_s: float = 0.0) -> TaskView:
         """The task, after waiting up to ``wait_s`` (capped at 60 s) for it to finish.

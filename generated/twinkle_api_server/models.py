@@ -672,48 +672,23 @@ class UploadCheckpointRequest(BaseModel):
     """
 
 
-class UploadTask(BaseModel):
-    upload_id: str
+class TaskProgress(BaseModel):
     """
-    `upl_...`
+    `done` of `total` `unit` so far. Encoding counts `rows`; engine work waiting in its model's queue counts `ops` (stage `queued`: `total` is the number of operations that were ahead of it when first asked, `done` how many of them have started since).
     """
-    checkpoint_id: str
-    hub: Literal["modelscope", "huggingface", "local"]
-    hub_model_id: str
-    status: Literal["pending", "running", "succeeded", "failed"]
-    created_at: AwareDatetime
-    finished_at: AwareDatetime | None = None
-    url: str | None = None
-    """
-    The uploaded model's page, when succeeded.
-    """
-    error: ErrorBody | None = None
 
-
-class Task(BaseModel):
-    task_id: str
+    done: Annotated[int, Field(ge=0)]
+    total: Annotated[int | None, Field(ge=0)] = None
     """
-    `task_...`
+    Null when unknown.
     """
-    status: Literal["pending", "running", "succeeded", "failed"]
-    operation: str
+    unit: str
     """
-    The operationId that created the task.
+    `rows`, `bytes` or `ops`.
     """
-    training_run_id: str | None = None
-    created_at: AwareDatetime
-    finished_at: AwareDatetime | None = None
-    result: dict[str, Any] | None = None
+    stage: str | None = None
     """
-    The operation's success body, when succeeded.
-    """
-    error: ErrorBody | None = None
-    """
-    The operation's error, when failed.
-    """
-    http_status: int | None = None
-    """
-    The status the operation answered (its success or error status) once finished.
+    What the work is doing (`encode 5000 rows`, `queued`).
     """
 
 
@@ -951,4 +926,57 @@ class SetLossRequest(BaseModel):
     epsilon: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
     """
     PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
+    """
+
+
+class UploadTask(BaseModel):
+    upload_id: str
+    """
+    `upl_...`
+    """
+    checkpoint_id: str
+    hub: Literal["modelscope", "huggingface", "local"]
+    hub_model_id: str
+    status: Literal["pending", "running", "succeeded", "failed"]
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    url: str | None = None
+    """
+    The uploaded model's page, when succeeded.
+    """
+    error: ErrorBody | None = None
+    progress: TaskProgress | None = None
+    """
+    Bytes published so far, once the upload has started; null before.
+    """
+
+
+class Task(BaseModel):
+    task_id: str
+    """
+    `task_...`
+    """
+    status: Literal["pending", "running", "succeeded", "failed"]
+    operation: str
+    """
+    The operationId that created the task.
+    """
+    training_run_id: str | None = None
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    result: dict[str, Any] | None = None
+    """
+    The operation's success body, when succeeded.
+    """
+    error: ErrorBody | None = None
+    """
+    The operation's error, when failed.
+    """
+    http_status: int | None = None
+    """
+    The status the operation answered (its success or error status) once finished.
+    """
+    progress: TaskProgress | None = None
+    """
+    How far the work has got, when it reports it; null before it does.
     """

@@ -1522,6 +1522,8 @@ export interface components {
             /** @description The uploaded model's page, when succeeded. */
             url?: string | null;
             error?: components["schemas"]["ErrorBody"] | null;
+            /** @description Bytes published so far, once the upload has started; null before. */
+            progress?: components["schemas"]["TaskProgress"] | null;
         };
         Task: {
             /** @description `task_...` */
@@ -1542,6 +1544,18 @@ export interface components {
             error?: components["schemas"]["ErrorBody"] | null;
             /** @description The status the operation answered (its success or error status) once finished. */
             http_status?: number | null;
+            /** @description How far the work has got, when it reports it; null before it does. */
+            progress?: components["schemas"]["TaskProgress"] | null;
+        };
+        /** @description `done` of `total` `unit` so far. Encoding counts `rows`; engine work waiting in its model's queue counts `ops` (stage `queued`: `total` is the number of operations that were ahead of it when first asked, `done` how many of them have started since). */
+        TaskProgress: {
+            done: number;
+            /** @description Null when unknown. */
+            total?: number | null;
+            /** @description `rows`, `bytes` or `ops`. */
+            unit: string;
+            /** @description What the work is doing (`encode 5000 rows`, `queued`). */
+            stage?: string;
         };
         /** @description Python slice semantics over the split. */
         DataSlice: {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,12 @@ def test_demo_runs_a_script_against_itself_then_reports_and_stops(tmp_path: Path
         "api_key=os.environ['MODELSCOPE_TOKEN'])\n"
         "model = MultiLoraTransformersModel(model_id='ms://Qwen/Qwen2.5-7B-Instruct')\n"
         "model.add_adapter_to_model('default', {'r': 4})\n"
+        "model.set_template('Template')\n"
+        "model.set_optimizer('AdamW', lr=1e-3)\n"
+        "row = {'messages': [{'role': 'user', 'content': 'hi'}, {'role': 'assistant', 'content': 'hello'}]}\n"
+        "for _ in range(2):\n"
+        "    model.forward_backward(inputs=[row])\n"
+        "    model.clip_grad_and_step()\n"
         "print('saved', model.save('only'))\n",
         encoding="utf-8",
     )
@@ -111,6 +118,14 @@ def test_demo_runs_a_script_against_itself_then_reports_and_stops(tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "training runs of 'demo': 1" in done.stdout
     assert "checkpoint only: twinkle://run_" in done.stdout
+    # It reads like a training run: a line per optimizer step, no line per HTTP request, and at
+    # the end how to look at the run's curve.
+    steps = re.findall(
+        r"twinkle_server\.steps: (run_\S+) step (\d+): loss [0-9.]+, \d+ tokens, \d+ tokens/s", done.stderr
+    )
+    assert [step for _, step in steps] == ["1", "2"], done.stderr
+    assert "HTTP/1.1" not in done.stderr + done.stdout
+    assert f"twinkle metrics {steps[0][0]}" in done.stdout and "/dashboard/" in done.stdout
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
 

@@ -44,6 +44,7 @@ LIGHT_PACKAGES = (
     "dateutil",
     "six",
     "click",
+    "tqdm",
 )
 IMPORT_BUDGET_S = 0.5
 

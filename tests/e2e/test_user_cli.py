@@ -130,6 +130,50 @@ def test_metrics_table_json_csv_and_plot(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
+def test_checkpoints_upload_to_the_local_hub(
+    world: dict[str, Any], as_alice: dict[str, str], tmp_path: Path
+) -> None:
+    from urllib.parse import unquote, urlparse
+
+    path = f"twinkle://{world['run_id']}/weights/final"
+    done = twinkle(
+        "checkpoints", "upload", path, "--to", "alice/tiny-adapter", "--hub", "local", "--json",
+        home=tmp_path, env=as_alice,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    upload = json.loads(done.stdout)
+    assert (upload["status"], upload["hub"], upload["hub_model_id"]) == (
+        "succeeded",
+        "local",
+        "alice/tiny-adapter",
+    )
+    published = Path(unquote(urlparse(upload["url"]).path))
+    files = {p.name for p in published.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= files
+    assert "optimizer.pt" not in files  # only the adapter, unless asked
+    published_bytes = sum(p.stat().st_size for p in published.iterdir())
+    assert upload["progress"] == {
+        "done": published_bytes,
+        "total": published_bytes,
+        "unit": "bytes",
+        "stage": "upload to local",
+    }
+    text = twinkle(
+        "checkpoints", "upload", world["run_id"], "final", "--to", "alice/tiny-adapter-2", "--hub", "local",
+        home=tmp_path, env=as_alice,
+    )  # fmt: skip
+    assert text.returncode == 0 and " succeeded: local:alice/tiny-adapter-2 file://" in text.stdout
+    missing = twinkle(
+        "checkpoints", "upload", world["run_id"], "nope", "--to", "alice/x", "--hub", "local",
+        home=tmp_path, env=as_alice,
+    )  # fmt: skip
+    assert missing.returncode == 4, missing.stderr
+    bad_name = twinkle(
+        "checkpoints", "upload", path, "--to", "no-org", "--hub", "local", home=tmp_path, env=as_alice
+    )
+    assert bad_name.returncode == 6 and "hub_model_id" in bad_name.stderr, bad_name.stderr
+
+
 def test_checkpoints_list_download_delete(
     world: dict[str, Any], as_alice: dict[str, str], tmp_path: Path
 ) -> None:

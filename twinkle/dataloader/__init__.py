@@ -15,6 +15,12 @@ __all__ = ["DataLoader"]
 class DataLoader:
     """Batches of an encoded ``twinkle.dataset.Dataset``.
 
+    Each row's ``labels`` are already shifted: ``labels[i]`` is the target of position ``i``
+    (``-100`` where no loss). Compute a loss on the logits directly; passing them as ``labels=``
+    to a Hugging Face model shifts them a second time and trains on the wrong targets.
+    With gradient accumulation N, batches after the epoch's last full window of N never reach an
+    update: pick ``batch_size``/``drop_last`` so an epoch is a multiple of N batches, or step after.
+
     Args:
         dataset: the dataset (a ``twinkle.dataset.Dataset``, a pipeline dataset or a list of rows).
         batch_size: rows per batch.

@@ -161,6 +161,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         from twinkle_server.errors import Conflict
 
         self._require_adapter()
+        self._warn_unapplied(f"save({name!r})")
         twinkle_path = checkpoints.format_twinkle_path(self.training_run_id, name)
         folder = self._folder(twinkle_path)
         if folder.exists():

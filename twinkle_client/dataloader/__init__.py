@@ -31,6 +31,12 @@ __all__ = ["DataLoader"]
 class DataLoader:
     """Batches of an encoded server-side dataset.
 
+    Each row's ``labels`` are already shifted: ``labels[i]`` is the target of position ``i``
+    (``-100`` where no loss). Compute a loss on the logits directly; passing them as ``labels=``
+    to a Hugging Face model shifts them a second time and trains on the wrong targets.
+    With gradient accumulation N, batches after the epoch's last full window of N never reach an
+    update: pick ``batch_size``/``drop_last`` so an epoch is a multiple of N batches, or step after.
+
     Args:
         dataset: a ``twinkle_client.dataset.Dataset`` (or its ``ds_...`` id).
         batch_size: rows per batch.

@@ -14,6 +14,7 @@ another in the order they were made, blocking or not.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -65,6 +66,8 @@ class TrainingLoopBase:
     model_id: str
     adapter_name: str | None = None
     default_seed: int = DEFAULT_ADAPTER_SEED
+    # Micro-batches accumulated since the last applied update, and the window size.
+    _unapplied: tuple[int, int] = (0, 1)
 
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
@@ -97,7 +100,36 @@ class TrainingLoopBase:
 
     def _call(self, operation: str, body: dict[str, Any] | None, result: type[M]) -> M:
         self._require_adapter()
-        return result.model_validate(self._op(operation, body))
+        output = result.model_validate(self._op(operation, body))
+        self._follow_window(output)
+        return output
+
+    def _follow_window(self, output: BaseModel) -> None:
+        """Track micro-batches not yet in an update (for :meth:`_warn_unapplied`)."""
+        micro_step = getattr(output, "micro_step", None)
+        if isinstance(micro_step, int) and hasattr(output, "accumulation_steps"):
+            self._unapplied = (micro_step, int(output.accumulation_steps))
+        elif getattr(output, "applied", False) and hasattr(output, "optimizer_step"):
+            self._unapplied = (0, self._unapplied[1])
+
+    def _warn_unapplied(self, action: str) -> None:
+        """Warn that micro-batches after the last update are not part of what ``action`` keeps.
+
+        With gradient accumulation N an update happens on every Nth micro-batch; the ones after
+        the last full window never reach the weights (an epoch whose length is not a multiple of
+        N leaves some behind).
+        """
+        pending, window = self._unapplied
+        if pending <= 0:
+            return
+        warnings.warn(
+            f"{action}: {pending} micro-batch(es) since the last optimizer update are not in the "
+            f"weights. With gradient_accumulation_steps={window} an update happens on every "
+            f"{window}th micro-batch (step() after it); micro-batches after the last full window "
+            "never reach an update.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     # -- configuration -------------------------------------------------------------------------
 

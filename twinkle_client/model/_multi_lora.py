@@ -7,7 +7,6 @@ network fails, and applied once).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
     from twinkle_client.manager import TwinkleClient
 
 __all__ = ["MultiLoraTransformersModel"]
-
-_UPLOAD_POLL_S = (0.2, 2.0)
 
 
 class MultiLoraTransformersModel(TrainingLoopBase):
@@ -125,6 +122,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
             The checkpoint's ``twinkle://<run_id>/weights/<name>`` path (also in ``last_checkpoint``).
         """
         self._require_adapter()
+        self._warn_unapplied(f"save({name!r})")
         body = {"name": name, "save_optimizer": bool(save_optimizer)}
         data = self._run(lambda: self.client.call("save_checkpoint", self.training_run_id, body=body))
         self.last_checkpoint = Checkpoint.model_validate(data)
@@ -183,32 +181,17 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         else:
             self._require_adapter()
             run_id, checkpoint_id = self.training_run_id, checkpoint_dir
-        body: dict[str, Any] = {"hub_model_id": hub_model_id, "private": bool(private)}
-        if hub is not None:
-            body["hub"] = hub
-        if include_training_state:
-            body["include_training_state"] = True
-        if hub_token is not None:
-            body["hub_token"] = hub_token
-        upload = UploadTask.model_validate(
-            self._run(lambda: self.client.call("upload_checkpoint_to_hub", run_id, checkpoint_id, body=body))
+        upload = self._run(
+            lambda: self.client.upload_checkpoint(
+                run_id=run_id,
+                checkpoint_id=checkpoint_id,
+                hub_model_id=hub_model_id,
+                hub=hub,
+                private=private,
+                include_training_state=include_training_state,
+                hub_token=hub_token,
+            )
         )
         if async_upload:
             return upload
-        return self._wait_upload(upload, timeout)
-
-    def _wait_upload(self, upload: UploadTask, timeout: float | None) -> UploadTask:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = _UPLOAD_POLL_S[0]
-        while upload.status not in ("succeeded", "failed"):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Upload {upload.upload_id} is still {upload.status} after {timeout:g} s")
-            time.sleep(pause)
-            pause = min(pause * 2, _UPLOAD_POLL_S[1])
-            upload = self.client.get_upload_task(upload.upload_id)
-        if upload.status == "failed":
-            message = (upload.error or {}).get("message", "no reason given")
-            raise RuntimeError(
-                f"Upload {upload.upload_id} to {upload.hub}:{upload.hub_model_id} failed: {message}"
-            )
-        return upload
+        return self.client.wait_upload(upload, timeout)

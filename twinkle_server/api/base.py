@@ -187,7 +187,10 @@ class ServiceBase:
         op_kwargs = payload if kwargs is None else kwargs
 
         def submit(run: RunRoute) -> Future[Any]:
-            future = self.runtime.worker_of(run).submit(run.id, op, **op_kwargs)
+            worker = self.runtime.worker_of(run)
+            future = worker.submit(run.id, op, **op_kwargs)
+            if hasattr(worker, "ops_ahead"):
+                self.runtime.tasks.watch_queue(future, worker.ops_ahead)
             if observe is not None:
                 observe(future, run)
             return self.runtime.tasks.then(future, then) if then is not None else future

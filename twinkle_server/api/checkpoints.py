@@ -30,6 +30,8 @@ from twinkle_server.api.ordering import ticket_of
 from twinkle_server.api.training_runs import checkpoint_body
 from twinkle_server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from twinkle_server.hubs import validate_hub_model_id
+from twinkle_server.progress import Throttle, counting
+from twinkle_server.progress import current as current_progress
 from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
 from twinkle_server.store import hub_repos as hub_records
@@ -53,6 +55,7 @@ def _upload_body(row: UploadTask, checkpoint_id: str) -> dict[str, Any]:
         "finished_at": iso(row.finished_at),
         "url": row.url,
         "error": {**row.error, "request_id": ""} if row.error else None,
+        "progress": row.progress,
     }
 
 
@@ -366,10 +369,24 @@ class CheckpointOps(ServiceBase):
 
     def _upload(self, upload_id: str, job: _UploadJob) -> None:
         """The background upload: mark running, publish the adapter files, record the URL or the error."""
-        from twinkle_server.hubs import get_hub
-
         with self.runtime.store.session() as s:
             task_records.start_upload_task(s, upload_id=upload_id)
+        progress = current_progress()
+        if progress is not None:
+            progress.listen(Throttle(lambda snap: self._record_upload_progress(upload_id, snap), 1.0))
+        url, error = None, None
+        try:
+            url = self._publish(job)
+        except BaseException as exc:
+            _, error = error_of(exc)
+        last = progress.snapshot() if progress is not None else None
+        with self.runtime.store.session() as s:
+            task_records.finish_upload_task(s, upload_id=upload_id, url=url, error=error, progress=last)
+
+    def _publish(self, job: _UploadJob) -> str:
+        """Stage what the upload publishes, send it to the hub, report the bytes; the hub's URL."""
+        from twinkle_server.hubs import get_hub
+
         staging = Path(tempfile.mkdtemp(prefix="twinkle-upload-"))
         try:
             publish = staging / job.folder.name
@@ -377,16 +394,22 @@ class CheckpointOps(ServiceBase):
                 job.folder, publish, include_training_state=job.include_training_state, readme=job.readme
             )
             target = get_hub(job.hub, self.runtime.settings, token=job.token)
-            url = target.upload(publish, job.hub_model_id, private=job.private)
-        except BaseException as exc:
-            _, error = error_of(exc)
-            with self.runtime.store.session() as s:
-                task_records.finish_upload_task(s, upload_id=upload_id, error=error)
-            return
+            total = sum(f.stat().st_size for f in publish.rglob("*") if f.is_file())
+            with counting(total, "bytes", f"upload to {job.hub}") as advance:
+                url = target.upload(publish, job.hub_model_id, private=job.private)
+                progress = current_progress()
+                sent = progress.snapshot() if progress is not None else None
+                advance(total - (sent["done"] if sent else 0))  # hubs that report nothing on the way
+            return url
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        with self.runtime.store.session() as s:
-            task_records.finish_upload_task(s, upload_id=upload_id, url=url)
+
+    def _record_upload_progress(self, upload_id: str, snapshot: dict[str, Any]) -> None:
+        try:
+            with self.runtime.store.session() as s:
+                task_records.set_upload_progress(s, upload_id=upload_id, progress=snapshot)
+        except Exception:
+            logger.exception("could not record the progress of upload %s", upload_id)
 
     async def get_upload_task(self, ctx: RequestContext, *, upload_id: str) -> Any:
         user_id = self.caller(ctx).user_id

@@ -10,7 +10,6 @@ table, so a ``DataLoader`` made earlier keeps the rows it was made with.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from twinkle_server.data.preprocessors import get_preprocessor
 from twinkle_server.data.processes import EncodeProcesses, cpu_limit
 from twinkle_server.data.templates import MODEL_KEYS, Template, get_template, load_tokenizer
 from twinkle_server.errors import Conflict, InvalidInput, TwinkleError
+from twinkle_server.progress import counting
 from twinkle_server.resolver import Resolver
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ MIX_MODES = ("interleave", "concat")
 _MIX_ALIASES = {"interleave": "interleave", "concat": "concat", "concatenate": "concat"}
 _STOPPING = ("first_exhausted", "all_exhausted")
 _ENCODE_CHUNK = 1000
-_PROGRESS_MIN_ROWS = 2000
 
 
 class RowIndexError(InvalidInput, IndexError):
@@ -401,16 +400,13 @@ def _encode_table(
 
 
 def _encode_rows(conversations: list[Any], template: Template, *, name: str) -> list[dict | None]:
-    """Encode in chunks with a progress bar for long work (off when stderr is not a terminal)."""
-    from tqdm.auto import tqdm
-
+    """Encode in chunks, reporting rows done (on the task, or a terminal bar in-process)."""
     out: list[dict | None] = []
-    quiet = not sys.stderr.isatty() or len(conversations) < _PROGRESS_MIN_ROWS
-    with tqdm(total=len(conversations), desc=f"encode {name}", unit="row", disable=quiet) as bar:
+    with counting(len(conversations), "rows", f"encode {name}") as advance:
         for start in range(0, len(conversations), _ENCODE_CHUNK):
             chunk = conversations[start : start + _ENCODE_CHUNK]
             out.extend(template.batch_encode(chunk, first_index=start))
-            bar.update(len(chunk))
+            advance(len(chunk))
     return out
 
 
@@ -435,7 +431,10 @@ def _encode_in_processes(
     """Spread the chunks over worker processes from ``processes`` (the template travels pickled)."""
     size = max(1, min(_ENCODE_CHUNK, -(-len(conversations) // num_proc)))
     jobs = [(template, conversations[i : i + size], i) for i in range(0, len(conversations), size)]
-    return [row for part in processes.map(_encode_chunk, jobs, num_proc=num_proc) for row in part]
+    with counting(len(conversations), "rows", f"encode in {num_proc} processes") as advance:
+        rows = [row for part in processes.map(_encode_chunk, jobs, num_proc=num_proc) for row in part]
+        advance(len(conversations))
+    return rows
 
 
 def _arrow_columns(rows: list[dict]) -> dict[str, Any]:

@@ -48,6 +48,19 @@ class RunQueues:
     def depths(self) -> dict[str, int]:
         return {run_id: len(queue) for run_id, queue in self._queues.items()}
 
+    def ahead_of(self, future: Future) -> int | None:
+        """Queued ops that start before the op of ``future`` (None when it is not queued).
+
+        An op at index ``i`` of its run's queue runs in round ``i``; every other run's first ``i``
+        ops run in earlier rounds, so they count as ahead of it too.
+        """
+        for queue in self._queues.values():
+            for index, op in enumerate(queue):
+                if op.future is future:
+                    others = sum(min(len(q), index) for q in self._queues.values() if q is not queue)
+                    return index + others
+        return None
+
     def put(self, op: QueuedOp) -> None:
         """Append ``op`` to its run's queue; CapacityExceeded when that queue is full."""
         queue = self._queues.get(op.run_id)

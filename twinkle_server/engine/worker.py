@@ -254,6 +254,11 @@ class ModelWorker:
                 last_pass=self._fused.last_pass,
             )
 
+    def ops_ahead(self, future: Future) -> int | None:
+        """How many queued ops run before the one of ``future``; None once it left the queue."""
+        with self._cond:
+            return self._queues.ahead_of(future)
+
     # ------------------------------------------------------------------ submitting work
 
     def submit(self, run_id: str, op: str, /, **kwargs: Any) -> Future[dict]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 
 from twinkle_server.errors import Conflict
 from twinkle_server.store.history import HistoryPoint
-from twinkle_server.store.models import Base, HubRepository, SchemaVersion
+from twinkle_server.store.models import Base, HubRepository, SchemaVersion, Task, UploadTask
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -37,10 +37,21 @@ def _add_hub_repositories(conn: Connection) -> None:
     HubRepository.__table__.create(conn, checkfirst=True)
 
 
+def _add_task_progress(conn: Connection) -> None:
+    """The ``progress`` column of tasks and upload tasks."""
+    for table in (Task.__table__, UploadTask.__table__):
+        # A database created by migration 1 from today's models already has the column.
+        if "progress" in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+            continue
+        column_type = table.c.progress.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN progress {column_type}"))
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
     (3, _add_hub_repositories),
+    (4, _add_task_progress),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

@@ -171,6 +171,8 @@ class Task(Base):
     http_status: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # {"done", "total", "unit", "stage"}: how far the work got (rows encoded, ops ahead in a queue).
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
 
 
 class UploadTask(Base):
@@ -189,6 +191,8 @@ class UploadTask(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # {"done", "total", "unit": "bytes", "stage"}: how much of the adapter was published.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
 
 
 class HubRepository(Base):

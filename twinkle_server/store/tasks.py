@@ -30,6 +30,8 @@ __all__ = [
     "get_upload_task",
     "list_tasks",
     "list_upload_tasks",
+    "set_task_progress",
+    "set_upload_progress",
     "start_task",
     "start_upload_task",
 ]
@@ -109,9 +111,12 @@ def finish_task(
     result: Any = None,
     error: dict[str, Any] | None = None,
     http_status: int = 200,
+    progress: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Task:
     """Record the outcome: ``succeeded`` when ``error`` is None, ``failed`` otherwise.
+
+    ``progress`` is the last figure the work reported (kept as it was when None).
 
     Raises:
         NotFound: no such task. Conflict: it already finished (an outcome is written once).
@@ -122,8 +127,32 @@ def finish_task(
     row.error = error
     row.http_status = http_status
     row.finished_at = now or utcnow()
+    if progress is not None:
+        row.progress = progress
     s.flush()
     return row
+
+
+def _set_progress(s: Session, model: type[_Row], row_id: str, progress: dict[str, Any]) -> bool:
+    row = s.get(model, row_id)
+    if row is None or row.status in FINISHED:
+        return False
+    row.progress = progress
+    s.flush()
+    return True
+
+
+def set_task_progress(s: Session, *, task_id: str, progress: dict[str, Any]) -> bool:
+    """Store a running task's progress; False (nothing written) once it has finished or is gone.
+
+    A late progress write must not overwrite a finished task's last figure, nor fail the work.
+    """
+    return _set_progress(s, Task, task_id, progress)
+
+
+def set_upload_progress(s: Session, *, upload_id: str, progress: dict[str, Any]) -> bool:
+    """As :func:`set_task_progress`, for a hub upload."""
+    return _set_progress(s, UploadTask, upload_id, progress)
 
 
 def create_upload_task(
@@ -168,10 +197,14 @@ def finish_upload_task(
     upload_id: str,
     url: str | None = None,
     error: dict[str, Any] | None = None,
+    progress: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> UploadTask:
-    """``succeeded`` with the hub ``url`` when ``error`` is None, ``failed`` otherwise."""
+    """``succeeded`` with the hub ``url`` when ``error`` is None, ``failed`` otherwise; ``progress``
+    is the last figure (kept as it was when None)."""
     row = _load_unfinished(s, UploadTask, upload_id)
+    if progress is not None:
+        row.progress = progress
     row.status = "failed" if error is not None else "succeeded"
     row.url = url if error is None else None
     row.error = error

@@ -82,6 +82,7 @@ from .set_template_request import SetTemplateRequest
 from .step_result import StepResult
 from .string_map import StringMap
 from .task import Task
+from .task_progress import TaskProgress
 from .task_result_type_0 import TaskResultType0
 from .task_status import TaskStatus
 from .tensor_info import TensorInfo
@@ -183,6 +184,7 @@ __all__ = (
     "StepResult",
     "StringMap",
     "Task",
+    "TaskProgress",
     "TaskResultType0",
     "TaskStatus",
     "TensorInfo",

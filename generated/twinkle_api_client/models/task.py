@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.error_body import ErrorBody
+    from ..models.task_progress import TaskProgress
     from ..models.task_result_type_0 import TaskResultType0
 
 
@@ -31,6 +32,7 @@ class Task:
         result (None | TaskResultType0 | Unset): The operation's success body, when succeeded.
         error (ErrorBody | None | Unset): The operation's error, when failed.
         http_status (int | None | Unset): The status the operation answered (its success or error status) once finished.
+        progress (None | TaskProgress | Unset): How far the work has got, when it reports it; null before it does.
     """
 
     task_id: str
@@ -42,10 +44,12 @@ class Task:
     result: None | TaskResultType0 | Unset = UNSET
     error: ErrorBody | None | Unset = UNSET
     http_status: int | None | Unset = UNSET
+    progress: None | TaskProgress | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.error_body import ErrorBody  # noqa: PLC0415
+        from ..models.task_progress import TaskProgress  # noqa: PLC0415
         from ..models.task_result_type_0 import TaskResultType0  # noqa: PLC0415
 
         task_id = self.task_id
@@ -92,6 +96,14 @@ class Task:
         else:
             http_status = self.http_status
 
+        progress: dict[str, Any] | None | Unset
+        if isinstance(self.progress, Unset):
+            progress = UNSET
+        elif isinstance(self.progress, TaskProgress):
+            progress = self.progress.to_dict()
+        else:
+            progress = self.progress
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -112,12 +124,15 @@ class Task:
             field_dict["error"] = error
         if http_status is not UNSET:
             field_dict["http_status"] = http_status
+        if progress is not UNSET:
+            field_dict["progress"] = progress
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.error_body import ErrorBody  # noqa: PLC0415
+        from ..models.task_progress import TaskProgress  # noqa: PLC0415
         from ..models.task_result_type_0 import TaskResultType0  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -198,6 +213,23 @@ class Task:
 
         http_status = _parse_http_status(d.pop("http_status", UNSET))
 
+        def _parse_progress(data: object) -> None | TaskProgress | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                progress_type_0 = TaskProgress.from_dict(data)
+
+                return progress_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TaskProgress | Unset, data)
+
+        progress = _parse_progress(d.pop("progress", UNSET))
+
         task = cls(
             task_id=task_id,
             status=status,
@@ -208,6 +240,7 @@ class Task:
             result=result,
             error=error,
             http_status=http_status,
+            progress=progress,
         )
 
         task.additional_properties = d

@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.error_body import ErrorBody
+    from ..models.task_progress import TaskProgress
 
 
 T = TypeVar("T", bound="UploadTask")
@@ -31,6 +32,7 @@ class UploadTask:
         finished_at (datetime.datetime | None | Unset):
         url (None | str | Unset): The uploaded model's page, when succeeded.
         error (ErrorBody | None | Unset):
+        progress (None | TaskProgress | Unset): Bytes published so far, once the upload has started; null before.
     """
 
     upload_id: str
@@ -42,10 +44,12 @@ class UploadTask:
     finished_at: datetime.datetime | None | Unset = UNSET
     url: None | str | Unset = UNSET
     error: ErrorBody | None | Unset = UNSET
+    progress: None | TaskProgress | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.error_body import ErrorBody  # noqa: PLC0415
+        from ..models.task_progress import TaskProgress  # noqa: PLC0415
 
         upload_id = self.upload_id
 
@@ -81,6 +85,14 @@ class UploadTask:
         else:
             error = self.error
 
+        progress: dict[str, Any] | None | Unset
+        if isinstance(self.progress, Unset):
+            progress = UNSET
+        elif isinstance(self.progress, TaskProgress):
+            progress = self.progress.to_dict()
+        else:
+            progress = self.progress
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -99,12 +111,15 @@ class UploadTask:
             field_dict["url"] = url
         if error is not UNSET:
             field_dict["error"] = error
+        if progress is not UNSET:
+            field_dict["progress"] = progress
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.error_body import ErrorBody  # noqa: PLC0415
+        from ..models.task_progress import TaskProgress  # noqa: PLC0415
 
         d = dict(src_dict)
         upload_id = d.pop("upload_id")
@@ -162,6 +177,23 @@ class UploadTask:
 
         error = _parse_error(d.pop("error", UNSET))
 
+        def _parse_progress(data: object) -> None | TaskProgress | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                progress_type_0 = TaskProgress.from_dict(data)
+
+                return progress_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TaskProgress | Unset, data)
+
+        progress = _parse_progress(d.pop("progress", UNSET))
+
         upload_task = cls(
             upload_id=upload_id,
             checkpoint_id=checkpoint_id,
@@ -172,6 +204,7 @@ class UploadTask:
             finished_at=finished_at,
             url=url,
             error=error,
+            progress=progress,
         )
 
         upload_task.additional_properties = d

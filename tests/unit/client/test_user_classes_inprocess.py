@@ -133,6 +133,7 @@ def test_training_loop_checkpoints_and_hub(
     assert run_id in [r.training_run_id for r in client.iter_training_runs(page_size=1)]
     info = client.get_weights_info(run_id, "step-3")
     assert info.num_parameters > 0 and all("lora_" in t.name for t in info.tensors)
+    assert client.get_weights_info(path) == info  # the twinkle:// path save returned works too
     assert model.load(path, load_optimizer=True).optimizer_step == 2
 
     folder = client.download_checkpoint(path, to=data_dir / "downloaded")

@@ -1,5 +1,6 @@
-"""Imports point down: only the HTTP layer itself and what sits above it (the app factory, and
-``serve.py``, which runs the app under uvicorn with the layer's own protocol class) import
+"""Imports point down: only the HTTP layer itself and what sits above it (the app factory,
+``serve.py``, which runs the app under uvicorn with the layer's own protocol class, and the
+dashboard, which serves pages and one operator route with the layer's error schema) import
 ``twinkle_server.api``.
 
 The runtime, the task runner, the engine, the store and the local face use the request plumbing in
@@ -16,7 +17,7 @@ import twinkle_server
 
 SERVER = Path(twinkle_server.__file__).parent
 LOCAL = Path(twinkle.__file__).parent
-ABOVE_API = {SERVER / "app.py", SERVER / "serve.py"}
+ABOVE_API = {SERVER / "app.py", SERVER / "serve.py", SERVER / "dashboard" / "__init__.py"}
 
 
 def _imported_modules(path: Path) -> set[str]:
