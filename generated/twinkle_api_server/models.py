@@ -475,6 +475,51 @@ class SampleRequest(BaseModel):
     """
     Also return each sampled token's log-probability.
     """
+    prompt_logprobs: bool = False
+    """
+    Also return each prompt token's log-probability given the tokens before it.
+    """
+    model_path: Annotated[str | None, Field(max_length=512, pattern="^twinkle://")] = None
+    """
+    Sample from this checkpoint of yours (`twinkle://<run_id>/weights/<name>`, on the run's base model) instead of the run's current adapter.
+    """
+
+
+class ModelSampleRequest(BaseModel):
+    """
+    What to sample from: `model_path` (a checkpoint of yours), or `training_run_id` (one of your runs, its adapter as it is now), or neither (the base model `base_model`, no adapter). `base_model` may be left out when `model_path` or `training_run_id` names the model; given, it must be theirs. The other fields are those of SampleRequest.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    base_model: Annotated[str | None, Field(max_length=256, min_length=1)] = None
+    """
+    A served model id or alias.
+    """
+    model_path: Annotated[str | None, Field(max_length=512, pattern="^twinkle://")] = None
+    """
+    `twinkle://<run_id>/weights/<name>`, a checkpoint of yours.
+    """
+    training_run_id: Annotated[str | None, Field(pattern="^[A-Za-z0-9_-]{1,128}$")] = None
+    """
+    A run of yours: sample its current adapter, in the run's order.
+    """
+    template_name: Annotated[str | None, Field(max_length=128, min_length=1)] = None
+    """
+    The chat template for `messages` prompts when no run supplies one (default Template).
+    """
+    prompts: Annotated[list[SamplePrompt], Field(max_length=256, min_length=1)]
+    num_samples: Annotated[int, Field(ge=1, le=64)] = 1
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = 64
+    temperature: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    top_k: Annotated[int, Field(ge=0, le=2147483647)] = 0
+    stop: Annotated[list[StopItem] | None, Field(max_length=16)] = None
+    stop_token_ids: Annotated[list[StopTokenId] | None, Field(max_length=64)] = None
+    seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+    logprobs: bool = False
+    prompt_logprobs: bool = False
 
 
 class SampledSequence(BaseModel):
@@ -491,6 +536,10 @@ class SampledSequence(BaseModel):
 
 class SampleResult(BaseModel):
     sequences: list[SampledSequence]
+    prompt_logprobs: list[list[float | None]] | None = None
+    """
+    Per prompt, each token's log-probability given the tokens before it (null for the first token); absent unless asked.
+    """
 
 
 class ForwardRequest(BaseModel):

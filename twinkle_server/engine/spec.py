@@ -32,6 +32,8 @@ class ModelSpec:
         loss_chunk_tokens: label positions whose logits exist at once (``head.py``); None or 0
             computes every position's logits together.
         fused_optimizer: each run steps all its parameters at once (fused on CUDA, foreach elsewhere).
+        max_frozen_adapters: checkpoints kept loaded for sampling and as reference policies (frozen,
+            counted apart from ``max_loras``); the least recently used is evicted past this.
     """
 
     model_id: str
@@ -45,6 +47,7 @@ class ModelSpec:
     pass_token_budget: int | None = None
     loss_chunk_tokens: int | None = 1024
     fused_optimizer: bool = True
+    max_frozen_adapters: int = 4
 
 
 @dataclass(frozen=True)
