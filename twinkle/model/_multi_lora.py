@@ -99,6 +99,11 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         run = self.training_run_id
         return f"MultiLoraTransformersModel(model_id={self.model_id!r}, training_run_id={run!r})"
 
+    def _new_sampler(self) -> Any:
+        from twinkle.sampler import vLLMSampler
+
+        return vLLMSampler(self.model_id)
+
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
         from twinkle_server.engine.requests import engine_kwargs
 

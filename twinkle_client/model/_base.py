@@ -75,6 +75,25 @@ class TrainingLoopBase:
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _new_sampler(self) -> Any:
+        raise NotImplementedError
+
+    def sampler(self) -> Any:
+        """A sampler bound to this model's adapter: it samples the weights as they are now.
+
+        Its default adapter is this run, and each call runs after every call this model has made,
+        so a loop can train, sample, score and train again without saving. Other adapters
+        (checkpoints) can still be named per call.
+
+        Example:
+            >>> sampler = model.sampler()
+            >>> out = sampler.sample(prompts, {'max_tokens': 16, 'seed': 0}, num_samples=4)
+        """
+        self._require_adapter()
+        sampler = self._new_sampler()
+        sampler.add_adapter_to_sampler("", self)
+        return sampler
+
     def _require_adapter(self) -> None:
         if self.adapter_name is None:
             raise RuntimeError(
