@@ -398,6 +398,18 @@ class Row(BaseModel):
     """
     Per input token, the weight of the label token's log-probability in LinearLoss (a custom loss's gradient, computed by the client).
     """
+    reference_logprobs: Annotated[list[float] | None, Field(max_length=131072)] = None
+    """
+    Per input token, the reference policy's log-probability of the label token; read by DPOLoss. Send it with every row or with none: without it the server scores the base model as the reference, in the same pass.
+    """
+    preference: Literal["chosen", "rejected"] | None = None
+    """
+    DPOLoss: this row is the chosen or the rejected answer of a pair. Every row of such a batch carries it; a pair is two adjacent rows (0 and 1, 2 and 3, ...) or the two rows of one `pair_id`, and holds one chosen and one rejected row, each with label tokens.
+    """
+    pair_id: Annotated[int | None, Field(ge=0, le=2147483647)] = None
+    """
+    Names the pair of a preference row; give it on every row or on none (pairs are then adjacent rows).
+    """
 
 
 class DataRow(BaseModel):
@@ -551,7 +563,9 @@ class ForwardRequest(BaseModel):
     """
     Also return the log-probability of each label token.
     """
-    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss"] | None = None
+    loss_name: (
+        Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss", "DPOLoss"] | None
+    ) = None
     """
     This call's loss (with its defaults) instead of the run's; the run's loss is unchanged.
     """
@@ -993,11 +1007,15 @@ class SetLossRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss"]
+    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss", "DPOLoss"]
     """
-    CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count.
+    CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count, except DPOLoss: -sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), with pi and ref an answer's summed label-token log-probabilities under the run's adapter and the reference policy (the rows' reference_logprobs, else the base model), divided by the window's pair count (num_tokens then counts pairs).
     """
     epsilon: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
     """
     PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
+    """
+    beta: Annotated[float | None, Field(gt=0.0, le=1000.0)] = None
+    """
+    DPOLoss: the strength of the preference against the reference (default 0.1).
     """

@@ -1297,12 +1297,14 @@ export interface components {
             loss_name: components["schemas"]["LossName"];
             /** @description PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2). */
             epsilon?: number;
+            /** @description DPOLoss: the strength of the preference against the reference (default 0.1). */
+            beta?: number;
         };
         /**
-         * @description CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count.
+         * @description CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count, except DPOLoss: -sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), with pi and ref an answer's summed label-token log-probabilities under the run's adapter and the reference policy (the rows' reference_logprobs, else the base model), divided by the window's pair count (num_tokens then counts pairs).
          * @enum {string}
          */
-        LossName: "CrossEntropyLoss" | "ImportanceSamplingLoss" | "PPOLoss" | "LinearLoss";
+        LossName: "CrossEntropyLoss" | "ImportanceSamplingLoss" | "PPOLoss" | "LinearLoss" | "DPOLoss";
         SetOptimizerRequest: {
             /**
              * @description `default` is AdamW.
@@ -1359,6 +1361,15 @@ export interface components {
             sampler_logprobs?: number[];
             /** @description Per input token, the weight of the label token's log-probability in LinearLoss (a custom loss's gradient, computed by the client). */
             weights?: number[];
+            /** @description Per input token, the reference policy's log-probability of the label token; read by DPOLoss. Send it with every row or with none: without it the server scores the base model as the reference, in the same pass. */
+            reference_logprobs?: number[];
+            /**
+             * @description DPOLoss: this row is the chosen or the rejected answer of a pair. Every row of such a batch carries it; a pair is two adjacent rows (0 and 1, 2 and 3, ...) or the two rows of one `pair_id`, and holds one chosen and one rejected row, each with label tokens.
+             * @enum {string}
+             */
+            preference?: "chosen" | "rejected";
+            /** @description Names the pair of a preference row; give it on every row or on none (pairs are then adjacent rows). */
+            pair_id?: number;
         };
         /** @description A dataset row as stored; encoded rows carry the Row fields, others their own columns. */
         DataRow: {

@@ -184,19 +184,24 @@ class TrainingLoopBase:
 
     # -- compute -------------------------------------------------------------------------------
 
-    def forward(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
+    def forward(
+        self, inputs: Any, return_logprobs: bool = False, loss_name: str | None = None
+    ) -> ForwardOutput:
         """Forward a batch with gradients kept for a later ``backward``.
 
         Args:
             inputs: a list of rows: encoded (``input_ids``, ``labels``, ...) or chat ``messages``.
             return_logprobs: also return each label token's log-probability.
+            loss_name: this call's loss instead of the run's (``set_loss``), with its defaults.
         """
-        body = _forward_body(inputs, return_logprobs, None)
+        body = _forward_body(inputs, return_logprobs, loss_name)
         return self._run(lambda: self._call("forward", body, ForwardOutput))
 
-    def forward_only(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
-        """Forward a batch without gradients (evaluation)."""
-        body = _forward_body(inputs, return_logprobs, None)
+    def forward_only(
+        self, inputs: Any, return_logprobs: bool = False, loss_name: str | None = None
+    ) -> ForwardOutput:
+        """Forward a batch without gradients (evaluation); ``loss_name`` as in ``forward``."""
+        body = _forward_body(inputs, return_logprobs, loss_name)
         return self._run(lambda: self._call("forward_only", body, ForwardOutput))
 
     def calculate_loss(self) -> LossOutput:

@@ -35,6 +35,7 @@ from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
+from twinkle_server.engine.reference import reference_adapter
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
 from twinkle_server.engine.sources import SampleSources
@@ -231,7 +232,10 @@ class MultiLoraModel:
         _check_loss_inputs(loss_name, batch)
         if "template" in made:
             run.template, run.template_config = made["template"], {"name": "Template", "kwargs": {}}
-        return PassItem(run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs)
+        reference = reference_adapter(run, loss_name, batch)
+        return PassItem(
+            run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs, reference=reference
+        )
 
     def pass_key(self, item: PassItem) -> tuple[str, str]:
         """Items with equal keys may share a pass: same mode, and routable runs only."""

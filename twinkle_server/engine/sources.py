@@ -23,7 +23,7 @@ import torch
 from peft import LoraConfig
 
 from twinkle_server.engine import checkpoint as ckpt
-from twinkle_server.engine.batched_lora import routable
+from twinkle_server.engine.batched_lora import BASE_ADAPTER, routable
 from twinkle_server.engine.checks import boolean
 from twinkle_server.engine.sampling import SOURCE_KWARGS, SampleRequest, check_sample_request
 from twinkle_server.errors import InvalidInput, NotFound
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
     from twinkle_server.engine.multilora import MultiLoraModel
 
 __all__ = ["BASE_ADAPTER", "DEFAULT_MAX_FROZEN", "FrozenAdapters", "SampleSources"]
-
-BASE_ADAPTER = ""
-"""The segment name of base-model rows: no LoRA layer holds an adapter of that name."""
 
 DEFAULT_MAX_FROZEN = 4
 

@@ -61,6 +61,7 @@ from .model_capability import ModelCapability
 from .model_capacity import ModelCapacity
 from .model_sample_request import ModelSampleRequest
 from .row import Row
+from .row_preference import RowPreference
 from .run_history import RunHistory
 from .sample_prompt import SamplePrompt
 from .sample_request import SampleRequest
@@ -165,6 +166,7 @@ __all__ = (
     "ModelCapacity",
     "ModelSampleRequest",
     "Row",
+    "RowPreference",
     "RunHistory",
     "SampledSequence",
     "SampledSequenceStopReason",
