@@ -1019,3 +1019,7 @@ class SetLossRequest(BaseModel):
     """
     DPOLoss: the strength of the preference against the reference (default 0.1).
     """
+    reference_model_path: Annotated[str | None, Field(max_length=512, pattern="^twinkle://")] = None
+    """
+    DPOLoss: a checkpoint of yours (on this run's base model) as the reference policy instead of the base model. It is loaded once as a frozen adapter (no run slot) and scored in the same pass as the run. After load_checkpoint, call set_loss again to load it.
+    """

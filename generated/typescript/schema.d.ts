@@ -1299,6 +1299,8 @@ export interface components {
             epsilon?: number;
             /** @description DPOLoss: the strength of the preference against the reference (default 0.1). */
             beta?: number;
+            /** @description DPOLoss: a checkpoint of yours (on this run's base model) as the reference policy instead of the base model. It is loaded once as a frozen adapter (no run slot) and scored in the same pass as the run. After load_checkpoint, call set_loss again to load it. */
+            reference_model_path?: string;
         };
         /**
          * @description CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count, except DPOLoss: -sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), with pi and ref an answer's summed label-token log-probabilities under the run's adapter and the reference policy (the rows' reference_logprobs, else the base model), divided by the window's pair count (num_tokens then counts pairs).

@@ -108,6 +108,8 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         from twinkle_server.engine.requests import engine_kwargs
 
         kwargs = engine_kwargs(operation, _request(operation, body))
+        if operation == "set_loss" and kwargs.get("reference_model_path") is not None:
+            kwargs["reference_path"] = str(self._folder(kwargs["reference_model_path"]))  # as the server does
         return self.worker.submit(self.training_run_id, operation, **kwargs).result()
 
     def add_adapter_to_model(

@@ -31,7 +31,7 @@ from twinkle_server.errors import InvalidInput, NotFound, TwinkleError
 from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
 
-__all__ = ["SamplingOps"]
+__all__ = ["SamplingOps", "checkpoint_folder"]
 
 logger = logging.getLogger("twinkle_server.api")
 
@@ -49,7 +49,7 @@ class SamplingOps(ServiceBase):
 
         async def execute(route: Any) -> Reply:
             if "model_path" in payload:
-                folder, base_model = await self.db(self._checkpoint_folder, user_id, payload["model_path"])
+                folder, base_model = await self.db(checkpoint_folder, self, user_id, payload["model_path"])
                 if base_model != route.base_model:
                     raise InvalidInput(
                         f"checkpoint {payload['model_path']} is of {base_model}, "
@@ -121,7 +121,7 @@ class SamplingOps(ServiceBase):
 
             return await self.submit_in_turn(ctx, run_id, route, submit)
         if "model_path" in payload:
-            folder, base_model = await self.db(self._checkpoint_folder, user_id, payload["model_path"])
+            folder, base_model = await self.db(checkpoint_folder, self, user_id, payload["model_path"])
             self._same_model(payload, base_model)
             kwargs["adapter_path"] = str(folder)
         elif "base_model" in payload:
@@ -132,29 +132,29 @@ class SamplingOps(ServiceBase):
         worker = self.runtime.served_model(base_model)[1]
         return worker.submit(f"sampler_{user_id}", "sample", **kwargs)
 
-    def _checkpoint_folder(self, user_id: str, path: str) -> tuple[Path, str]:
-        """The folder and base model of the caller's checkpoint ``path``; NotFound otherwise."""
-        row, run = None, None
-        try:
-            run_id, name = ckpt_files.parse_twinkle_path(path)
-        except InvalidInput:
-            run_id = name = None
-        if run_id is not None:
-            with self.runtime.store.read_session() as s:
-                row = checkpoint_records.get_checkpoint_by_name(s, user_id=user_id, run_id=run_id, name=name)
-                run = self.owned_route(user_id, run_id) if row is not None else None
-        if row is None or run is None:
-            raise NotFound(
-                f"checkpoint {path} not found among your checkpoints", details={"model_path": path}
-            )
-        return ckpt_files.resolve_stored_path(self.runtime.settings.data_dir, row.path), run.base_model
-
     def _same_model(self, payload: dict[str, Any], base_model: str) -> None:
         named = payload.get("base_model")
         if named is not None and self.runtime.served_model(named)[0].model_id != (
             self.runtime.served_model(base_model)[0].model_id
         ):
             raise InvalidInput(f"base_model {named} does not match the weights' base model {base_model}")
+
+
+def checkpoint_folder(service: ServiceBase, user_id: str, path: str) -> tuple[Path, str]:
+    """The folder and base model of the caller's checkpoint ``path``; NotFound otherwise (another
+    user's checkpoint looks exactly like a missing one). Blocking: run it with ``service.db``."""
+    row, run = None, None
+    try:
+        run_id, name = ckpt_files.parse_twinkle_path(path)
+    except InvalidInput:
+        run_id = name = None
+    if run_id is not None:
+        with service.runtime.store.read_session() as s:
+            row = checkpoint_records.get_checkpoint_by_name(s, user_id=user_id, run_id=run_id, name=name)
+            run = service.owned_route(user_id, run_id) if row is not None else None
+    if row is None or run is None:
+        raise NotFound(f"checkpoint {path} not found among your checkpoints", details={"model_path": path})
+    return ckpt_files.resolve_stored_path(service.runtime.settings.data_dir, row.path), run.base_model
 
 
 async def _events(

@@ -84,7 +84,9 @@ def linear_loss(scores: TargetScores) -> LossOutput:
     return _token_loss((scores.values["weights"] * scores.logprobs).sum(), scores)
 
 
-def dpo_loss(scores: TargetScores, *, beta: float = 0.1) -> LossOutput:
+def dpo_loss(
+    scores: TargetScores, *, beta: float = 0.1, reference_model_path: str | None = None
+) -> LossOutput:
     """Direct preference optimisation over pairs of a chosen (c) and a rejected (r) answer:
     ``-sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r)))``, where ``pi`` and
     ``ref`` are the summed label-token log-probabilities of an answer under the trained policy and
@@ -93,7 +95,9 @@ def dpo_loss(scores: TargetScores, *, beta: float = 0.1) -> LossOutput:
     Per-token inputs: ``pair_index`` and ``chosen`` (from the rows' preference pairs) and
     ``reference_logprobs`` (sent by the client, or computed by the server in the same pass). The
     loss is normalised per pair, not per token: ``num_tokens`` counts pairs, and ``num_correct``
-    the pairs whose chosen answer already wins (the reward accuracy).
+    the pairs whose chosen answer already wins (the reward accuracy). ``reference_model_path``
+    (a checkpoint as the reference policy instead of the base model) only chooses which adapter
+    scores ``reference_logprobs`` (``reference.py``).
     """
     values = scores.values
     pair = values["pair_index"].long()
@@ -131,12 +135,22 @@ def _epsilon(field: str, value: Any) -> float:
     return value
 
 
+def _checkpoint_path(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("twinkle://"):
+        raise InvalidInput(
+            f"{field} must be a checkpoint path twinkle://<run_id>/weights/<name>, got {value!r}"
+        )
+    return value
+
+
 LOSSES: Mapping[str, _LossEntry] = {
     "CrossEntropyLoss": _LossEntry(cross_entropy_loss, {}),
     "ImportanceSamplingLoss": _LossEntry(importance_sampling_loss, {}, ("advantages", "sampler_logprobs")),
     "PPOLoss": _LossEntry(ppo_loss, {"epsilon": _epsilon}, ("advantages", "sampler_logprobs")),
     "LinearLoss": _LossEntry(linear_loss, {}, ("weights",)),
-    "DPOLoss": _LossEntry(dpo_loss, {"beta": positive}, ("pair_index", "chosen")),
+    "DPOLoss": _LossEntry(
+        dpo_loss, {"beta": positive, "reference_model_path": _checkpoint_path}, ("pair_index", "chosen")
+    ),
 }
 
 REFERENCE_LOSSES = frozenset({"DPOLoss"})

@@ -232,7 +232,7 @@ class MultiLoraModel:
         _check_loss_inputs(loss_name, batch)
         if "template" in made:
             run.template, run.template_config = made["template"], {"name": "Template", "kwargs": {}}
-        reference = reference_adapter(run, loss_name, batch)
+        reference = reference_adapter(self, run, loss_name, loss_kwargs, batch)
         return PassItem(
             run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs, reference=reference
         )
@@ -260,6 +260,8 @@ class MultiLoraModel:
             return [item.result for item in items]
         except _OOM_ERRORS:
             pass
+        finally:
+            self._sources.frozen.unpin()  # checkpoint adapters of these items may now be evicted
         # Recovery runs outside the except block: the caught error's traceback pins the failed
         # pass's frames, and with them every activation it allocated, until the block is left.
         self._free_memory(items)

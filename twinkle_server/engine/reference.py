@@ -1,12 +1,14 @@
 """The reference policy of a preference loss, scored in the same pass as the policy being trained.
 
 DPO compares each answer's log-probability under the run's adapter with its log-probability under
-a reference policy (the base model). Rows may bring those numbers (``reference_logprobs``); when
+a reference policy: the base model, or a checkpoint (the loss's ``reference_model_path``, loaded as
+a frozen adapter entry, ``sources.py``). Rows may bring those numbers (``reference_logprobs``); when
 they do not, the pass holds the run's rows a second time as a *reference block*: a segment routed
-to no adapter, so the batched LoRA layer gives those rows the base model's outputs in the same
-forward as everyone else's. The block's label tokens are scored without gradients and handed to the
-loss as ``reference_logprobs``. No adapter of the block has dropout or a trainable parameter, so
-the run's numbers (random stream included) are those it gets with client-sent reference values.
+to no adapter (or to the frozen one), so the batched LoRA layer gives those rows the reference's
+outputs in the same forward as everyone else's. The block's label tokens are scored without
+gradients and handed to the loss as ``reference_logprobs``. No adapter of the block has dropout or
+a trainable parameter, so the run's numbers (random stream included) are those it gets with
+client-sent reference values.
 """
 
 from __future__ import annotations
@@ -23,14 +25,32 @@ from twinkle_server.engine.loss import IGNORE_INDEX, REFERENCE_LOSSES
 from twinkle_server.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from twinkle_server.engine.multilora import MultiLoraModel
     from twinkle_server.engine.passes import PassItem, PassModel
     from twinkle_server.engine.processor import Batch
     from twinkle_server.engine.run import RunState
 
-__all__ = ["attach_references", "reference_adapter", "reference_segments"]
+__all__ = ["attach_references", "check_reference", "reference_adapter", "reference_segments"]
 
 
-def reference_adapter(run: RunState, loss_name: str, batch: Batch) -> str | None:
+def check_reference(engine: MultiLoraModel, kwargs: dict[str, Any], folder: str | None) -> str | None:
+    """At ``set_loss``: the folder of the loss's reference checkpoint, loaded once now so that a bad
+    checkpoint is refused at once (the HTTP layer resolved the caller's path to ``folder``)."""
+    if kwargs.get("reference_model_path") is None:
+        if folder is not None:
+            raise InvalidInput("reference_path is given only with a reference_model_path")
+        return None
+    if folder is None:
+        raise InvalidInput(
+            f"checkpoint {kwargs['reference_model_path']} could not be found as a reference policy"
+        )
+    engine._sources.frozen.adapter_for(folder)
+    return str(folder)
+
+
+def reference_adapter(
+    engine: MultiLoraModel, run: RunState, loss_name: str, loss_kwargs: dict[str, Any], batch: Batch
+) -> str | None:
     """The adapter whose rows give the reference logprobs, or None when none are needed or the
     rows bring them (all of them: a batch with some rows carrying them is refused)."""
     if loss_name not in REFERENCE_LOSSES:
@@ -49,7 +69,15 @@ def reference_adapter(run: RunState, loss_name: str, batch: Batch) -> str | None
             f"{loss_name}: this run's adapter (DoRA, or LoRA on embeddings) trains in passes of its own, "
             "where the server cannot score the reference; send reference_logprobs with the rows"
         )
-    return BASE_ADAPTER
+    path = loss_kwargs.get("reference_model_path")
+    if path is None:
+        return BASE_ADAPTER
+    if run.reference_folder is None or loss_kwargs is not run.loss_config["kwargs"]:
+        raise InvalidInput(
+            f"the reference checkpoint {path} is not loaded for this run (after load_checkpoint, or "
+            "with a per-call loss_name); call set_loss again with reference_model_path"
+        )
+    return engine._sources.frozen.adapter_for(run.reference_folder)
 
 
 def reference_segments(

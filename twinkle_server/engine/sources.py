@@ -7,7 +7,9 @@ never require grad, no optimizer sees them, it holds no run slot (``max_loras`` 
 and its dropout is off. Frozen entries are cached by folder (and the folder's write time, so a
 checkpoint saved again under the same name is read again) and the least recently used one is
 evicted past ``max_entries``; a run's reference policy names a folder, never an entry, so an
-evicted entry is simply loaded again when next needed.
+evicted entry is simply loaded again when next needed. An entry handed out since the last
+``unpin`` (the items of the passes being prepared) is never evicted: the cache may then hold more
+than ``max_entries`` until the passes have run.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class FrozenAdapters:
         self._model_id = model_id
         self._max = max(1, max_entries)
         self._entries: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._pinned: set[str] = set()
 
     @property
     def names(self) -> list[str]:
@@ -72,14 +75,24 @@ class FrozenAdapters:
         name = self._entries.get(key)
         if name is not None:
             self._entries.move_to_end(key)
-            return name
-        name = "frozen_" + hashlib.sha1(f"{key[0]}\0{key[1]}".encode()).hexdigest()[:16]
-        self._load(name, folder)
-        self._entries[key] = name
-        while len(self._entries) > self._max:
-            _, evicted = self._entries.popitem(last=False)
-            self._remove(evicted)
+        else:
+            name = "frozen_" + hashlib.sha1(f"{key[0]}\0{key[1]}".encode()).hexdigest()[:16]
+            self._load(name, folder)
+            self._entries[key] = name
+        self._pinned.add(name)
+        self._evict()
         return name
+
+    def unpin(self) -> None:
+        """The passes that used the entries handed out so far have run: they may be evicted."""
+        self._pinned.clear()
+        self._evict()
+
+    def _evict(self) -> None:
+        for key in [k for k, n in self._entries.items() if n not in self._pinned]:
+            if len(self._entries) <= self._max:
+                return
+            self._remove(self._entries.pop(key))
 
     def _load(self, name: str, folder: Path) -> None:
         from peft.utils import get_peft_model_state_dict

@@ -24,11 +24,15 @@ class SetLossRequest:
             base model), divided by the window's pair count (num_tokens then counts pairs).
         epsilon (float | Unset): PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
         beta (float | Unset): DPOLoss: the strength of the preference against the reference (default 0.1).
+        reference_model_path (str | Unset): DPOLoss: a checkpoint of yours (on this run's base model) as the reference
+            policy instead of the base model. It is loaded once as a frozen adapter (no run slot) and scored in the same
+            pass as the run. After load_checkpoint, call set_loss again to load it.
     """
 
     loss_name: LossName
     epsilon: float | Unset = UNSET
     beta: float | Unset = UNSET
+    reference_model_path: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         loss_name: str = self.loss_name
@@ -36,6 +40,8 @@ class SetLossRequest:
         epsilon = self.epsilon
 
         beta = self.beta
+
+        reference_model_path = self.reference_model_path
 
         field_dict: dict[str, Any] = {}
 
@@ -48,6 +54,8 @@ class SetLossRequest:
             field_dict["epsilon"] = epsilon
         if beta is not UNSET:
             field_dict["beta"] = beta
+        if reference_model_path is not UNSET:
+            field_dict["reference_model_path"] = reference_model_path
 
         return field_dict
 
@@ -60,10 +68,13 @@ class SetLossRequest:
 
         beta = d.pop("beta", UNSET)
 
+        reference_model_path = d.pop("reference_model_path", UNSET)
+
         set_loss_request = cls(
             loss_name=loss_name,
             epsilon=epsilon,
             beta=beta,
+            reference_model_path=reference_model_path,
         )
 
         return set_loss_request

@@ -3,6 +3,7 @@ training widens the chosen-minus-rejected margin; the local face gives the same 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,11 @@ def _train(model: Any) -> tuple[list[float], float, float]:
     for _ in range(5):
         losses.append(model.forward_backward(inputs=PAIRS).loss)
         model.clip_grad_and_step(1.0)
-    return losses, before, _margin(model)
+    after = _margin(model)
+    # The weights just saved as the reference policy: every pair's margin is 0, the loss log 2.
+    model.set_loss("DPOLoss", beta=0.2, reference_model_path=model.save("ref"))
+    losses.append(model.forward_only(inputs=PAIRS).loss)
+    return losses, before, after
 
 
 def test_remote_dpo_widens_the_margin_and_matches_the_local_face(client: Any, local: None) -> None:
@@ -82,7 +87,8 @@ def test_remote_dpo_widens_the_margin_and_matches_the_local_face(client: Any, lo
     here = _train(LocalModel(model_id=MODEL))
     losses, before, after = remote
     assert after > before + 0.5, (before, after)
-    assert losses[-1] < losses[0]
+    assert losses[-2] < losses[0]
+    assert losses[-1] == pytest.approx(math.log(2), abs=1e-5)
     assert here[0] == pytest.approx(losses, abs=1e-5)
     assert here[2] == pytest.approx(after, abs=1e-4)
 

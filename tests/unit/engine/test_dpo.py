@@ -199,3 +199,27 @@ def test_pairs_by_id_may_come_in_any_order(engine, sc_rows):
     assert engine.run_op("run_a", "forward_only", inputs=shuffled)["loss"] == pytest.approx(
         adjacent, abs=1e-5
     )
+
+
+def test_a_frozen_checkpoint_as_the_reference(engine, sc_rows, tmp_path):
+    """With the run's own weights saved as the reference, every pair's margin is 0: loss log 2."""
+    engine.run_op("run_a", "save", path=str(tmp_path / "ref"))
+    rows = _pairs(sc_rows)
+    engine.run_op("run_a", "set_loss", name="DPOLoss", beta=0.5)
+    against_base = engine.run_op("run_a", "forward_only", inputs=rows)["loss"]
+    engine.run_op(
+        "run_a",
+        "set_loss",
+        name="DPOLoss",
+        beta=0.5,
+        reference_model_path="twinkle://run_a/weights/ref",
+        reference_path=str(tmp_path / "ref"),
+    )
+    against_ckpt = engine.run_op("run_a", "forward_only", inputs=rows)
+    assert against_ckpt["loss"] == pytest.approx(float(torch.log(torch.tensor(2.0))), abs=1e-5)
+    assert against_base != pytest.approx(against_ckpt["loss"], abs=1e-3)
+    assert engine.capacity().used == 2  # the reference holds no run slot
+    configs = engine.run_op("run_a", "set_loss", name="DPOLoss", beta=0.5)
+    assert "reference_path" not in str(configs)
+    with pytest.raises(InvalidInput, match="could not be found"):
+        engine.run_op("run_a", "set_loss", name="DPOLoss", reference_model_path="twinkle://run_a/weights/x")

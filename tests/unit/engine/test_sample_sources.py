@@ -97,7 +97,9 @@ def test_frozen_entries_are_cached_and_the_least_recent_is_evicted(engine, sc_ro
     first = frozen.adapter_for(tmp_path / "a")
     assert frozen.adapter_for(tmp_path / "a") == first  # cached
     frozen.adapter_for(tmp_path / "b")
-    frozen.adapter_for(tmp_path / "c")  # max 2: "a" goes
+    frozen.adapter_for(tmp_path / "c")
+    assert len(frozen.names) == 3  # all three handed out for the passes being prepared: none goes yet
+    frozen.unpin()  # those passes ran: max 2, the least recently used ("a") goes
     assert first not in frozen.names and len(frozen.names) == 2
     assert first not in engine.peft_model.peft_config
     out = engine.run_op("sampler_x", "sample", prompts=[prompt], adapter_path=str(tmp_path / "a"), **GREEDY)
