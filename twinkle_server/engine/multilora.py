@@ -100,6 +100,7 @@ class MultiLoraModel:
         self.token_budget = spec.pass_token_budget or self._default_token_budget()
         self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
         self._sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
+        self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -298,6 +299,9 @@ class MultiLoraModel:
                     "accumulation_steps": item.run.accumulation_steps,
                 }
             return
+        if items[0].op == "sample" and self._vllm is not None:
+            self._vllm.sample(items)
+            return
         if items[0].op == "sample":
             solo = None if items[0].routable else (lambda: self._peft_forward(items[0].run))
             sample(
@@ -409,6 +413,12 @@ class MultiLoraModel:
             return template.encode(messages)
 
         return encode
+
+
+def _vllm_sampler(engine: MultiLoraModel) -> Any:
+    from twinkle_server.engine.vllm_sampler import VllmSampler
+
+    return VllmSampler(engine)
 
 
 def _check_loss_inputs(loss_name: str, batch: Any) -> None:

@@ -83,6 +83,10 @@ class FrozenAdapters:
         self._evict()
         return name
 
+    def folder_of(self, name: str) -> str:
+        """The checkpoint folder an entry was loaded from (KeyError for an unknown name)."""
+        return next(key[0] for key, entry in self._entries.items() if entry == name)
+
     def unpin(self) -> None:
         """The passes that used the entries handed out so far have run: they may be evicted."""
         self._pinned.clear()
