@@ -169,3 +169,24 @@ def test_stream_refuses_several_prompts_and_unknown_sources(alice: Any) -> None:
         alice.call("sample_model", body={"prompts": [{"input_ids": [1]}]})
     with pytest.raises(ValueError, match="no adapter"):
         sampler.sample(PROMPTS, PARAMS, adapter_name="missing")
+
+
+def test_the_run_sample_operation_takes_a_checkpoint_too(alice: Any, bob: Any) -> None:
+    model = _trained(RemoteModel(model_id=MODEL, client=alice))
+    path = model.save("ck")
+    body = {"prompts": [{"input_ids": PROMPTS[1]}], "max_tokens": 5, "seed": 1, "num_samples": 2}
+    expected = _tokens(
+        RemoteSampler(MODEL, client=alice).sample(
+            [PROMPTS[1]], {"max_tokens": 5, "seed": 1}, adapter_uri=path, num_samples=2
+        )
+    )
+    _train_step(model)
+    out = alice.call("sample", model.training_run_id, body={**body, "model_path": path})
+    assert [s["tokens"] for s in out["sequences"]] == expected
+    assert [
+        s["tokens"] for s in alice.call("sample", model.training_run_id, body=body)["sequences"]
+    ] != expected
+    with pytest.raises(NotFoundError):
+        alice.call(
+            "sample", model.training_run_id, body={**body, "model_path": "twinkle://run_x/weights/none"}
+        )
