@@ -149,8 +149,8 @@ LOSSES: Mapping[str, _LossEntry] = {
     "PPOLoss": _LossEntry(ppo_loss, {"epsilon": _epsilon}, ("advantages", "sampler_logprobs")),
     "LinearLoss": _LossEntry(linear_loss, {}, ("weights",)),
     "DPOLoss": _LossEntry(
-        dpo_loss, {"beta": positive, "reference_model_path": _checkpoint_path}, ("pair_index", "chosen")
-    ),
+        dpo_loss, {"beta": positive, "reference_model_path": _checkpoint_path}
+    ),  # its pairs are checked with the rows (processor.check_pairs, reference.reference_adapter)
 }
 
 REFERENCE_LOSSES = frozenset({"DPOLoss"})

@@ -55,6 +55,12 @@ def reference_adapter(
     rows bring them (all of them: a batch with some rows carrying them is refused)."""
     if loss_name not in REFERENCE_LOSSES:
         return None
+    if "pair_index" not in batch.values:
+        raise InvalidInput(
+            f"{loss_name} trains on preference pairs: give every row preference ('chosen' or "
+            "'rejected'), pairs as adjacent rows or sharing a pair_id",
+            details={"field": "preference"},
+        )
     given = batch.values.get("reference_logprobs")
     if given is not None:
         if bool(torch.isnan(given[batch.labels != IGNORE_INDEX]).any()):
