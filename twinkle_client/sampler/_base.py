@@ -123,7 +123,11 @@ class SamplerBase:
             )
 
     def set_template(self, template_cls: str, adapter_name: str = "", **kwargs: Any) -> None:
-        """The chat template for ``messages`` prompts (``Template``); a run's own template wins."""
+        """The chat template for ``messages`` prompts (``Template``); a run's own template wins.
+
+        Only the name is used: the server renders with the base model's own tokenizer and chat
+        template; twinkle's further arguments (``model_id``, ``max_length``) are accepted and ignored.
+        """
         if not isinstance(template_cls, str) or not template_cls:
             raise ValueError(f"template_cls must be a template name, got {template_cls!r}")
         self._templates[adapter_name] = template_cls
