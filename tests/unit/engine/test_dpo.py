@@ -223,3 +223,30 @@ def test_a_frozen_checkpoint_as_the_reference(engine, sc_rows, tmp_path):
     assert "reference_path" not in str(configs)
     with pytest.raises(InvalidInput, match="could not be found"):
         engine.run_op("run_a", "set_loss", name="DPOLoss", reference_model_path="twinkle://run_a/weights/x")
+
+
+def test_a_checkpoint_reference_fused_beside_other_runs_equals_solo(engine, sc_rows, tmp_path):
+    engine.run_op("run_b", "set_optimizer", name="SGD", lr=1.0)  # run_b's adapter starts as the base
+    engine.run_op("run_b", "forward_backward", inputs=sc_rows[:2])
+    engine.run_op("run_b", "clip_grad_and_step", max_norm=100.0)
+    engine.run_op("run_b", "save", path=str(tmp_path / "b"))
+    engine.run_op(
+        "run_a",
+        "set_loss",
+        name="DPOLoss",
+        reference_model_path="twinkle://run_b/weights/b",
+        reference_path=str(tmp_path / "b"),
+    )
+    rows = _pairs(sc_rows)
+    solo_a = engine.run_op("run_a", "forward_only", inputs=rows)["loss"]
+    solo_b = engine.run_op("run_b", "forward_only", inputs=sc_rows[:2])["loss"]
+    fused = engine.run_passes(
+        [
+            engine.prepare("run_b", "forward_only", inputs=sc_rows[:2]),
+            engine.prepare("run_a", "forward_only", inputs=rows),
+        ]
+    )
+    assert fused[0]["loss"] == pytest.approx(solo_b, abs=1e-5)
+    assert fused[1]["loss"] == pytest.approx(solo_a, abs=1e-5)
+    engine.run_op("run_a", "set_loss", name="DPOLoss")
+    assert engine.run_op("run_a", "forward_only", inputs=rows)["loss"] != pytest.approx(solo_a, abs=1e-3)
