@@ -8,6 +8,12 @@ Two runs (two LoRA adapters) on one base model each ask for ``--prompts`` prompt
   fused           both runs' requests decode together in one batch (what the worker does when
                   their requests wait at the same moment)
 
+and, for weights that are not a run's: a run, one of its checkpoints (a frozen adapter entry) and
+the base model (no adapter), as three passes one after another or as one shared pass:
+
+  sources apart   three requests, three batches
+  sources fused   the same three requests in one batch
+
 Prints generated tokens/s and the ratios. A measurement, not a test.
 
     python benchmarks/sampling.py --model tiny --prompts 16 --samples 4 --max-tokens 32
@@ -87,9 +93,38 @@ def main(argv: list[str] | None = None) -> int:
             ]
             return generated(engine.run_passes(items))
 
+        engine.run_op(RUNS[0], "save", path=str(Path(tmp) / "ckpt"))
+        sources = [
+            (RUNS[0], {}),
+            ("bench_sampler", {"adapter_path": str(Path(tmp) / "ckpt")}),
+            ("bench_sampler", {"base": True}),
+        ]
+
+        def source_items() -> list:
+            return [
+                engine.prepare(
+                    queue, "sample", prompts=prompts, num_samples=args.samples, seed=1, **source, **common
+                )
+                for queue, source in sources
+            ]
+
+        def sources_apart() -> int:
+            return generated([result for item in source_items() for result in engine.run_passes([item])])
+
+        def sources_fused() -> int:
+            return generated(engine.run_passes(source_items()))
+
         per_request()  # warm-up
+        sources_fused()
         results = {}
-        for name, fn in (("one at a time", one_at_a_time), ("per request", per_request), ("fused", fused)):
+        modes = (
+            ("one at a time", one_at_a_time),
+            ("per request", per_request),
+            ("fused", fused),
+            ("sources apart", sources_apart),
+            ("sources fused", sources_fused),
+        )
+        for name, fn in modes:
             sync(device)
             started = time.perf_counter()
             tokens = fn()
@@ -102,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, rate in results.items():
         print(f"  {name:<14} {rate:>10.0f} tokens/s   {rate / results['one at a time']:>6.1f}x")
+    print(f"  sources fused / sources apart: {results['sources fused'] / results['sources apart']:.2f}x")
     return 0
 
 

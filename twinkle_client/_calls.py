@@ -82,6 +82,8 @@ OPERATION_TAGS: dict[str, str] = {
         ),
         "data",
     ),
+    "sample": "run_compute",
+    **dict.fromkeys(("sample_model", "sample_stream"), "sampling"),
     "get_task": "tasks",
     "whoami": "account",
     **dict.fromkeys(("get_run_history", "export_run_history_csv", "export_run_history_json"), "history"),

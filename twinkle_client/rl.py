@@ -4,7 +4,8 @@ Light on purpose (no torch): a GRPO loop samples a group of continuations per pr
 (``model.sample``), scores them with its own reward, turns the rewards into advantages with
 ``group_advantages`` and the samples into training rows with ``rows_from_samples``, then trains
 with ``set_loss('PPOLoss')`` or ``'ImportanceSamplingLoss'``. The same helpers serve both faces:
-``twinkle.rl`` is this module.
+``twinkle.rl`` is this module. For DPO, ``preference_pair`` makes the two rows of a chosen and a
+rejected answer to one prompt (``set_loss('DPOLoss', beta=0.1)``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["group_advantages", "rows_from_samples"]
+__all__ = ["group_advantages", "preference_pair", "rows_from_samples"]
 
 
 def group_advantages(rewards: Sequence[float], group_size: int, *, normalize: bool = True) -> list[float]:
@@ -84,3 +85,30 @@ def rows_from_samples(
 
 def _field(sequence: Any, name: str) -> Any:
     return sequence.get(name) if isinstance(sequence, dict) else getattr(sequence, name)
+
+
+def preference_pair(
+    prompt: Sequence[int], chosen: Sequence[int], rejected: Sequence[int], *, pair_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The two rows of a DPO pair: prompt + answer each, the loss on the answer's tokens only.
+
+    Send pairs as adjacent rows (chosen first here), or give each pair a ``pair_id`` to mix them
+    freely in a batch. ``DPOLoss`` compares the answers against the base model unless the rows carry
+    ``reference_logprobs``.
+
+    Example:
+        >>> rows = preference_pair([1, 2], chosen=[7, 8], rejected=[9])
+        >>> rows[0]["labels"], rows[1]["preference"]
+        ([-100, 7, 8, -100], 'rejected')
+    """
+    if not prompt or not chosen or not rejected:
+        raise ValueError("a preference pair needs a prompt and two non-empty answers")
+    rows = []
+    for answer, preference in ((chosen, "chosen"), (rejected, "rejected")):
+        ids = [int(t) for t in (*prompt, *answer)]
+        labels = [-100] * (len(prompt) - 1) + [int(t) for t in answer] + [-100]
+        row: dict[str, Any] = {"input_ids": ids, "labels": labels, "preference": preference}
+        if pair_id is not None:
+            row["pair_id"] = pair_id
+        rows.append(row)
+    return rows

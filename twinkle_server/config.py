@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -78,6 +79,23 @@ class ServedModel(_Strict):
     pass_token_budget: int | None = Field(
         default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."
     )
+    sampler_backend: Literal["transformers", "vllm"] = Field(
+        default="transformers",
+        description="Who decodes samples: transformers (any device) or vLLM with LoRA (a GPU with vllm).",
+    )
+    max_frozen_adapters: int = Field(
+        default=4, ge=1, description="Checkpoints kept loaded for sampling and as DPO references."
+    )
+
+    @field_validator("sampler_backend")
+    @classmethod
+    def _check_sampler_backend(cls, value: str) -> str:
+        if value == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError(
+                "sampler_backend 'vllm' needs the vllm package, which is not installed in this "
+                "environment: install vllm on a GPU machine, or use sampler_backend 'transformers'"
+            )
+        return value
 
     @field_validator("device")
     @classmethod

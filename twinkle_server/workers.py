@@ -67,6 +67,8 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         pass_token_budget=served.pass_token_budget,
         loss_chunk_tokens=served.loss_chunk_tokens,
         fused_optimizer=served.fused_optimizer,
+        max_frozen_adapters=served.max_frozen_adapters,
+        sampler_backend=served.sampler_backend,
     )
     return ModelWorker(spec, resolver=resolver, fuse=served.fuse, fusion_wait_s=served.fusion_wait_ms / 1000)
 

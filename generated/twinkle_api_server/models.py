@@ -398,6 +398,18 @@ class Row(BaseModel):
     """
     Per input token, the weight of the label token's log-probability in LinearLoss (a custom loss's gradient, computed by the client).
     """
+    reference_logprobs: Annotated[list[float] | None, Field(max_length=131072)] = None
+    """
+    Per input token, the reference policy's log-probability of the label token; read by DPOLoss. Send it with every row or with none: without it the server scores the base model as the reference, in the same pass.
+    """
+    preference: Literal["chosen", "rejected"] | None = None
+    """
+    DPOLoss: this row is the chosen or the rejected answer of a pair. Every row of such a batch carries it; a pair is two adjacent rows (0 and 1, 2 and 3, ...) or the two rows of one `pair_id`, and holds one chosen and one rejected row, each with label tokens.
+    """
+    pair_id: Annotated[int | None, Field(ge=0, le=2147483647)] = None
+    """
+    Names the pair of a preference row; give it on every row or on none (pairs are then adjacent rows).
+    """
 
 
 class DataRow(BaseModel):
@@ -475,6 +487,51 @@ class SampleRequest(BaseModel):
     """
     Also return each sampled token's log-probability.
     """
+    prompt_logprobs: bool = False
+    """
+    Also return each prompt token's log-probability given the tokens before it.
+    """
+    model_path: Annotated[str | None, Field(max_length=512, pattern="^twinkle://")] = None
+    """
+    Sample from this checkpoint of yours (`twinkle://<run_id>/weights/<name>`, on the run's base model) instead of the run's current adapter.
+    """
+
+
+class ModelSampleRequest(BaseModel):
+    """
+    What to sample from: `model_path` (a checkpoint of yours), or `training_run_id` (one of your runs, its adapter as it is now), or neither (the base model `base_model`, no adapter). `base_model` may be left out when `model_path` or `training_run_id` names the model; given, it must be theirs. The other fields are those of SampleRequest.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    base_model: Annotated[str | None, Field(max_length=256, min_length=1)] = None
+    """
+    A served model id or alias.
+    """
+    model_path: Annotated[str | None, Field(max_length=512, pattern="^twinkle://")] = None
+    """
+    `twinkle://<run_id>/weights/<name>`, a checkpoint of yours.
+    """
+    training_run_id: Annotated[str | None, Field(pattern="^[A-Za-z0-9_-]{1,128}$")] = None
+    """
+    A run of yours: sample its current adapter, in the run's order.
+    """
+    template_name: Annotated[str | None, Field(max_length=128, min_length=1)] = None
+    """
+    The chat template for `messages` prompts when no run supplies one (default Template).
+    """
+    prompts: Annotated[list[SamplePrompt], Field(max_length=256, min_length=1)]
+    num_samples: Annotated[int, Field(ge=1, le=64)] = 1
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = 64
+    temperature: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    top_k: Annotated[int, Field(ge=0, le=2147483647)] = 0
+    stop: Annotated[list[StopItem] | None, Field(max_length=16)] = None
+    stop_token_ids: Annotated[list[StopTokenId] | None, Field(max_length=64)] = None
+    seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+    logprobs: bool = False
+    prompt_logprobs: bool = False
 
 
 class SampledSequence(BaseModel):
@@ -491,6 +548,10 @@ class SampledSequence(BaseModel):
 
 class SampleResult(BaseModel):
     sequences: list[SampledSequence]
+    prompt_logprobs: list[list[float | None]] | None = None
+    """
+    Per prompt, each token's log-probability given the tokens before it (null for the first token); absent unless asked.
+    """
 
 
 class ForwardRequest(BaseModel):
@@ -502,7 +563,9 @@ class ForwardRequest(BaseModel):
     """
     Also return the log-probability of each label token.
     """
-    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss"] | None = None
+    loss_name: (
+        Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss", "DPOLoss"] | None
+    ) = None
     """
     This call's loss (with its defaults) instead of the run's; the run's loss is unchanged.
     """
@@ -919,13 +982,21 @@ class SetLossRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss"]
+    loss_name: Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "PPOLoss", "LinearLoss", "DPOLoss"]
     """
-    CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count.
+    CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count, except DPOLoss: -sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), with pi and ref an answer's summed label-token log-probabilities under the run's adapter and the reference policy (the rows' reference_logprobs, else the base model), divided by the window's pair count (num_tokens then counts pairs).
     """
     epsilon: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
     """
     PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2).
+    """
+    beta: Annotated[float | None, Field(gt=0.0, le=1000.0)] = None
+    """
+    DPOLoss: the strength of the preference against the reference (default 0.1).
+    """
+    reference_model_path: Annotated[str | None, Field(max_length=512, pattern="^twinkle://")] = None
+    """
+    DPOLoss: a checkpoint of yours (on this run's base model) as the reference policy instead of the base model. It is loaded once as a frozen adapter (no run slot) and scored in the same pass as the run. After load_checkpoint, call set_loss again to load it.
     """
 
 

@@ -1447,6 +1447,151 @@ def build_router(service: TwinkleService) -> APIRouter:
         return result
 
     @router.post(
+        "/api/v1/sample",
+        operation_id="sample_model",
+        tags=["sampling"],
+        summary="Sample from one of your checkpoints, one of your runs' current adapters, or the base model.",
+        description="The sampler's operation: draws continuations from the weights named by `model_path` (a checkpoint of yours, `twinkle://<run_id>/weights/<name>`; another user's answers 404), or by `training_run_id` (that run's adapter as it is now, after the run's earlier requests), or from `base_model` alone (no adapter). A checkpoint is loaded once as a frozen adapter beside the runs' adapters (it takes no run slot) and kept while it is used. Requests of every kind on one base model decode together in one batch, each row through its own weights. Sampling parameters are those of `sample`.",
+        status_code=200,
+        response_model=models.SampleResult,
+        response_model_exclude_unset=True,
+        response_description="The sampled sequences, prompt-major (all samples of the first prompt first).",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def sample_model(
+        *,
+        request: Request,
+        body: Annotated[models.ModelSampleRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                pattern="^[!-~]+$",
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "sample_model",
+            lambda: service.sample_model(
+                ctx,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
+        "/api/v1/sample_stream",
+        operation_id="sample_stream",
+        tags=["sampling"],
+        summary="Stream the tokens of one continuation of one prompt as they are decoded.",
+        description='The body is that of `sample_model`, with exactly one prompt and `num_samples` 1. The answer is `text/event-stream` (server-sent events): a `token` event per decoded token, whose data is `{"token": <id>, "logprob": <number or null>}` (the logprob when `logprobs` was asked), then one `done` event whose data is the whole `SampleResult`, as `sample_model` would have answered it (the same seed gives the same tokens). An error after the stream has started comes as an `error` event whose data is the error body; errors found before it starts answer with their status as usual. A stream is not replayed: send no Idempotency-Key, or expect a retry to sample again.',
+        status_code=200,
+        response_model=None,
+        response_class=Response,
+        response_description='Server-sent events: `event: token` lines with `{"token", "logprob"}` data, then `event: done` with the SampleResult (or `event: error` with the error body).',
+        responses={
+            200: {
+                "description": 'Server-sent events: `event: token` lines with `{"token", "logprob"}` data, then `event: done` with the SampleResult (or `event: error` with the error body).',
+                "content": {"text/event-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+            },
+        },
+    )
+    async def sample_stream(
+        *,
+        request: Request,
+        body: Annotated[models.ModelSampleRequest, Body()],
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "sample_stream",
+            lambda: service.sample_stream(
+                ctx,
+                body=body,
+            ),
+        )
+        return result
+
+    @router.post(
         "/api/v1/training_runs/{run_id}/calculate_loss",
         operation_id="calculate_loss",
         tags=["run_compute"],

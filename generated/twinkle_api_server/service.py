@@ -399,6 +399,38 @@ class TwinkleService(abc.ABC):
         """
         raise OperationNotImplemented("sample")
 
+    async def sample_model(
+        self,
+        ctx: RequestContext,
+        *,
+        body: models.ModelSampleRequest,
+        idempotency_key: str | None,
+    ) -> models.SampleResult | Accepted | Response:
+        """POST /api/v1/sample: Sample from one of your checkpoints, one of your runs' current adapters, or the base model.
+
+        The sampler's operation: draws continuations from the weights named by `model_path` (a checkpoint of yours, `twinkle://<run_id>/weights/<name>`; another user's answers 404), or by `training_run_id` (that run's adapter as it is now, after the run's earlier requests), or from `base_model` alone (no adapter). A checkpoint is loaded once as a frozen adapter beside the runs' adapters (it takes no run slot) and kept while it is used. Requests of every kind on one base model decode together in one batch, each row through its own weights. Sampling parameters are those of `sample`.
+
+        Success: 200 (SampleResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("sample_model")
+
+    async def sample_stream(
+        self,
+        ctx: RequestContext,
+        *,
+        body: models.ModelSampleRequest,
+    ) -> Response:
+        """POST /api/v1/sample_stream: Stream the tokens of one continuation of one prompt as they are decoded.
+
+        The body is that of `sample_model`, with exactly one prompt and `num_samples` 1. The answer is `text/event-stream` (server-sent events): a `token` event per decoded token, whose data is `{"token": <id>, "logprob": <number or null>}` (the logprob when `logprobs` was asked), then one `done` event whose data is the whole `SampleResult`, as `sample_model` would have answered it (the same seed gives the same tokens). An error after the stream has started comes as an `error` event whose data is the error body; errors found before it starts answer with their status as usual. A stream is not replayed: send no Idempotency-Key, or expect a retry to sample again.
+
+        Success: 200 (text/event-stream).
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("sample_stream")
+
     async def calculate_loss(
         self,
         ctx: RequestContext,

@@ -369,6 +369,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sample from one of your checkpoints, one of your runs' current adapters, or the base model.
+         * @description The sampler's operation: draws continuations from the weights named by `model_path` (a checkpoint of yours, `twinkle://<run_id>/weights/<name>`; another user's answers 404), or by `training_run_id` (that run's adapter as it is now, after the run's earlier requests), or from `base_model` alone (no adapter). A checkpoint is loaded once as a frozen adapter beside the runs' adapters (it takes no run slot) and kept while it is used. Requests of every kind on one base model decode together in one batch, each row through its own weights. Sampling parameters are those of `sample`.
+         */
+        post: operations["sample_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sample_stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stream the tokens of one continuation of one prompt as they are decoded.
+         * @description The body is that of `sample_model`, with exactly one prompt and `num_samples` 1. The answer is `text/event-stream` (server-sent events): a `token` event per decoded token, whose data is `{"token": <id>, "logprob": <number or null>}` (the logprob when `logprobs` was asked), then one `done` event whose data is the whole `SampleResult`, as `sample_model` would have answered it (the same seed gives the same tokens). An error after the stream has started comes as an `error` event whose data is the error body; errors found before it starts answer with their status as usual. A stream is not replayed: send no Idempotency-Key, or expect a retry to sample again.
+         */
+        post: operations["sample_stream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/training_runs/{run_id}/calculate_loss": {
         parameters: {
             query?: never;
@@ -1257,12 +1297,16 @@ export interface components {
             loss_name: components["schemas"]["LossName"];
             /** @description PPOLoss: the ratio is clipped to [1 - epsilon, 1 + epsilon] (default 0.2). */
             epsilon?: number;
+            /** @description DPOLoss: the strength of the preference against the reference (default 0.1). */
+            beta?: number;
+            /** @description DPOLoss: a checkpoint of yours (on this run's base model) as the reference policy instead of the base model. It is loaded once as a frozen adapter (no run slot) and scored in the same pass as the run. After load_checkpoint, call set_loss again to load it. */
+            reference_model_path?: string;
         };
         /**
-         * @description CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count.
+         * @description CrossEntropyLoss: minus the label tokens' log-probabilities. ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token count, except DPOLoss: -sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), with pi and ref an answer's summed label-token log-probabilities under the run's adapter and the reference policy (the rows' reference_logprobs, else the base model), divided by the window's pair count (num_tokens then counts pairs).
          * @enum {string}
          */
-        LossName: "CrossEntropyLoss" | "ImportanceSamplingLoss" | "PPOLoss" | "LinearLoss";
+        LossName: "CrossEntropyLoss" | "ImportanceSamplingLoss" | "PPOLoss" | "LinearLoss" | "DPOLoss";
         SetOptimizerRequest: {
             /**
              * @description `default` is AdamW.
@@ -1319,6 +1363,15 @@ export interface components {
             sampler_logprobs?: number[];
             /** @description Per input token, the weight of the label token's log-probability in LinearLoss (a custom loss's gradient, computed by the client). */
             weights?: number[];
+            /** @description Per input token, the reference policy's log-probability of the label token; read by DPOLoss. Send it with every row or with none: without it the server scores the base model as the reference, in the same pass. */
+            reference_logprobs?: number[];
+            /**
+             * @description DPOLoss: this row is the chosen or the rejected answer of a pair. Every row of such a batch carries it; a pair is two adjacent rows (0 and 1, 2 and 3, ...) or the two rows of one `pair_id`, and holds one chosen and one rejected row, each with label tokens.
+             * @enum {string}
+             */
+            preference?: "chosen" | "rejected";
+            /** @description Names the pair of a preference row; give it on every row or on none (pairs are then adjacent rows). */
+            pair_id?: number;
         };
         /** @description A dataset row as stored; encoded rows carry the Row fields, others their own columns. */
         DataRow: {
@@ -1374,6 +1427,42 @@ export interface components {
              * @default false
              */
             logprobs?: boolean;
+            /**
+             * @description Also return each prompt token's log-probability given the tokens before it.
+             * @default false
+             */
+            prompt_logprobs?: boolean;
+            /** @description Sample from this checkpoint of yours (`twinkle://<run_id>/weights/<name>`, on the run's base model) instead of the run's current adapter. */
+            model_path?: string;
+        };
+        /** @description What to sample from: `model_path` (a checkpoint of yours), or `training_run_id` (one of your runs, its adapter as it is now), or neither (the base model `base_model`, no adapter). `base_model` may be left out when `model_path` or `training_run_id` names the model; given, it must be theirs. The other fields are those of SampleRequest. */
+        ModelSampleRequest: {
+            /** @description A served model id or alias. */
+            base_model?: string;
+            /** @description `twinkle://<run_id>/weights/<name>`, a checkpoint of yours. */
+            model_path?: string;
+            /** @description A run of yours: sample its current adapter, in the run's order. */
+            training_run_id?: string;
+            /** @description The chat template for `messages` prompts when no run supplies one (default Template). */
+            template_name?: string;
+            prompts: components["schemas"]["SamplePrompt"][];
+            /** @default 1 */
+            num_samples?: number;
+            /** @default 64 */
+            max_tokens?: number;
+            /** @default 1 */
+            temperature?: number;
+            /** @default 1 */
+            top_p?: number;
+            /** @default 0 */
+            top_k?: number;
+            stop?: string[];
+            stop_token_ids?: number[];
+            seed?: number;
+            /** @default false */
+            logprobs?: boolean;
+            /** @default false */
+            prompt_logprobs?: boolean;
         };
         SampledSequence: {
             tokens: number[];
@@ -1387,6 +1476,8 @@ export interface components {
         };
         SampleResult: {
             sequences: components["schemas"]["SampledSequence"][];
+            /** @description Per prompt, each token's log-probability given the tokens before it (null for the first token); absent unless asked. */
+            prompt_logprobs?: (number | null)[][];
         };
         ForwardRequest: {
             inputs: components["schemas"]["Row"][];
@@ -2614,6 +2705,116 @@ export interface operations {
                 };
             };
             202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    sample_model: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "model_path": "twinkle://run_8c1e2d/weights/step-100",
+                 *       "prompts": [
+                 *         {
+                 *           "messages": [
+                 *             {
+                 *               "role": "user",
+                 *               "content": "Who are you?"
+                 *             }
+                 *           ]
+                 *         }
+                 *       ],
+                 *       "num_samples": 2,
+                 *       "max_tokens": 32,
+                 *       "seed": 7
+                 *     }
+                 */
+                "application/json": components["schemas"]["ModelSampleRequest"];
+            };
+        };
+        responses: {
+            /** @description The sampled sequences, prompt-major (all samples of the first prompt first). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SampleResult"];
+                };
+            };
+            202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    sample_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "base_model": "twinkle/tiny-qwen2",
+                 *       "prompts": [
+                 *         {
+                 *           "input_ids": [
+                 *             1,
+                 *             2,
+                 *             3
+                 *           ]
+                 *         }
+                 *       ],
+                 *       "max_tokens": 16,
+                 *       "temperature": 0
+                 *     }
+                 */
+                "application/json": components["schemas"]["ModelSampleRequest"];
+            };
+        };
+        responses: {
+            /** @description Server-sent events: `event: token` lines with `{"token", "logprob"}` data, then `event: done` with the SampleResult (or `event: error` with the error body). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @enum {string} */
+                        event: "token" | "done" | "error";
+                        data: string;
+                    };
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];

@@ -64,6 +64,8 @@ CHECKED_BEYOND_THE_SCHEMA = [
     "forward_only",
     "forward_backward",
     "sample",
+    "sample_model",
+    "sample_stream",
     "load_checkpoint",
     "create_dataset",
     "dataset_set_template",

@@ -124,3 +124,18 @@ def test_structured_values_from_env(tmp_path):
     assert settings.dataset_aliases == {"ms://swift/self-cognition": "/d/sc.jsonl"}
     with pytest.raises(InvalidInput, match="TWINKLE_MODELS"):
         load_settings(None, env={"TWINKLE_MODELS": '[{"model_id": "x", "colour": 1}]'})
+
+
+def test_the_vllm_sampler_backend_is_refused_at_start_up_where_vllm_is_missing(tmp_path):
+    import importlib.util
+
+    text = "models:\n  - model_id: a\n    sampler_backend: {}\n"
+    assert load_settings(_write(tmp_path, text.format("transformers")), env={}).models[0].sampler_backend == (
+        "transformers"
+    )
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here: the backend is accepted")
+    with pytest.raises(InvalidInput, match="needs the vllm package, which is not installed"):
+        load_settings(_write(tmp_path, text.format("vllm")), env={})
+    with pytest.raises(InvalidInput, match="sampler_backend"):
+        load_settings(_write(tmp_path, text.format("tensorrt")), env={})

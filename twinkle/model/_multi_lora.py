@@ -99,10 +99,17 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         run = self.training_run_id
         return f"MultiLoraTransformersModel(model_id={self.model_id!r}, training_run_id={run!r})"
 
+    def _new_sampler(self) -> Any:
+        from twinkle.sampler import vLLMSampler
+
+        return vLLMSampler(self.model_id)
+
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
         from twinkle_server.engine.requests import engine_kwargs
 
         kwargs = engine_kwargs(operation, _request(operation, body))
+        if operation == "set_loss" and kwargs.get("reference_model_path") is not None:
+            kwargs["reference_path"] = str(self._folder(kwargs["reference_model_path"]))  # as the server does
         return self.worker.submit(self.training_run_id, operation, **kwargs).result()
 
     def add_adapter_to_model(

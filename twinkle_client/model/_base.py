@@ -78,6 +78,25 @@ class TrainingLoopBase:
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _new_sampler(self) -> Any:
+        raise NotImplementedError
+
+    def sampler(self) -> Any:
+        """A sampler bound to this model's adapter: it samples the weights as they are now.
+
+        Its default adapter is this run, and each call runs after every call this model has made,
+        so a loop can train, sample, score and train again without saving. Other adapters
+        (checkpoints) can still be named per call.
+
+        Example:
+            >>> sampler = model.sampler()
+            >>> out = sampler.sample(prompts, {'max_tokens': 16, 'seed': 0}, num_samples=4)
+        """
+        self._require_adapter()
+        sampler = self._new_sampler()
+        sampler.add_adapter_to_sampler("", self)
+        return sampler
+
     def _require_adapter(self) -> None:
         if self.adapter_name is None:
             raise RuntimeError(
@@ -197,19 +216,24 @@ class TrainingLoopBase:
 
     # -- compute -------------------------------------------------------------------------------
 
-    def forward(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
+    def forward(
+        self, inputs: Any, return_logprobs: bool = False, loss_name: str | None = None
+    ) -> ForwardOutput:
         """Forward a batch with gradients kept for a later ``backward``.
 
         Args:
             inputs: a list of rows: encoded (``input_ids``, ``labels``, ...) or chat ``messages``.
             return_logprobs: also return each label token's log-probability.
+            loss_name: this call's loss instead of the run's (``set_loss``), with its defaults.
         """
-        body = _forward_body(inputs, return_logprobs, None)
+        body = _forward_body(inputs, return_logprobs, loss_name)
         return self._run(lambda: self._call("forward", body, ForwardOutput))
 
-    def forward_only(self, inputs: Any, return_logprobs: bool = False) -> ForwardOutput:
-        """Forward a batch without gradients (evaluation)."""
-        body = _forward_body(inputs, return_logprobs, None)
+    def forward_only(
+        self, inputs: Any, return_logprobs: bool = False, loss_name: str | None = None
+    ) -> ForwardOutput:
+        """Forward a batch without gradients (evaluation); ``loss_name`` as in ``forward``."""
+        body = _forward_body(inputs, return_logprobs, loss_name)
         return self._run(lambda: self._call("forward_only", body, ForwardOutput))
 
     def calculate_loss(self) -> LossOutput:

@@ -54,6 +54,11 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         run = self.training_run_id
         return f"MultiLoraTransformersModel(model_id={self.model_id!r}, training_run_id={run!r})"
 
+    def _new_sampler(self) -> Any:
+        from twinkle_client.sampler import vLLMSampler
+
+        return vLLMSampler(self.model_id, client=self.client)
+
     def _op(self, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
         run_id = self.training_run_id
         if operation == "get_train_configs":

@@ -22,6 +22,9 @@ ENCODED_FIELDS = (
     "advantages",
     "sampler_logprobs",
     "weights",
+    "reference_logprobs",
+    "preference",
+    "pair_id",
 )
 
 
@@ -43,7 +46,8 @@ def _row(row: Any, index: int) -> dict[str, Any]:
             )
         return out
     if row.get("messages") is not None:
-        return {"messages": [dict(m) for m in row["messages"]]}
+        pairing = {k: row[k] for k in ("preference", "pair_id") if row.get(k) is not None}
+        return {"messages": [dict(m) for m in row["messages"]], **pairing}
     raise ValueError(
         f"inputs[{index}] has neither input_ids nor messages (keys: {sorted(row)}); "
         "encode the dataset first (dataset.encode()) or pass chat messages."

@@ -23,6 +23,7 @@ from twinkle_server.api.history import HistoryOps
 from twinkle_server.api.registry import DataRegistry
 from twinkle_server.api.run_compute import RunComputeOps
 from twinkle_server.api.run_config import RunConfigOps
+from twinkle_server.api.sampling import SamplingOps
 from twinkle_server.api.service import ServiceOps
 from twinkle_server.api.sessions import SessionOps
 from twinkle_server.api.tasks import TaskOps
@@ -40,6 +41,7 @@ class TwinkleServer(
     TrainingRunOps,
     RunConfigOps,
     RunComputeOps,
+    SamplingOps,
     CheckpointOps,
     DataOps,
     TaskOps,

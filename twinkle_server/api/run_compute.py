@@ -78,4 +78,3 @@ class RunComputeOps(ServiceBase):
     lr_step = _engine_handler("lr_step")
     clip_grad_and_step = _engine_handler("clip_grad_and_step")
     calculate_metric = _engine_handler("calculate_metric")
-    sample = _engine_handler("sample")

@@ -16,7 +16,9 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
 from twinkle_server.api.prechecks import check_component, check_template
+from twinkle_server.api.sampling import checkpoint_folder
 from twinkle_server.engine.requests import engine_kwargs
+from twinkle_server.errors import InvalidInput
 
 __all__ = ["RunConfigOps"]
 
@@ -83,7 +85,22 @@ class RunConfigOps(ServiceBase):
     async def set_loss(
         self, ctx: RequestContext, *, run_id: str, body: models.SetLossRequest, idempotency_key: str | None
     ) -> Any:
-        return await self._setter(ctx, run_id, "set_loss", body, idempotency_key)
+        path = body.reference_model_path
+        if path is None:
+            return await self._setter(ctx, run_id, "set_loss", body, idempotency_key)
+        # A checkpoint of the caller's as the reference policy: the engine gets its folder too.
+        user_id = self.caller(ctx).user_id
+        folder, base_model = await self.db(checkpoint_folder, self, user_id, path)
+        run = await self.db(self.owned_run, user_id, run_id)
+        if base_model != run.base_model:
+            raise InvalidInput(
+                f"reference checkpoint {path} is of {base_model}, this run of {run.base_model}"
+            )
+        kwargs = {**engine_kwargs("set_loss", body), "reference_path": str(folder)}
+        await self._precheck(ctx, run_id, "set_loss", kwargs)
+        return await self.engine_op(
+            ctx, run_id, "set_loss", body=body, idempotency_key=idempotency_key, kwargs=kwargs
+        )
 
     async def set_optimizer(
         self,

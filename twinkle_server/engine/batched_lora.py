@@ -26,7 +26,11 @@ import torch
 from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
 
-__all__ = ["LoraRouter", "PassPlan", "Segment", "install_router", "routable"]
+__all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "Segment", "install_router", "routable"]
+
+BASE_ADAPTER = ""
+"""The segment name of base-model rows: no LoRA layer holds an adapter of that name, so the rows of
+such a segment get no update at all (sampling from the base model, a reference policy)."""
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,11 @@ from twinkle_server.errors import InvalidInput
 __all__ = [
     "IGNORE_INDEX",
     "LOSSES",
+    "REFERENCE_LOSSES",
     "LossOutput",
     "build_loss",
     "cross_entropy_loss",
+    "dpo_loss",
     "importance_sampling_loss",
     "linear_loss",
     "loss_inputs",
@@ -82,6 +84,37 @@ def linear_loss(scores: TargetScores) -> LossOutput:
     return _token_loss((scores.values["weights"] * scores.logprobs).sum(), scores)
 
 
+def dpo_loss(
+    scores: TargetScores, *, beta: float = 0.1, reference_model_path: str | None = None
+) -> LossOutput:
+    """Direct preference optimisation over pairs of a chosen (c) and a rejected (r) answer:
+    ``-sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r)))``, where ``pi`` and
+    ``ref`` are the summed label-token log-probabilities of an answer under the trained policy and
+    under the reference policy.
+
+    Per-token inputs: ``pair_index`` and ``chosen`` (from the rows' preference pairs) and
+    ``reference_logprobs`` (sent by the client, or computed by the server in the same pass). The
+    loss is normalised per pair, not per token: ``num_tokens`` counts pairs, and ``num_correct``
+    the pairs whose chosen answer already wins (the reward accuracy). ``reference_model_path``
+    (a checkpoint as the reference policy instead of the base model) only chooses which adapter
+    scores ``reference_logprobs`` (``reference.py``).
+    """
+    values = scores.values
+    pair = values["pair_index"].long()
+    chosen = values["chosen"] > 0.5
+    shift = scores.logprobs - values["reference_logprobs"]
+    pairs = int(pair.max()) + 1 if pair.numel() else 0
+    sign = torch.where(chosen, 1.0, -1.0).to(shift.dtype)
+    margin = beta * torch.zeros(pairs, dtype=shift.dtype, device=shift.device).index_add(
+        0, pair, sign * shift
+    )
+    return LossOutput(
+        loss_sum=-torch.nn.functional.logsigmoid(margin).sum(),
+        num_tokens=pairs,
+        num_correct=int((margin.detach() > 0).sum()),
+    )
+
+
 def _token_loss(loss_sum: torch.Tensor, scores: TargetScores) -> LossOutput:
     return LossOutput(
         loss_sum=loss_sum, num_tokens=int(scores.logprobs.numel()), num_correct=scores.num_correct
@@ -102,12 +135,27 @@ def _epsilon(field: str, value: Any) -> float:
     return value
 
 
+def _checkpoint_path(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("twinkle://"):
+        raise InvalidInput(
+            f"{field} must be a checkpoint path twinkle://<run_id>/weights/<name>, got {value!r}"
+        )
+    return value
+
+
 LOSSES: Mapping[str, _LossEntry] = {
     "CrossEntropyLoss": _LossEntry(cross_entropy_loss, {}),
     "ImportanceSamplingLoss": _LossEntry(importance_sampling_loss, {}, ("advantages", "sampler_logprobs")),
     "PPOLoss": _LossEntry(ppo_loss, {"epsilon": _epsilon}, ("advantages", "sampler_logprobs")),
     "LinearLoss": _LossEntry(linear_loss, {}, ("weights",)),
+    "DPOLoss": _LossEntry(
+        dpo_loss, {"beta": positive, "reference_model_path": _checkpoint_path}
+    ),  # its pairs are checked with the rows (processor.check_pairs, reference.reference_adapter)
 }
+
+REFERENCE_LOSSES = frozenset({"DPOLoss"})
+"""Losses that compare with a reference policy's ``reference_logprobs`` (the server computes them
+when the rows do not bring them)."""
 
 
 def build_loss(name: Any, kwargs: Mapping[str, Any]) -> Callable[[TargetScores], LossOutput]:

@@ -35,8 +35,10 @@ from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
+from twinkle_server.engine.reference import reference_adapter
 from twinkle_server.engine.run import RunState
-from twinkle_server.engine.sampling import check_sample_request, sample
+from twinkle_server.engine.sampling import sample
+from twinkle_server.engine.sources import SampleSources
 from twinkle_server.engine.spec import Capacity, ModelSpec
 from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound, OutOfMemory, Unavailable
 
@@ -97,6 +99,8 @@ class MultiLoraModel:
         )
         self.token_budget = spec.pass_token_budget or self._default_token_budget()
         self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
+        self._sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
+        self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -198,6 +202,8 @@ class MultiLoraModel:
         Raises the op's InvalidInput/NotFound/Conflict here, before any pass, so a bad request of
         one run never fails the runs that would have shared its pass.
         """
+        if op == "sample":  # from a run's adapter, a checkpoint or the base model (``sources.py``)
+            return self._sources.prepare(run_id, kwargs)
         run = self._get_run(run_id)
         if op not in self.FUSABLE_OPS:
             raise InvalidInput(
@@ -206,14 +212,6 @@ class MultiLoraModel:
         if op == "backward":
             check_kwargs(op, kwargs, ())
             return _backward_item(run)
-        if op == "sample":
-            return check_sample_request(
-                run,
-                kwargs,
-                vocab_size=self._vocab_size,
-                max_length=self.spec.max_length,
-                encode=self._prompt_encoder(run),
-            )
         check_kwargs(op, kwargs, ("inputs", "return_logprobs", "loss_name"))
         if "inputs" not in kwargs:
             raise InvalidInput(f"{op} needs argument(s) inputs")
@@ -235,12 +233,17 @@ class MultiLoraModel:
         _check_loss_inputs(loss_name, batch)
         if "template" in made:
             run.template, run.template_config = made["template"], {"name": "Template", "kwargs": {}}
-        return PassItem(run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs)
+        reference = reference_adapter(self, run, loss_name, loss_kwargs, batch)
+        return PassItem(
+            run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs, reference=reference
+        )
 
     def pass_key(self, item: PassItem) -> tuple[str, str]:
         """Items with equal keys may share a pass: same mode, and routable runs only."""
-        if item.op in ("backward", "sample"):
-            return (item.op, "" if item.run.routable or item.op == "backward" else item.run.run_id)
+        if item.op == "sample":
+            return (item.op, "" if item.routable else item.run.run_id)
+        if item.op == "backward":
+            return (item.op, "")
         mode = "train" if item.training else "eval"
         return (mode, "" if item.run.routable else item.run.run_id)
 
@@ -258,6 +261,8 @@ class MultiLoraModel:
             return [item.result for item in items]
         except _OOM_ERRORS:
             pass
+        finally:
+            self._sources.frozen.unpin()  # checkpoint adapters of these items may now be evicted
         # Recovery runs outside the except block: the caught error's traceback pins the failed
         # pass's frames, and with them every activation it allocated, until the block is left.
         self._free_memory(items)
@@ -294,8 +299,11 @@ class MultiLoraModel:
                     "accumulation_steps": item.run.accumulation_steps,
                 }
             return
-        solo = None if items[0].run.routable else (lambda: self._peft_forward(items[0].run))
+        if items[0].op == "sample" and self._vllm is not None:
+            self._vllm.sample(items)
+            return
         if items[0].op == "sample":
+            solo = None if items[0].routable else (lambda: self._peft_forward(items[0].run))
             sample(
                 self._pass_model,
                 items,
@@ -304,6 +312,7 @@ class MultiLoraModel:
                 peft_forward=solo,
             )
             return
+        solo = None if items[0].run.routable else (lambda: self._peft_forward(items[0].run))
         run_pass(self._pass_model, items, peft_forward=solo)
 
     def _handler(self, op: str) -> Callable[..., dict]:
@@ -393,15 +402,6 @@ class MultiLoraModel:
             run.generator.set_state(torch.cuda.get_rng_state(self.device) if cuda else torch.get_rng_state())
             _set_global_rng(self.device, saved)
 
-    def _prompt_encoder(self, run: RunState):
-        """Chat prompts become token ids through the run's template (the generic one without)."""
-
-        def encode(messages: Any) -> list[int]:
-            template = run.template or self.build_template("Template", {})
-            return template.encode_prompt(messages)
-
-        return encode
-
     def _encoder(self, run: RunState, made: dict[str, Any]):
         """Encode chat rows with the run's template; without one, the generic ``Template``, which is
         kept (in ``made``) only once the whole batch has passed validation."""
@@ -413,6 +413,12 @@ class MultiLoraModel:
             return template.encode(messages)
 
         return encode
+
+
+def _vllm_sampler(engine: MultiLoraModel) -> Any:
+    from twinkle_server.engine.vllm_sampler import VllmSampler
+
+    return VllmSampler(engine)
 
 
 def _check_loss_inputs(loss_name: str, batch: Any) -> None:

@@ -27,6 +27,7 @@ from twinkle_server.engine.loss import build_loss
 from twinkle_server.engine.metrics import TokenStats, check_metric, metric_keys, report
 from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwargs
 from twinkle_server.engine.processor import build_processor
+from twinkle_server.engine.reference import check_reference
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.schedulers import build_scheduler, normalize_scheduler_kwargs
 from twinkle_server.errors import Conflict, InvalidInput, TwinkleError
@@ -132,8 +133,11 @@ def set_processor(engine: MultiLoraModel, run: RunState, *, name: Any, **kwargs:
 
 def set_loss(engine: MultiLoraModel, run: RunState, *, name: Any, **kwargs: Any) -> dict:
     kwargs = _given(kwargs)
+    folder = kwargs.pop("reference_path", None)  # the reference checkpoint's folder (reference.py)
     build_loss(name, kwargs)
+    reference = check_reference(engine, kwargs, folder)
     run.loss_config = {"name": name, "kwargs": dict(kwargs)}
+    run.reference_folder = reference
     return run.train_configs()
 
 

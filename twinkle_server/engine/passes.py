@@ -30,6 +30,7 @@ from twinkle_server.engine.batched_lora import LoraRouter, PassPlan, Segment
 from twinkle_server.engine.head import TargetScores, score_targets
 from twinkle_server.engine.loss import IGNORE_INDEX, LossOutput
 from twinkle_server.engine.processor import Batch
+from twinkle_server.engine.reference import attach_references, reference_segments
 from twinkle_server.engine.run import PendingForward, RunState, SharedGraph
 
 __all__ = ["FORWARD_OPS", "PassItem", "PassModel", "run_backwards", "run_pass"]
@@ -46,6 +47,7 @@ class PassItem:
     batch: Batch | None = None  # None for backward, which reuses its forward's graph
     loss_fn: Callable[[TargetScores], LossOutput] | None = None
     return_logprobs: bool = False
+    reference: str | None = None  # the adapter scoring a preference loss's reference (reference.py)
     result: dict[str, Any] | None = field(default=None, init=False)
 
     @property
@@ -150,8 +152,9 @@ def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_
         else:
             states = engine.model(**model_inputs).logits
             head = None
+        attach_references(engine, items, plan, states, head)
         outputs = []
-        for item, segment in zip(items, plan.segments, strict=True):
+        for item, segment in zip(items, plan.segments[: len(items)], strict=True):
             own = states[segment.start : segment.stop, : item.width]
             outputs.append(_item_output(engine, item, own, head, routed=peft_forward is None))
     return outputs
@@ -176,6 +179,7 @@ def _fuse(items: Sequence[PassItem], pad_id: int) -> tuple[dict[str, torch.Tenso
             parts[key].append(torch.nn.functional.pad(tensor, (0, extra), value=fill) if extra else tensor)
         segments.append(Segment(item.run.run_id, start, start + item.rows, item.width, item.run.generator))
         start += item.rows
+    segments += reference_segments(items, parts, start)
     inputs = {key: torch.cat(tensors) if len(tensors) > 1 else tensors[0] for key, tensors in parts.items()}
     return inputs, PassPlan(tuple(segments))
 

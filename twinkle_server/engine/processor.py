@@ -17,11 +17,23 @@ import torch
 from twinkle_server.engine.checks import check_kwargs, check_name
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["PROCESSORS", "TOKEN_VALUE_FIELDS", "Batch", "InputProcessor", "build_processor", "validate_rows"]
+__all__ = [
+    "PAIR_VALUE_FIELDS",
+    "PROCESSORS",
+    "TOKEN_VALUE_FIELDS",
+    "Batch",
+    "InputProcessor",
+    "build_processor",
+    "check_pairs",
+    "validate_rows",
+]
 
 IGNORE_INDEX = -100
-TOKEN_VALUE_FIELDS = ("advantages", "sampler_logprobs", "weights")
+TOKEN_VALUE_FIELDS = ("advantages", "sampler_logprobs", "weights", "reference_logprobs")
 """Per-token numbers a row may carry for a loss (aligned with labels: entry i goes with labels[i])."""
+PAIR_VALUE_FIELDS = ("pair_index", "chosen")
+"""Per-token numbers derived from preference pairs: the row's pair (0, 1, ...) and 1.0 for chosen."""
+PREFERENCES = ("chosen", "rejected")
 
 _ROW_FIELDS = (
     "input_ids",
@@ -30,6 +42,8 @@ _ROW_FIELDS = (
     "position_ids",
     "length",
     "messages",
+    "preference",
+    "pair_id",
     *TOKEN_VALUE_FIELDS,
 )
 _SEQ_FIELDS = ("labels", "attention_mask", "position_ids")
@@ -135,6 +149,7 @@ def _validate_row(index: int, row: Any, *, vocab_size: int, max_length: int) -> 
     for name in TOKEN_VALUE_FIELDS:
         if row.get(name) is not None:
             out[name] = _number_list(name, index, row[name], len(ids))
+    _copy_preference(index, row, out)
     if "labels" in out:
         _check_range("labels", index, out["labels"], vocab_size, allow_ignore=True)
     if "attention_mask" in out and any(v not in (0, 1) for v in out["attention_mask"]):
@@ -148,6 +163,65 @@ def _validate_row(index: int, row: Any, *, vocab_size: int, max_length: int) -> 
             details={"row": index, "field": "length"},
         )
     return out
+
+
+def _copy_preference(index: int, row: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """A preference row says whether it is the chosen or the rejected answer, and may name its pair."""
+    preference, pair_id = row.get("preference"), row.get("pair_id")
+    if preference is None:
+        if pair_id is not None:
+            raise InvalidInput(f"row {index}: pair_id needs preference ('chosen' or 'rejected')")
+        return
+    if preference not in PREFERENCES:
+        raise InvalidInput(f"row {index}: preference must be 'chosen' or 'rejected', got {preference!r}")
+    if pair_id is not None and (isinstance(pair_id, bool) or not isinstance(pair_id, int)):
+        raise InvalidInput(f"row {index}: pair_id must be an integer, got {pair_id!r}")
+    out["preference"], out["pair_id"] = preference, pair_id
+
+
+def check_pairs(rows: list[dict[str, Any]]) -> None:
+    """Preference rows come in pairs of one chosen and one rejected answer, and each gets the
+    per-token ``pair_index`` and ``chosen`` values the DPO loss reads.
+
+    Pairs are named by ``pair_id`` (every row then carries one, each id on exactly two rows) or,
+    without ids, are adjacent rows (0 and 1, 2 and 3, ...). Every preference row needs label tokens.
+    """
+    marked = [i for i, r in enumerate(rows) if "preference" in r]
+    if not marked:
+        return
+    if len(marked) != len(rows):
+        raise InvalidInput(
+            f"row {next(i for i, r in enumerate(rows) if 'preference' not in r)}: every row of a batch "
+            "with preference pairs needs preference ('chosen' or 'rejected')"
+        )
+    with_ids = [r["pair_id"] is not None for r in rows]
+    if any(with_ids) and not all(with_ids):
+        raise InvalidInput("give every row a pair_id, or none (pairs are then adjacent rows)")
+    if all(with_ids):
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault(r["pair_id"], []).append(i)
+    elif len(rows) % 2:
+        raise InvalidInput(
+            f"{len(rows)} rows cannot form adjacent pairs; send chosen and rejected rows in twos"
+        )
+    else:
+        groups = {k: [2 * k, 2 * k + 1] for k in range(len(rows) // 2)}
+    for index, (pair, members) in enumerate(groups.items()):
+        kinds = sorted(rows[i]["preference"] for i in members)
+        if kinds != ["chosen", "rejected"]:
+            raise InvalidInput(
+                f"pair {pair} (rows {', '.join(map(str, members))}) must hold one chosen and one "
+                "rejected row",
+                details={"pair": pair, "rows": members},
+            )
+        for i in members:
+            row = rows[i]
+            if not any(v != IGNORE_INDEX for v in row.get("labels") or ()):
+                raise InvalidInput(f"row {i}: a preference row needs label tokens (its answer)")
+            n = len(row["input_ids"])
+            row["pair_index"] = [float(index)] * n
+            row["chosen"] = [1.0 if row["preference"] == "chosen" else 0.0] * n
 
 
 def _encode(
@@ -188,8 +262,10 @@ def validate_rows(
                 raise InvalidInput(f"row {index}: give either input_ids or messages, not both")
             if encode_messages is None:
                 raise InvalidInput(f"row {index}: messages rows need a template; call set_template first")
-            row = _encode(index, row["messages"], encode_messages)
+            pairing = {k: row[k] for k in ("preference", "pair_id") if k in row}
+            row = {**_encode(index, row["messages"], encode_messages), **pairing}
         checked.append(_validate_row(index, row, vocab_size=vocab_size, max_length=max_length))
+    check_pairs(checked)
     if need_labels and not any(v != IGNORE_INDEX for r in checked for v in r.get("labels") or ()):
         raise InvalidInput(
             "the batch has no label tokens: every labels entry is -100 (or labels are missing), so there is "
@@ -246,7 +322,7 @@ class InputProcessor:
                 dtype=torch.float32,
                 device=device,
             )
-            for name in TOKEN_VALUE_FIELDS
+            for name in (*TOKEN_VALUE_FIELDS, *PAIR_VALUE_FIELDS)
             if any(name in r for r in rows)
         }
         return Batch(

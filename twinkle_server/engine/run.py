@@ -65,6 +65,7 @@ class RunState:
     generator: torch.Generator
     routable: bool = True
     loss_config: dict[str, Any] = field(default_factory=lambda: {"name": "CrossEntropyLoss", "kwargs": {}})
+    reference_folder: str | None = None  # the checkpoint of the loss's reference_model_path (reference.py)
     template_config: dict[str, Any] | None = None
     template: Any = None
     processor: InputProcessor = field(default_factory=InputProcessor)

@@ -1,20 +1,23 @@
-"""Sampling from runs' current adapters, several runs' requests decoded together in one batch.
+"""Sampling from runs' current adapters, checkpoints or the base model, decoded together in one batch.
 
 A request asks for ``num_samples`` continuations of each of its prompts. Every continuation is a row
 of one decode batch: prompts are left-padded, prefilled once with a key/value cache, then extended a
-token per step. The batched LoRA layer routes each row through its own run's adapter (the rows of a
+token per step. The batched LoRA layer routes each row through its own adapter (the rows of a
 request are contiguous, like a pass's segments), so requests of different runs share every forward
-of the decode, and a request of run B can never be answered with run A's weights.
+of the decode, and a request of run B can never be answered with run A's weights. A request's
+adapter is its run's, a frozen checkpoint entry, or none (base-model rows; ``sources.py``).
 
 Sampling per request: its own ``torch.Generator`` seeded by ``seed`` (same seed, same tokens),
 ``temperature`` (0: the argmax), ``top_k`` and ``top_p`` truncation, stop token ids and stop
-strings, ``max_tokens``. The log-probability reported for a sampled token is under the model's own
+strings, ``max_tokens``; optionally each prompt token's log-probability (``prompt_logprobs``,
+None for the first token, which has no context) and a callback per decoded step (``on_token``, for
+streaming). The log-probability reported for a sampled token is under the model's own
 distribution (temperature 1, no truncation): what importance-sampling and PPO losses compare against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +29,7 @@ from twinkle_server.engine.passes import PassModel
 from twinkle_server.engine.run import RunState
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["SAMPLE_KWARGS", "SampleRequest", "check_sample_request", "sample"]
+__all__ = ["SAMPLE_KWARGS", "SOURCE_KWARGS", "SampleRequest", "check_sample_request", "sample"]
 
 SAMPLE_KWARGS = (
     "prompts",
@@ -39,17 +42,28 @@ SAMPLE_KWARGS = (
     "stop_token_ids",
     "seed",
     "logprobs",
+    "prompt_logprobs",
 )
+SOURCE_KWARGS = ("adapter_path", "base", "template_name", "on_token")
+"""Engine-side arguments beside the sampling ones: which weights (a checkpoint folder, or the base
+model), the template for chat prompts, and a per-step callback ``on_token(rows)`` getting each
+row's ``(token, logprob)`` of the step (None for a row that has stopped)."""
 MAX_SAMPLES = 64
 MAX_NEW_TOKENS = 4096
 
 
 @dataclass
 class SampleRequest:
-    """One sample op, checked: its run, prompts as token ids, and how to draw."""
+    """One sample op, checked: its weights (``adapter``, a segment name), prompts as ids, how to draw.
+
+    ``run`` is the run whose current adapter samples (None for a checkpoint or the base model);
+    ``generator`` draws the seed when none is given.
+    """
 
     op = "sample"
-    run: RunState
+    run: RunState | None
+    adapter: str
+    generator: torch.Generator
     prompts: list[list[int]]
     num_samples: int = 1
     max_tokens: int = 64
@@ -60,7 +74,14 @@ class SampleRequest:
     stop_token_ids: list[int] = field(default_factory=list)
     seed: int | None = None
     logprobs: bool = False
+    prompt_logprobs: bool = False
+    on_token: Callable[[list[tuple[int, float] | None]], None] | None = None
     result: dict[str, Any] | None = field(default=None, init=False)
+
+    @property
+    def routable(self) -> bool:
+        """Checkpoints and the base model always go through the routed layer; a run when it can."""
+        return self.run is None or self.run.routable
 
     @property
     def rows(self) -> int:
@@ -72,12 +93,20 @@ class SampleRequest:
 
 
 def check_sample_request(
-    run: RunState, kwargs: dict[str, Any], *, vocab_size: int, max_length: int, encode: Any
+    run: RunState | None,
+    kwargs: dict[str, Any],
+    *,
+    adapter: str,
+    generator: torch.Generator,
+    vocab_size: int,
+    max_length: int,
+    encode: Any,
 ) -> SampleRequest:
     """Validate a sample op's arguments (InvalidInput naming the field) and build its request.
 
     ``encode`` turns a list of chat messages into prompt token ids (the run's template, with the
-    generation prompt); prompts may also be given as token ids.
+    generation prompt); prompts may also be given as token ids. ``kwargs`` holds the sampling
+    arguments only (the source arguments are taken out before).
     """
     check_kwargs("sample", kwargs, SAMPLE_KWARGS)
     prompts = kwargs.get("prompts")
@@ -86,6 +115,8 @@ def check_sample_request(
     ids = [_prompt_ids(i, p, vocab_size, encode) for i, p in enumerate(prompts)]
     request = SampleRequest(
         run=run,
+        adapter=adapter,
+        generator=generator,
         prompts=ids,
         num_samples=_int("num_samples", kwargs.get("num_samples", 1), 1, MAX_SAMPLES),
         max_tokens=_int("max_tokens", kwargs.get("max_tokens", 64), 1, MAX_NEW_TOKENS),
@@ -99,6 +130,7 @@ def check_sample_request(
         ],
         seed=None if kwargs.get("seed") is None else _int("seed", kwargs["seed"], 0, 2**63 - 1),
         logprobs=boolean("logprobs", kwargs.get("logprobs", False)),
+        prompt_logprobs=boolean("prompt_logprobs", kwargs.get("prompt_logprobs", False)),
     )
     longest = max(len(p) for p in ids)
     if longest + request.max_tokens > max_length:
@@ -122,7 +154,8 @@ def sample(
     """Decode every request's rows in one batch; each request gets its ``result``.
 
     Result: ``sequences``, one per prompt and sample (prompt-major), each with ``tokens``,
-    ``logprobs`` (when asked) and ``stop_reason`` ("stop" or "length"). ``peft_forward``: a
+    ``logprobs`` (when asked) and ``stop_reason`` ("stop" or "length"); ``prompt_logprobs`` per
+    prompt when asked. ``peft_forward``: a
     context factory for a run the router cannot serve (its request decodes alone, through peft).
     """
     rows = [(r, p) for r in requests for p in r.prompts for _ in range(r.num_samples)]
@@ -139,15 +172,42 @@ def sample(
     decoder = _Decoder(engine, plan, input_ids, attention, peft_forward)
     state = _DecodeState(rows, eos_token_ids, tokenizer)
     steps = max(r.max_tokens for r in requests)
-    logits = decoder.prefill()
+    logits, prompt_scores = decoder.prefill(any(r.prompt_logprobs for r in requests))
     for _ in range(steps):
         tokens, logprobs = _draw(logits, requests, generators)
-        state.add(tokens, logprobs)
+        _notify(requests, state.add(tokens, logprobs))
         if state.all_done:
             break
         logits = decoder.step(tokens)
     for request, result in zip(requests, state.results(requests), strict=True):
         request.result = result
+    if prompt_scores is not None:
+        _add_prompt_logprobs(requests, rows, prompt_scores)
+
+
+def _notify(requests: Sequence[SampleRequest], accepted: list[tuple[int, float] | None]) -> None:
+    """Hand each streaming request its rows' (token, logprob) of this step (None: row stopped)."""
+    start = 0
+    for request in requests:
+        if request.on_token is not None:
+            request.on_token(accepted[start : start + request.rows])
+        start += request.rows
+
+
+def _add_prompt_logprobs(
+    requests: Sequence[SampleRequest], rows: list[tuple[SampleRequest, list[int]]], scores: torch.Tensor
+) -> None:
+    """Per prompt, each token's log-probability given the tokens before it (None for the first)."""
+    width, row = scores.shape[1] + 1, 0
+    for request in requests:
+        found = []
+        for prompt in request.prompts:
+            if request.prompt_logprobs:
+                n = len(prompt)
+                found.append([None, *scores[row, width - n : width - 1].tolist()])
+            row += request.num_samples
+        if request.prompt_logprobs:
+            request.result["prompt_logprobs"] = found
 
 
 class _Decoder:
@@ -165,14 +225,21 @@ class _Decoder:
         self.input_ids, self.attention = input_ids, attention
         self.cache: Any = None
 
-    def prefill(self) -> torch.Tensor:
+    def prefill(self, score_prompts: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next-token logits of every row and, when asked, each prompt token's logprob
+        ([rows, width - 1]: position i scores token i + 1)."""
         positions = (self.attention.cumsum(-1) - 1).clamp(min=0)
-        return self._forward(self.input_ids, positions)
+        logits = self._forward(self.input_ids, positions)
+        if not score_prompts:
+            return logits[:, -1, :].float(), None
+        logprobs = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
+        scores = logprobs.gather(-1, self.input_ids[:, 1:, None]).squeeze(-1)
+        return logits[:, -1, :].float(), scores
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         self.attention = torch.cat([self.attention, torch.ones_like(tokens[:, None])], dim=1)
         positions = self.attention.sum(-1, keepdim=True) - 1
-        return self._forward(tokens[:, None], positions)
+        return self._forward(tokens[:, None], positions)[:, -1, :].float()
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         routing = (
@@ -187,7 +254,7 @@ class _Decoder:
                 use_cache=True,
             )
         self.cache = out.past_key_values
-        return out.logits[:, -1, :].float()
+        return out.logits
 
 
 class _DecodeState:
@@ -207,17 +274,21 @@ class _DecodeState:
     def all_done(self) -> bool:
         return all(reason is not None for reason in self.reason)
 
-    def add(self, tokens: torch.Tensor, logprobs: torch.Tensor) -> None:
+    def add(self, tokens: torch.Tensor, logprobs: torch.Tensor) -> list[tuple[int, float] | None]:
+        """Append each running row's token; returns (token, logprob) kept (None for stopped rows)."""
+        kept: list[tuple[int, float] | None] = [None] * len(self.rows)
         for i, (token, logprob) in enumerate(zip(tokens.tolist(), logprobs.tolist(), strict=True)):
             request = self.rows[i][0]
             if self.reason[i] is not None:
                 continue
+            kept[i] = (token, logprob)
             self.tokens[i].append(token)
             self.logprobs[i].append(logprob)
             if token in self.eos or token in request.stop_token_ids or self._hit_stop_string(i, request):
                 self.reason[i] = "stop"
             elif len(self.tokens[i]) >= request.max_tokens:
                 self.reason[i] = "length"
+        return kept
 
     def _hit_stop_string(self, i: int, request: SampleRequest) -> bool:
         if not request.stop or self.tokenizer is None:
@@ -270,19 +341,16 @@ def _pick(logits: torch.Tensor, request: SampleRequest, generator: torch.Generat
 def _plan(requests: Sequence[SampleRequest]) -> PassPlan:
     segments, start = [], 0
     for request in requests:
-        segments.append(Segment(request.run.run_id, start, start + request.rows, 0, request.run.generator))
+        segments.append(Segment(request.adapter, start, start + request.rows, 0, request.generator))
         start += request.rows
     return PassPlan(tuple(segments))
 
 
 def _generator(request: SampleRequest, device: torch.device) -> torch.Generator:
-    """The request's own random stream: from its seed, else a seed drawn from the run's generator."""
+    """The request's own random stream: from its seed, else a seed drawn from its source's generator."""
     if request.seed is None:
-        seed = int(
-            torch.randint(
-                0, 2**62, (1,), generator=request.run.generator, device=request.run.generator.device
-            )
-        )
+        source = request.generator
+        seed = int(torch.randint(0, 2**62, (1,), generator=source, device=source.device))
     else:
         seed = request.seed
     return torch.Generator(device=device).manual_seed(seed)

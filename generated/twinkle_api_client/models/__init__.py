@@ -59,11 +59,15 @@ from .metric_result import MetricResult
 from .metric_result_metrics import MetricResultMetrics
 from .model_capability import ModelCapability
 from .model_capacity import ModelCapacity
+from .model_sample_request import ModelSampleRequest
 from .row import Row
+from .row_preference import RowPreference
 from .run_history import RunHistory
 from .sample_prompt import SamplePrompt
 from .sample_request import SampleRequest
 from .sample_result import SampleResult
+from .sample_stream_response_200 import SampleStreamResponse200
+from .sample_stream_response_200_event import SampleStreamResponse200Event
 from .sampled_sequence import SampledSequence
 from .sampled_sequence_stop_reason import SampledSequenceStopReason
 from .save_checkpoint_request import SaveCheckpointRequest
@@ -161,13 +165,17 @@ __all__ = (
     "MetricResultMetrics",
     "ModelCapability",
     "ModelCapacity",
+    "ModelSampleRequest",
     "Row",
+    "RowPreference",
     "RunHistory",
     "SampledSequence",
     "SampledSequenceStopReason",
     "SamplePrompt",
     "SampleRequest",
     "SampleResult",
+    "SampleStreamResponse200",
+    "SampleStreamResponse200Event",
     "SaveCheckpointRequest",
     "ServerCapabilities",
     "Session",

@@ -25,7 +25,9 @@ class ForwardRequest:
             ImportanceSamplingLoss: -sum(exp(logprob - sampler_logprob) * advantage). PPOLoss: the clipped surrogate
             -sum(min(r * A, clip(r, 1 - epsilon, 1 + epsilon) * A)). LinearLoss: sum(weight * logprob), the form a client-
             computed loss takes. Every loss is a sum over label tokens, divided by the accumulation window's label-token
-            count.
+            count, except DPOLoss: -sum over pairs of logsigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), with pi and ref
+            an answer's summed label-token log-probabilities under the run's adapter and the reference policy (the rows'
+            reference_logprobs, else the base model), divided by the window's pair count (num_tokens then counts pairs).
     """
 
     inputs: list[Row]

@@ -1,9 +1,10 @@
 from typing import Literal
 
-LossName = Literal["CrossEntropyLoss", "ImportanceSamplingLoss", "LinearLoss", "PPOLoss"]
+LossName = Literal["CrossEntropyLoss", "DPOLoss", "ImportanceSamplingLoss", "LinearLoss", "PPOLoss"]
 
 LOSS_NAME_VALUES: set[LossName] = {
     "CrossEntropyLoss",
+    "DPOLoss",
     "ImportanceSamplingLoss",
     "LinearLoss",
     "PPOLoss",

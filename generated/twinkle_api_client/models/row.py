@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..models.row_preference import RowPreference, check_row_preference
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -33,6 +34,14 @@ class Row:
                 (the `logprobs` of `sample`); read by ImportanceSamplingLoss and PPOLoss.
             weights (list[float] | Unset): Per input token, the weight of the label token's log-probability in LinearLoss (a
                 custom loss's gradient, computed by the client).
+            reference_logprobs (list[float] | Unset): Per input token, the reference policy's log-probability of the label
+                token; read by DPOLoss. Send it with every row or with none: without it the server scores the base model as the
+                reference, in the same pass.
+            preference (RowPreference | Unset): DPOLoss: this row is the chosen or the rejected answer of a pair. Every row
+                of such a batch carries it; a pair is two adjacent rows (0 and 1, 2 and 3, ...) or the two rows of one
+                `pair_id`, and holds one chosen and one rejected row, each with label tokens.
+            pair_id (int | Unset): Names the pair of a preference row; give it on every row or on none (pairs are then
+                adjacent rows).
     """
 
     input_ids: list[int] | Unset = UNSET
@@ -44,6 +53,9 @@ class Row:
     advantages: list[float] | Unset = UNSET
     sampler_logprobs: list[float] | Unset = UNSET
     weights: list[float] | Unset = UNSET
+    reference_logprobs: list[float] | Unset = UNSET
+    preference: RowPreference | Unset = UNSET
+    pair_id: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         input_ids: list[int] | Unset = UNSET
@@ -83,6 +95,16 @@ class Row:
         if not isinstance(self.weights, Unset):
             weights = self.weights
 
+        reference_logprobs: list[float] | Unset = UNSET
+        if not isinstance(self.reference_logprobs, Unset):
+            reference_logprobs = self.reference_logprobs
+
+        preference: str | Unset = UNSET
+        if not isinstance(self.preference, Unset):
+            preference = self.preference
+
+        pair_id = self.pair_id
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
@@ -104,6 +126,12 @@ class Row:
             field_dict["sampler_logprobs"] = sampler_logprobs
         if weights is not UNSET:
             field_dict["weights"] = weights
+        if reference_logprobs is not UNSET:
+            field_dict["reference_logprobs"] = reference_logprobs
+        if preference is not UNSET:
+            field_dict["preference"] = preference
+        if pair_id is not UNSET:
+            field_dict["pair_id"] = pair_id
 
         return field_dict
 
@@ -137,6 +165,17 @@ class Row:
 
         weights = cast(list[float], d.pop("weights", UNSET))
 
+        reference_logprobs = cast(list[float], d.pop("reference_logprobs", UNSET))
+
+        _preference = d.pop("preference", UNSET)
+        preference: RowPreference | Unset
+        if isinstance(_preference, Unset):
+            preference = UNSET
+        else:
+            preference = check_row_preference(_preference)
+
+        pair_id = d.pop("pair_id", UNSET)
+
         row = cls(
             input_ids=input_ids,
             labels=labels,
@@ -147,6 +186,9 @@ class Row:
             advantages=advantages,
             sampler_logprobs=sampler_logprobs,
             weights=weights,
+            reference_logprobs=reference_logprobs,
+            preference=preference,
+            pair_id=pair_id,
         )
 
         return row

@@ -30,6 +30,10 @@ class SampleRequest:
             token always ends it).
         seed (int | Unset): Same seed, same samples; unset draws one from the run's own random state.
         logprobs (bool | Unset): Also return each sampled token's log-probability. Default: False.
+        prompt_logprobs (bool | Unset): Also return each prompt token's log-probability given the tokens before it.
+            Default: False.
+        model_path (str | Unset): Sample from this checkpoint of yours (`twinkle://<run_id>/weights/<name>`, on the
+            run's base model) instead of the run's current adapter.
     """
 
     prompts: list[SamplePrompt]
@@ -42,6 +46,8 @@ class SampleRequest:
     stop_token_ids: list[int] | Unset = UNSET
     seed: int | Unset = UNSET
     logprobs: bool | Unset = False
+    prompt_logprobs: bool | Unset = False
+    model_path: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         prompts = []
@@ -71,6 +77,10 @@ class SampleRequest:
 
         logprobs = self.logprobs
 
+        prompt_logprobs = self.prompt_logprobs
+
+        model_path = self.model_path
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -96,6 +106,10 @@ class SampleRequest:
             field_dict["seed"] = seed
         if logprobs is not UNSET:
             field_dict["logprobs"] = logprobs
+        if prompt_logprobs is not UNSET:
+            field_dict["prompt_logprobs"] = prompt_logprobs
+        if model_path is not UNSET:
+            field_dict["model_path"] = model_path
 
         return field_dict
 
@@ -129,6 +143,10 @@ class SampleRequest:
 
         logprobs = d.pop("logprobs", UNSET)
 
+        prompt_logprobs = d.pop("prompt_logprobs", UNSET)
+
+        model_path = d.pop("model_path", UNSET)
+
         sample_request = cls(
             prompts=prompts,
             num_samples=num_samples,
@@ -140,6 +158,8 @@ class SampleRequest:
             stop_token_ids=stop_token_ids,
             seed=seed,
             logprobs=logprobs,
+            prompt_logprobs=prompt_logprobs,
+            model_path=model_path,
         )
 
         return sample_request

@@ -54,6 +54,14 @@ SUBMODULES = {
     "twinkle.dataset": {"Dataset", "DatasetMeta"},
     "twinkle.dataloader": {"DataLoader"},
     "twinkle.model": {"DEFAULT_ADAPTER_SEED", "MultiLoraTransformersModel"},
+    "twinkle_client.sampler": {
+        "SampleResponse",
+        "SampledToken",
+        "SamplingParams",
+        "TorchSampler",
+        "vLLMSampler",
+    },
+    "twinkle.sampler": {"SampleResponse", "SampledToken", "SamplingParams", "TorchSampler", "vLLMSampler"},
 }
 
 
