@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 
 from twinkle_server.errors import Conflict
 from twinkle_server.store.history import HistoryPoint
@@ -22,6 +22,9 @@ from twinkle_server.store.models import Base, HubRepository, SchemaVersion
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
 Migration = Callable[[Connection], None]
+
+# Any fixed number: the key of the PostgreSQL advisory lock that migrating processes take in turn.
+_PG_MIGRATION_LOCK = 0x7477696E6B6C65  # "twinkle"
 
 
 def _create_all(conn: Connection) -> None:
@@ -71,12 +74,25 @@ def _set_version(conn: Connection, version: int) -> None:
         conn.execute(table.update().where(table.c.id == 1).values(version=version))
 
 
+def _serialise_migrators(conn: Connection) -> None:
+    """Make server processes that start together on one PostgreSQL database migrate one at a time.
+
+    Two transactions that both find an empty database would both create the tables, and the second
+    fails on the first's. A transaction-scoped advisory lock makes the second wait until the first
+    commits; it then reads the new version and has nothing to do. SQLite needs nothing: its
+    migrating transaction (``BEGIN IMMEDIATE``) already holds the database's only write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+
+
 def migrate(conn: Connection, migrations: Sequence[tuple[int, Migration]] = MIGRATIONS) -> tuple[int, int]:
     """Apply every migration above the database's version, in one transaction; (from, to) versions.
 
     Raises:
         Conflict: the database is newer than this code (downgrade refused) or not Twinkle's.
     """
+    _serialise_migrators(conn)
     start = current_version(conn)
     latest = migrations[-1][0]
     if start > latest:
