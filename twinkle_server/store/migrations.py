@@ -18,6 +18,7 @@ from sqlalchemy import Connection, inspect, select, text
 from twinkle_server.errors import Conflict
 from twinkle_server.store.history import HistoryPoint
 from twinkle_server.store.models import Base, HubRepository, SchemaVersion
+from twinkle_server.store.placements import RunPlacement
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -40,10 +41,15 @@ def _add_hub_repositories(conn: Connection) -> None:
     HubRepository.__table__.create(conn, checkfirst=True)
 
 
+def _add_run_placements(conn: Connection) -> None:
+    RunPlacement.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
     (3, _add_hub_repositories),
+    (4, _add_run_placements),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
