@@ -36,11 +36,20 @@ from twinkle_server.store.checkpoints import latest_checkpoint
 from twinkle_server.store.db import Store
 from twinkle_server.store.models import TrainingRun
 
-__all__ = ["ReplicaPool"]
+__all__ = ["ReplicaPool", "replica_lost"]
 
 logger = logging.getLogger(__name__)
 
 MOVE_TIMEOUT_S = 600.0
+
+
+def replica_lost(run_id: str, replica: str) -> Unavailable:
+    """The error of an operation whose replica died under it: 503, retry (the client does)."""
+    return Unavailable(
+        f"the replica holding training run {run_id} ({replica}) stopped while this operation ran; "
+        "retry it: the run continues on another replica from its last checkpoint",
+        retry_after=1.0,
+    )
 
 
 def _failed(exc: BaseException) -> Future:
@@ -279,11 +288,7 @@ class ReplicaPool:
         """``exc``, or a retryable ``Unavailable`` when it came from a replica that died meanwhile."""
         if replica.alive():
             return exc
-        lost = Unavailable(
-            f"the replica holding training run {run_id} ({replica.name}) stopped while this operation "
-            "ran; retry it: the run continues on another replica from its last checkpoint",
-            retry_after=1.0,
-        )
+        lost = replica_lost(run_id, replica.name)
         lost.__cause__ = exc
         return lost
 
