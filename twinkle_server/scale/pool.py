@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -95,11 +96,11 @@ class ReplicaPool:
 
     @property
     def state(self) -> WorkerState:
-        """READY when any replica serves; LOADING while none does and some still load."""
-        states = [r.state() for r in self._replicas.values() if r.alive()]
-        if WorkerState.READY in states:
+        """READY when any live replica serves; LOADING while none does and some are (re)starting."""
+        states = {r.name: r.state() for r in self._replicas.values()}
+        if any(r.alive() and states[r.name] is WorkerState.READY for r in self._replicas.values()):
             return WorkerState.READY
-        if WorkerState.LOADING in states or WorkerState.NEW in states:
+        if WorkerState.LOADING in states.values() or WorkerState.NEW in states.values():
             return WorkerState.LOADING
         return WorkerState.FAILED
 
@@ -113,17 +114,21 @@ class ReplicaPool:
         self._mover.shutdown(wait=False, cancel_futures=True)
 
     def wait_ready(self, timeout: float | None = None) -> None:
-        """Return once one replica serves (the others may still load)."""
-        errors = []
-        for replica in self._live():
-            try:
-                replica.wait_ready(timeout)
+        """Return once one replica serves (the others may still load).
+
+        Raises:
+            Unavailable: none serves within ``timeout`` seconds, or every replica failed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.state
+            if state is WorkerState.READY:
                 return
-            except Unavailable as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        raise Unavailable(f"no replica of {self.model_id!r} is alive", retry_after=5.0)
+            if state is WorkerState.FAILED:
+                raise Unavailable(f"no replica of {self.model_id!r} is alive", retry_after=5.0)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
+            time.sleep(0.1)
 
     def capacity(self) -> Capacity:
         caps = [r.capacity() for r in self._live()]

@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 APP_NAME = "twinkle"
 INFO_TIMEOUT_S = 5.0
+INFO_INTERVAL_S = 0.5  # how often the ingress asks each replica for its state
+INFO_STALE_S = 10.0  # a replica whose state is older than this counts as down
 CALL_TIMEOUT_S = 3600.0
 _LOST = "lost"
 
@@ -120,48 +122,61 @@ class RayReplica:
     def __init__(self, name: str, handle: Any, *, max_threads: int = 64) -> None:
         self.name = name
         self._handle = handle
-        self._incarnation: str | None = None
         self._info: dict[str, Any] | None = None
         self._info_at = 0.0
         self._lock = threading.Lock()
         self._tails: dict[str, Future] = {}
         self._threads = ThreadPoolExecutor(max_threads, thread_name_prefix=f"twinkle-ray-{name}")
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name=f"twinkle-ray-info-{name}", daemon=True)
+        self._watcher.start()
 
-    # -- facts, from the replica's info (cached for a moment) -------------------------------------
+    # -- facts: read from the replica's info, which a thread of its own keeps fresh ---------------
+    # (The HTTP layer asks for capacity and state on its event loop, where waiting on a Serve
+    # handle is not allowed; so these never call out.)
 
-    def _fetch(self, max_age_s: float = 1.0) -> dict[str, Any] | None:
-        if self._info is not None and time.monotonic() - self._info_at < max_age_s:
-            return self._info
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            self._stop.wait(INFO_INTERVAL_S)
+
+    def refresh(self) -> dict[str, Any] | None:
+        """Ask the replica for its info now (blocking; not on an event loop)."""
         try:
             info = self._handle.info.remote().result(timeout_s=INFO_TIMEOUT_S)
         except Exception as exc:  # the replica is down or restarting
-            logger.debug("replica %s did not answer: %s", self.name, exc)
+            logger.warning("replica %s did not answer: %r", self.name, exc)
             self._info = None
             return None
         self._info, self._info_at = info, time.monotonic()
         return info
 
+    def _fresh(self) -> dict[str, Any] | None:
+        info = self._info
+        if info is None or time.monotonic() - self._info_at > INFO_STALE_S:
+            return None
+        return info
+
     def incarnation(self) -> str:
-        if self._incarnation is None:
-            info = self._fetch(0)
-            self._incarnation = info["incarnation"] if info else "unreachable"
-        return self._incarnation
+        info = self._fresh()
+        return info["incarnation"] if info else "unreachable"
 
     def alive(self) -> bool:
-        return self._fetch() is not None
+        return self._fresh() is not None
 
     def state(self) -> WorkerState:
-        info = self._fetch()
-        return WorkerState(info["state"]) if info else WorkerState.FAILED
+        """Without an answer: LOADING, as Serve is starting the replica or restarting a dead one."""
+        info = self._fresh()
+        return WorkerState(info["state"]) if info else WorkerState.LOADING
 
     def capacity(self) -> Capacity:
-        info = self._fetch()
+        info = self._fresh()
         if info is None:
             return Capacity(max_loras=0, used=0, free=0)
         return Capacity(**info["capacity"])
 
     def stats(self) -> WorkerStats:
-        info = self._fetch()
+        info = self._fresh()
         if info is None:
             return WorkerStats(state=WorkerState.FAILED, queued=0, queued_by_run={}, executed=0, failed=0)
         stats = dict(info["stats"])
@@ -174,6 +189,7 @@ class RayReplica:
         pass
 
     def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def wait_ready(self, timeout: float | None = None) -> None:
@@ -181,7 +197,6 @@ class RayReplica:
         while True:
             state = self.state()
             if state is WorkerState.READY:
-                self._incarnation = None  # read afresh: the replica may have restarted meanwhile
                 return
             if time.monotonic() >= deadline:
                 raise Unavailable(f"replica {self.name} is {state}", retry_after=5.0)
@@ -224,11 +239,12 @@ class RayReplica:
                 timeout_s=CALL_TIMEOUT_S
             )
         except Exception as exc:  # the replica died under the call, or is unreachable
-            self._incarnation = None
-            self._info = None
+            logger.warning("%s of run %s on replica %s failed: %r", method, run_id, self.name, exc)
+            self.refresh()
             raise replica_lost(run_id, self.name) from exc
         if reply[0] == _LOST:
-            self._incarnation = None
+            logger.warning("replica %s restarted: %s of run %s not sent", self.name, method, run_id)
+            self.refresh()
             raise replica_lost(run_id, self.name)
         if reply[0] == "error":
             raise reply[1]
@@ -289,18 +305,27 @@ def build_application(settings: Settings, layout: RayLayout) -> Any:
     ).bind(settings, engines)
 
 
+def _local_cluster_on_loopback(settings: Settings) -> None:
+    """Make a local cluster advertise 127.0.0.1 when the server listens on loopback.
+
+    Ray picks the machine's outward address even when told 127.0.0.1; this switch (named for
+    Windows and macOS, read on every platform) makes it pick loopback. Ray reads it when imported,
+    so this runs before the first ``import ray``.
+    """
+    if is_loopback(settings.host):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
 def run(settings: Settings, layout: RayLayout, *, address: str | None = None, blocking: bool = True) -> None:
     """Join the Ray cluster at ``address`` (or start one on this machine, on ``settings.host``),
     start Serve's HTTP proxy on ``settings.host:port`` and deploy the application."""
+    if address is None:
+        _local_cluster_on_loopback(settings)
     import ray
     from ray import serve
 
     if not ray.is_initialized():
         if address is None:  # a single-machine cluster owned by this process
-            if is_loopback(settings.host):
-                # Ray binds its services to the machine's outward address even when told 127.0.0.1;
-                # this switch (named for Windows and macOS, read everywhere) keeps them on loopback.
-                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             ray.init(address="local", include_dashboard=False)
         else:
             ray.init(address=address, include_dashboard=False)
@@ -329,6 +354,8 @@ def serve_on_ray(
     except TwinkleError as exc:
         print(f"twinkle-server serve --ray: error: {exc.message}", file=sys.stderr)
         return 2
+    if address is None:
+        _local_cluster_on_loopback(settings)
     try:
         import ray  # noqa: F401
     except ModuleNotFoundError:
