@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECOND_MODEL = "twinkle/tiny-b"
 USERS = {"alice": MODEL_ID, "bob": MODEL_ID, "carol": SECOND_MODEL, "dave": SECOND_MODEL}
 STEPS = 5
-PAUSE_AT = 2  # bob waits after saving this step; his replica is killed meanwhile
+PAUSE_AT = 2  # every user waits after saving this step; bob's replica is killed meanwhile
 START_TIMEOUT_S = 600.0
 
 LOOP = """
@@ -200,17 +200,17 @@ def test_a_killed_replica_loses_nothing_and_every_run_continues(cluster, tmp_pat
     for user, model_id in USERS.items():  # one after another, so placement is deterministic
         loops[user] = _loop("remote", {**base, "TWINKLE_SERVER_TOKEN": keys[user]}, model_id, signals, user)
         _wait_for(signals / f"{user}-saved-0", loops[user])
-        if user != "bob":
-            (signals / f"{user}-go").touch()  # only bob pauses
+    for user, loop in loops.items():  # every user pauses after saving step PAUSE_AT
+        _wait_for(signals / f"{user}-saved-{PAUSE_AT}", loop)
     placements = {user: _replica_of(root / "data", user) for user in USERS}
     assert placements["alice"] != placements["bob"] and placements["carol"] != placements["dave"]
 
-    _wait_for(signals / f"bob-saved-{PAUSE_AT}", loops["bob"])
     index = placements["bob"].rsplit("#", 1)[1]
     victim = server.replica_process(f"engine-0-{index}")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    (signals / "bob-go").touch()
+    for user in USERS:
+        (signals / f"{user}-go").touch()
 
     results = {user: _result(proc, user) for user, proc in loops.items()}
 
