@@ -145,7 +145,9 @@ class RayServer:
 @pytest.fixture(scope="module")
 def cluster(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     root = tmp_path_factory.mktemp("ray")
-    config = write_config(root / "data", tiny_model_dir, max_loras=2)
+    # A wait window longer than a replica's restart: the in-flight call then answers its 503 itself
+    # (the client retries a 503), rather than as the outcome of a 202 task (which it does not).
+    config = write_config(root / "data", tiny_model_dir, max_loras=2, wait_window_s=60.0)
     settings = yaml.safe_load(config.read_text())
     second = {**settings["models"][0], "model_id": SECOND_MODEL, "aliases": []}
     settings["models"].append(second)
