@@ -225,5 +225,6 @@ def test_a_killed_replica_loses_nothing_and_every_run_continues(cluster, tmp_pat
 
     for user, losses in results.items():
         assert losses == pytest.approx(expected, abs=1e-5), user
-    moved = [line for line in server.log_path.read_text(errors="replace").splitlines() if "re-created" in line]
+    log = server.log_path.read_text(errors="replace").splitlines()
+    moved = [line for line in log if "re-created" in line]
     assert any("from checkpoint 's2'" in line for line in moved), moved  # bob's last checkpoint
