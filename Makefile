@@ -49,8 +49,10 @@ test: install
 	$(PY) -m codegen.breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The long suites kept out of CI's time budget: many fuzz cases, many kill trials, load.
+# The long suites kept out of CI's time budget: many fuzz cases, many kill trials, load, and the
+# Ray Serve kill test (which needs the [ray] extra).
 test-slow: install
+	$(PY) -m pip install --quiet -e '.[ray]'
 	$(PY) -m pytest $(SLOW_PYTEST_ARGS)
 
 codegen: install

@@ -31,3 +31,38 @@ def self_cognition_path() -> Path:
     from twinkle_server import assets
 
     return assets.path("self_cognition.jsonl")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the whole test session (see ``tests/_postgres.py``).
+
+    Skipped where PostgreSQL or its driver is missing, unless ``TWINKLE_REQUIRE_POSTGRES=1``
+    (``.ci/run`` sets it, after installing the server), which turns the skip into a failure.
+    """
+    from tests._postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        if os.environ.get("TWINKLE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database's URL: a SQLite file, then a new database on the session's PostgreSQL.
+
+    PostgreSQL databases are left in place (dropping one waits for its connections to end); they
+    go with the server's folder when the session ends.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'twinkle.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.url(server.create_database())

@@ -43,11 +43,22 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="address to listen on (overrides the settings)")
     parser.add_argument("--port", type=int, default=None, help="port to listen on (overrides the settings)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    ray = parser.add_argument_group("Ray Serve (pip install 'twinkle[ray]'; docs/scaling.md)")
+    ray.add_argument("--ray", action="store_true", help="serve on a Ray cluster through Ray Serve")
+    ray.add_argument("--ray-address", default=None, help="cluster to join (default: start a local one)")
+    ray.add_argument("--replicas", type=int, default=1, help="engine replicas per served model")
+    ray.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs each replica reserves")
+    ray.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs each replica reserves")
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     from twinkle_server.serve import serve
 
+    if args.ray:
+        from twinkle_server.scale.ray_serve import RayLayout, serve_on_ray
+
+        layout = RayLayout(args.replicas, args.gpus_per_replica, args.cpus_per_replica)
+        return serve_on_ray(args.config, layout, address=args.ray_address, host=args.host, port=args.port)
     return serve(args.config, host=args.host, port=args.port, log_level=args.log_level)
 
 

@@ -45,8 +45,12 @@ MAX_KEY_LENGTH = 256
 
 # Every keyed request claims and completes a record: these statements are built once (building them
 # per call costs more than running them), and run on the session's connection, outside the ORM.
+# A claim asks for the new row's id back: a row means this call inserted it. (Not ``rowcount``:
+# SQLAlchemy adds RETURNING to a PostgreSQL insert, and psycopg then reports rowcount -1.)
 _CLAIMS = {
-    name: insert(IdempotencyRecord).on_conflict_do_nothing(index_elements=["user_id", "key"])
+    name: insert(IdempotencyRecord)
+    .on_conflict_do_nothing(index_elements=["user_id", "key"])
+    .returning(IdempotencyRecord.id)
     for name, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
 }
 _COMPLETE = (
@@ -146,7 +150,7 @@ def _insert_if_absent(
     connection = s.connection()
     statement = _CLAIMS.get(connection.dialect.name)
     if statement is not None:
-        return bool(connection.execute(statement, values).rowcount)
+        return connection.execute(statement, values).first() is not None
     try:
         with s.begin_nested():
             s.add(IdempotencyRecord(**values))

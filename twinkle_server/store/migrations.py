@@ -18,10 +18,14 @@ from sqlalchemy import Connection, inspect, select, text
 from twinkle_server.errors import Conflict
 from twinkle_server.store.history import HistoryPoint
 from twinkle_server.store.models import Base, HubRepository, SchemaVersion, Task, UploadTask
+from twinkle_server.store.placements import RunPlacement
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
 Migration = Callable[[Connection], None]
+
+# Any fixed number: the key of the PostgreSQL advisory lock that migrating processes take in turn.
+_PG_MIGRATION_LOCK = 0x7477696E6B6C65  # "twinkle"
 
 
 def _create_all(conn: Connection) -> None:
@@ -47,11 +51,16 @@ def _add_task_progress(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN progress {column_type}"))
 
 
+def _add_run_placements(conn: Connection) -> None:
+    RunPlacement.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
     (3, _add_hub_repositories),
     (4, _add_task_progress),
+    (5, _add_run_placements),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
@@ -82,12 +91,25 @@ def _set_version(conn: Connection, version: int) -> None:
         conn.execute(table.update().where(table.c.id == 1).values(version=version))
 
 
+def _serialise_migrators(conn: Connection) -> None:
+    """Make server processes that start together on one PostgreSQL database migrate one at a time.
+
+    Two transactions that both find an empty database would both create the tables, and the second
+    fails on the first's. A transaction-scoped advisory lock makes the second wait until the first
+    commits; it then reads the new version and has nothing to do. SQLite needs nothing: its
+    migrating transaction (``BEGIN IMMEDIATE``) already holds the database's only write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+
+
 def migrate(conn: Connection, migrations: Sequence[tuple[int, Migration]] = MIGRATIONS) -> tuple[int, int]:
     """Apply every migration above the database's version, in one transaction; (from, to) versions.
 
     Raises:
         Conflict: the database is newer than this code (downgrade refused) or not Twinkle's.
     """
+    _serialise_migrators(conn)
     start = current_version(conn)
     latest = migrations[-1][0]
     if start > latest:

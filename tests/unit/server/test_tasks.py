@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from twinkle_server.tasks import TaskRunner
 
 
 @pytest.fixture
-def runner_and_user(tmp_path: Path):
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def runner_and_user(db_url: str):
+    store = open_store(db_url)
     with store.session() as s:
         user_id = create_user(s, name="alice").id
         other_id = create_user(s, name="bob").id

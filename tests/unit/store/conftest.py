@@ -1,16 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from twinkle_server.store import Store, User, create_user, open_store
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'twinkle.db'}"
 
 
 @pytest.fixture

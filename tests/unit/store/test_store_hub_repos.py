@@ -42,8 +42,8 @@ def test_concurrent_claims_have_one_winner(store: Store, users: tuple[User, User
     assert sorted(results.values()) == [False, True]
 
 
-def test_a_version_1_database_gains_the_table(tmp_path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+def test_a_version_1_database_gains_the_table(db_url: str) -> None:
+    engine = create_engine(db_url)
     with engine.begin() as conn:
         migrate(conn, MIGRATIONS[:1])
         conn.exec_driver_sql("DROP TABLE hub_repositories")  # as version 1 created it

@@ -34,8 +34,9 @@ def test_only_the_hash_is_stored(store, db_url):
     assert len(rows) == 1
     assert rows[0]["key_hash"] == hashlib.sha256(plaintext.encode()).hexdigest()
     assert all(plaintext not in str(value) for value in rows[0].values())
-    with open(db_url.removeprefix("sqlite:///"), "rb") as f:
-        assert plaintext.encode() not in f.read()
+    if db_url.startswith("sqlite:///"):  # nor anywhere in the database file
+        with open(db_url.removeprefix("sqlite:///"), "rb") as f:
+            assert plaintext.encode() not in f.read()
 
 
 def test_wrong_or_malformed_keys_fail(store):

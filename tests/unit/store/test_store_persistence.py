@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from twinkle_server.errors import Conflict
@@ -81,23 +79,33 @@ def test_fresh_database_is_at_current_version(db_url):
     store.close()
 
 
-def test_version_zero_database_migrates(tmp_path):
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
-    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
-    conn.commit()
-    conn.close()
-    store = open_store(f"sqlite:///{path}")
+def _raw(db_url: str, *statements: str) -> None:
+    """Run SQL on the database directly, outside the store (to build old or foreign databases)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+def test_version_zero_database_migrates(db_url):
+    _raw(
+        db_url,
+        "CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)",
+        "INSERT INTO schema_version VALUES (1, 0)",
+    )
+    store = open_store(db_url)
     assert store.schema_version() == CURRENT_VERSION
     with store.session() as s:
         create_api_key(s, user_name="alice")
     store.close()
 
 
-def test_pending_migration_runs_once(tmp_path):
+def test_pending_migration_runs_once(db_url):
     """A later migration is applied to a database at the previous version, and only once."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, inspect, text
 
     from twinkle_server.store.migrations import migrate
 
@@ -107,7 +115,7 @@ def test_pending_migration_runs_once(tmp_path):
         calls.append(1)
         conn.execute(text("ALTER TABLE users ADD COLUMN email VARCHAR(256)"))
 
-    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    engine = create_engine(db_url)
     with engine.begin() as conn:
         assert migrate(conn) == (0, CURRENT_VERSION)
     steps = (*MIGRATIONS, (CURRENT_VERSION + 1, add_column))
@@ -115,35 +123,64 @@ def test_pending_migration_runs_once(tmp_path):
         assert migrate(conn, steps) == (CURRENT_VERSION, CURRENT_VERSION + 1)
     with engine.begin() as conn:
         assert migrate(conn, steps) == (CURRENT_VERSION + 1, CURRENT_VERSION + 1)
-        assert "email" in [c[1] for c in conn.execute(text("PRAGMA table_info(users)"))]
+        assert "email" in [c["name"] for c in inspect(conn).get_columns("users")]
     assert calls == [1]
     engine.dispose()
 
 
-def test_newer_or_foreign_database_is_refused(tmp_path):
-    newer = tmp_path / "newer.db"
-    conn = sqlite3.connect(newer)
-    conn.execute("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
-    conn.execute("INSERT INTO schema_version VALUES (1, 99)")
-    conn.commit()
-    conn.close()
+def test_newer_database_is_refused(db_url):
+    _raw(
+        db_url,
+        "CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)",
+        "INSERT INTO schema_version VALUES (1, 99)",
+    )
     with pytest.raises(Conflict, match="newer"):
-        open_store(f"sqlite:///{newer}")
-    foreign = tmp_path / "foreign.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE something (x INTEGER)")
-    conn.commit()
-    conn.close()
+        open_store(db_url)
+
+
+def test_foreign_database_is_refused(db_url):
+    _raw(db_url, "CREATE TABLE something (x INTEGER)")
     with pytest.raises(Conflict, match="not a Twinkle database"):
-        open_store(f"sqlite:///{foreign}")
+        open_store(db_url)
 
 
+def test_concurrent_start_ups_migrate_once(db_url):
+    """Several server processes opening one empty database at once: one migrates, none fails."""
+    import threading
+
+    errors: list[BaseException] = []
+    stores = []
+    barrier = threading.Barrier(4)
+
+    def start_up():
+        try:
+            barrier.wait()
+            stores.append(open_store(db_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_up) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [st.schema_version() for st in stores] == [CURRENT_VERSION] * 4
+    for st in stores:
+        st.close()
+
+
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@sqlite_only
 def test_sqlite_pragmas(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
+@sqlite_only
 def test_writers_queue_and_readers_do_not_wait(db_url, store):
     """A write session holds SQLite's write lock; a reader in another store still reads at once."""
     import threading
