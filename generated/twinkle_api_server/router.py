@@ -122,7 +122,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -175,7 +175,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -228,7 +228,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -285,7 +285,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -359,7 +359,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -435,7 +435,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -503,7 +503,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -568,7 +568,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -638,7 +638,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -705,7 +705,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -785,7 +785,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -865,7 +865,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -945,7 +945,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1025,7 +1025,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1105,7 +1105,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1177,7 +1177,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1244,7 +1244,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1324,7 +1324,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1404,7 +1404,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1484,7 +1484,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1564,7 +1564,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1644,7 +1644,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1724,7 +1724,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1804,7 +1804,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1884,7 +1884,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1964,7 +1964,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2044,7 +2044,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2124,7 +2124,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2196,7 +2196,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2267,7 +2267,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2347,7 +2347,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2419,7 +2419,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2492,7 +2492,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2561,7 +2561,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2634,7 +2634,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2711,7 +2711,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2793,7 +2793,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2860,7 +2860,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2930,7 +2930,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2993,7 +2993,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3073,7 +3073,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3153,7 +3153,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3233,7 +3233,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3313,7 +3313,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3393,7 +3393,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3465,7 +3465,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3530,7 +3530,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3600,7 +3600,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3661,7 +3661,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3724,7 +3724,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3796,7 +3796,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3855,7 +3855,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3912,7 +3912,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3981,7 +3981,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -4042,7 +4042,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,

@@ -55,7 +55,12 @@ class TwinkleServer(
         self._authenticator = Authenticator(runtime)
 
     async def authenticate(self, request: Request, token: str | None) -> Caller:
-        return await self._authenticator(token)
+        """The caller behind ``token``, after taking one token of the caller's request rate
+        (429 rate_limited when it is used up; other users are not affected)."""
+        caller = await self._authenticator(token)
+        quotas = self.runtime.quotas
+        quotas.admit(caller.user_id, quotas.quota_for(caller.limits))
+        return caller
 
     def __repr__(self) -> str:
         return f"TwinkleServer(models={list(self.runtime.workers)!r})"

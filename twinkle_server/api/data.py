@@ -97,7 +97,13 @@ class DataOps(ServiceBase):
         """Run ``work`` on the task pool under the Idempotency-Key; 2xx result or a 202 task."""
 
         async def execute() -> Reply:
-            future = self.runtime.tasks.start(work)
+            release = self.claim_task(ctx)
+            try:
+                future = self.runtime.tasks.start(work)
+            except BaseException:
+                release()
+                raise
+            future.add_done_callback(lambda _: release())
             if not allow_task:
                 return Reply(success_status, await asyncio.wrap_future(future))
             return await self.wait_future(ctx, future, operation=operation, success_status=success_status)
@@ -253,7 +259,9 @@ class DataOps(ServiceBase):
         self._check_slice(payload_of(body)["dataset_meta"])
 
         def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.add_dataset(_meta(payload["dataset_meta"]))
+            dataset.add_dataset(
+                _meta(payload["dataset_meta"]), max_rows=self.runtime.settings.max_dataset_rows
+            )
 
         return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_add", apply)
 
@@ -270,6 +278,7 @@ class DataOps(ServiceBase):
                 payload.get("mode", "interleave"),
                 probabilities=payload.get("probabilities"),
                 seed=payload.get("seed", 0),
+                max_rows=self.runtime.settings.max_dataset_rows,
             )
 
         return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_mix", apply)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, inspect, select
 
 from twinkle_server.errors import Conflict
 from twinkle_server.store.history import HistoryPoint
-from twinkle_server.store.models import Base, HubRepository, SchemaVersion
+from twinkle_server.store.models import ApiKeyLimits, Base, HubRepository, SchemaVersion
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -37,10 +37,15 @@ def _add_hub_repositories(conn: Connection) -> None:
     HubRepository.__table__.create(conn, checkfirst=True)
 
 
+def _add_api_key_limits(conn: Connection) -> None:
+    ApiKeyLimits.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
     (3, _add_hub_repositories),
+    (4, _add_api_key_limits),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
