@@ -27,6 +27,7 @@ from twinkle_server.api.service import ServiceOps
 from twinkle_server.api.sessions import SessionOps
 from twinkle_server.api.tasks import TaskOps
 from twinkle_server.api.training_runs import TrainingRunOps
+from twinkle_server.data_recipes import DataRecipes
 
 if TYPE_CHECKING:
     from twinkle_server.runtime import Runtime
@@ -51,7 +52,13 @@ class TwinkleServer(
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.data = DataRegistry()
+        self.recipes = DataRecipes(
+            runtime.store,
+            resolver=runtime.resolver,
+            settings=runtime.settings,
+            processes=lambda: self.encode_processes,
+        )
+        self.data = DataRegistry(rebuild=self.recipes.rebuild)
         self._authenticator = Authenticator(runtime)
 
     async def authenticate(self, request: Request, token: str | None) -> Caller:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection, inspect, select
 
 from twinkle_server.errors import Conflict
+from twinkle_server.store.data_recipes import DataRecipe
 from twinkle_server.store.history import HistoryPoint
 from twinkle_server.store.models import ApiKeyLimits, Base, HubRepository, SchemaVersion
 
@@ -41,11 +42,16 @@ def _add_api_key_limits(conn: Connection) -> None:
     ApiKeyLimits.__table__.create(conn, checkfirst=True)
 
 
+def _add_data_recipes(conn: Connection) -> None:
+    DataRecipe.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
     (3, _add_hub_repositories),
     (4, _add_api_key_limits),
+    (5, _add_data_recipes),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
