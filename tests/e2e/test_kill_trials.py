@@ -37,6 +37,7 @@ class Acknowledged:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> info answered
     tasks: list[str] = field(default_factory=list)
     steps: int = 0
+    first: threading.Event = field(default_factory=threading.Event)  # set at the first answer
 
 
 def _children(pid: int) -> set[int]:
@@ -70,12 +71,14 @@ def _answer(http: httpx.Client, response: httpx.Response, acked: Acknowledged) -
             task = http.get(f"/api/v1/tasks/{task_id}", params={"wait": 10}).json()
             if task["status"] in ("succeeded", "failed"):
                 assert task["status"] == "succeeded", task
+                acked.first.set()
                 return task["result"]
     assert response.status_code in (200, 201), response.text
+    acked.first.set()
     return response.json()
 
 
-def _new_run(http: httpx.Client) -> str:
+def _new_run(http: httpx.Client, acked: Acknowledged) -> str:
     session = http.post("/api/v1/sessions", json={}).json()["session_id"]
     body = {"session_id": session, "base_model": MODEL_ALIAS, "adapter_name": "k", "lora_config": {"r": 4}}
     run_id = http.post("/api/v1/training_runs", json=body).json()["training_run_id"]
@@ -84,7 +87,8 @@ def _new_run(http: httpx.Client) -> str:
         ("set_loss", {"loss_name": "CrossEntropyLoss"}),
         ("set_optimizer", {"optimizer_name": "AdamW", "lr": 1e-3}),
     ):
-        assert http.post(f"/api/v1/training_runs/{run_id}/{op}", json=payload).status_code == 200
+        _answer(http, http.post(f"/api/v1/training_runs/{run_id}/{op}", json=payload), acked)
+    acked.first.clear()  # the trial's own work has not been answered yet
     return run_id
 
 
@@ -152,8 +156,8 @@ def _run_until_killed(srv: ServerProcess, key: str, trial: int) -> tuple[Acknowl
     kind = KINDS[trial % len(KINDS)]
     rng = random.Random(trial)
     http = httpx.Client(base_url=srv.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-    run_id = _new_run(http)
     acked = Acknowledged()
+    run_id = _new_run(http, acked)
 
     failures: list[BaseException] = []
 
@@ -167,8 +171,9 @@ def _run_until_killed(srv: ServerProcess, key: str, trial: int) -> tuple[Acknowl
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    # Encoding starts by loading the dataset: give it longer, so some kills land inside the encode.
-    time.sleep(rng.uniform(1.5, 4.0) if kind == "encode" else rng.uniform(0.3, 2.0))
+    # The kill comes at a random moment after the work's first answer (however loaded the machine).
+    acked.first.wait(timeout=120)
+    time.sleep(rng.uniform(0.0, 1.5))
     assert srv.process is not None
     children = _children(srv.process.pid)
     srv.process.kill()
