@@ -68,12 +68,33 @@ def _add_keys(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a key for a user (the user is created if new)")
     create.add_argument("--user", required=True, help="the user who owns the key")
+    limits = actions.add_parser("limits", help="set a key's own quotas (unset ones: the server's settings)")
+    limits.add_argument("key", help="key id (key_...), display prefix or the key itself")
+    for action in (create, limits):
+        _add_limit_options(action)
     listing = actions.add_parser("list", help="list keys (never their secret)")
     listing.add_argument("--user", default=None, help="only this user's keys")
     revoke = actions.add_parser("revoke", help="revoke a key by id, prefix or plaintext")
     revoke.add_argument("key", help="key id (key_...), display prefix or the key itself")
-    for action in (create, listing, revoke):  # --config also after the action
+    for action in (create, limits, listing, revoke):  # --config also after the action
         action.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """The per-key quota options of ``keys create`` and ``keys limits``."""
+    parser.add_argument(
+        "--max-runs", type=int, default=None, help="adapters the user may hold per model (max_runs_per_user)"
+    )
+    parser.add_argument(
+        "--max-tasks",
+        type=int,
+        default=None,
+        help="operations queued or running at once (max_tasks_per_user)",
+    )
+    parser.add_argument("--rate", type=float, default=None, help="requests per second (rate_limit_per_s)")
+    parser.add_argument(
+        "--burst", type=int, default=None, help="requests at once above the rate (rate_limit_burst)"
+    )
 
 
 def _run_keys(args: argparse.Namespace) -> int:

@@ -157,6 +157,23 @@ class Settings(_Strict):
     max_dataset_rows: int = Field(
         default=200_000, ge=1, description="Rows a dataset may have, and indices a data_slice list may name."
     )
+    # -- per-user quotas (an operator overrides them per API key: twinkle-server keys limits) -----
+    max_runs_per_user: int | None = Field(
+        default=None,
+        ge=1,
+        description="Adapters (active training runs) one user may hold on one model; unset: max_loras.",
+    )
+    max_tasks_per_user: int = Field(
+        default=64,
+        ge=1,
+        description="Engine and data operations one user may have queued or running at once.",
+    )
+    rate_limit_per_s: float | None = Field(
+        default=50.0, gt=0, description="Requests per second one user may send on average; unset: no limit."
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Requests one user may send at once above the average rate."
+    )
     encode_max_procs: int = Field(
         default=2,
         ge=1,

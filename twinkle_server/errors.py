@@ -9,6 +9,8 @@ component raises the error that describes what went wrong and never picks a stat
     ├── NotFound                 404 not_found       (missing, or owned by someone else)
     ├── Conflict                 409 conflict        (valid, but not in the resource's current state)
     ├── CapacityExceeded         429 capacity_exceeded (retry later; carries retry_after)
+    │   ├── QuotaExceeded        429 quota_exceeded (a per-user quota: adapters, concurrent tasks)
+    │   └── RateLimited          429 rate_limited (the user's request rate; retry after retry_after)
     └── Unavailable              503 unavailable     (overloaded or not ready; carries retry_after)
         └── OutOfMemory          503 out_of_memory   (the device ran out of memory for this request)
 """
@@ -24,6 +26,8 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "OutOfMemory",
+    "QuotaExceeded",
+    "RateLimited",
     "TwinkleError",
     "Unavailable",
 ]
@@ -73,6 +77,18 @@ class CapacityExceeded(TwinkleError):
     ) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+
+
+class QuotaExceeded(CapacityExceeded):
+    """One user's share is used up (adapters on a model, operations at once); others are unaffected."""
+
+    code = "quota_exceeded"
+
+
+class RateLimited(CapacityExceeded):
+    """One user sends requests faster than their rate allows; ``retry_after`` says when a token is back."""
+
+    code = "rate_limited"
 
 
 class Unavailable(TwinkleError):

@@ -10,18 +10,59 @@ import argparse
 import sys
 
 from twinkle_server.config import load_settings
-from twinkle_server.errors import TwinkleError
+from twinkle_server.errors import InvalidInput, TwinkleError
 from twinkle_server.store import users
 from twinkle_server.store.db import open_store
 
 __all__ = ["run_keys"]
 
 
-def _create(store, user: str) -> int:
+def _limits_of(args: argparse.Namespace) -> users.KeyLimits:
+    """The quotas given on the command line; each must be positive."""
+    given = {
+        "max_runs_per_model": args.max_runs,
+        "max_tasks": args.max_tasks,
+        "rate_per_s": args.rate,
+        "burst": args.burst,
+    }
+    for option, value in zip(("--max-runs", "--max-tasks", "--rate", "--burst"), given.values(), strict=True):
+        if value is not None and not value > 0:
+            raise InvalidInput(f"{option} must be above 0, not {value}")
+    return users.KeyLimits(**given)
+
+
+def _describe(limits: users.KeyLimits | None) -> str:
+    if limits is None:
+        return "the server's settings"
+    parts = [
+        f"max runs per model {limits.max_runs_per_model}" if limits.max_runs_per_model else "",
+        f"max tasks {limits.max_tasks}" if limits.max_tasks else "",
+        f"rate {limits.rate_per_s:g}/s" if limits.rate_per_s else "",
+        f"burst {limits.burst}" if limits.burst else "",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+def _create(store, args: argparse.Namespace) -> int:
+    limits = _limits_of(args)
     with store.session() as s:
-        plaintext, key = users.create_api_key(s, user_name=user)
-    print(f"created key {key.id} for user {user!r}; it is shown only now, store it safely:")
+        plaintext, key = users.create_api_key(s, user_name=args.user)
+        if not limits.is_empty():
+            users.set_key_limits(s, key=key.id, limits=limits)
+    print(f"created key {key.id} for user {args.user!r}; it is shown only now, store it safely:")
     print(plaintext)
+    if not limits.is_empty():
+        print(f"quotas: {_describe(limits)}")
+    return 0
+
+
+def _set_limits(store, args: argparse.Namespace) -> int:
+    limits = _limits_of(args)
+    with store.session() as s:
+        row = users.set_key_limits(s, key=args.key, limits=limits)
+    shown = None if limits.is_empty() else limits
+    print(f"key {row.id} ({row.prefix}...) now has quotas: {_describe(shown)}")
+    print("a running server applies them from the key's next request")
     return 0
 
 
@@ -54,7 +95,9 @@ def run_keys(args: argparse.Namespace) -> int:
         store = open_store(str(settings.database_url))
         try:
             if args.keys_action == "create":
-                return _create(store, args.user)
+                return _create(store, args)
+            if args.keys_action == "limits":
+                return _set_limits(store, args)
             if args.keys_action == "list":
                 return _list(store, args.user)
             return _revoke(store, args.key)

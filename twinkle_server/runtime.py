@@ -20,6 +20,7 @@ from typing import Any
 from twinkle_server.config import ServedModel, Settings
 from twinkle_server.errors import Conflict, InvalidInput
 from twinkle_server.history import HistoryRecorder
+from twinkle_server.quotas import Quotas
 from twinkle_server.requests.idempotency import IdempotencyGuard
 from twinkle_server.requests.ordering import RunSequencer
 from twinkle_server.store import idempotency as idem_records
@@ -98,6 +99,7 @@ class Runtime:
         idempotency: the Idempotency-Key guard.
         sequencer: keeps one run's operations in arrival order.
         history: records every run's steps (``twinkle_server.history``).
+        quotas: per-user quotas (adapters per model, operations at once, request rate).
     """
 
     def __init__(self, settings: Settings, store: Store, *, workers: dict[str, Any] | None = None) -> None:
@@ -108,6 +110,7 @@ class Runtime:
         self.tasks = TaskRunner(store, wait_window_s=settings.wait_window_s)
         self.idempotency = IdempotencyGuard(store, self.tasks, ttl_s=settings.idempotency_ttl_s)
         self.sequencer = RunSequencer()
+        self.quotas = Quotas(settings)
         self.history = HistoryRecorder(store, flush_interval_s=settings.history_flush_interval_s)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

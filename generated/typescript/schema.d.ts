@@ -1904,7 +1904,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description Capacity or rate limit reached; retry after Retry-After seconds. */
+        /** @description The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. */
         TooManyRequests: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];

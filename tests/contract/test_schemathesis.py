@@ -29,6 +29,9 @@ from tests.contract._live_server import LiveServer, live_server
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
 MAX_EXAMPLES = 20
+# make test-slow: cases per operation and mode, and the fewest cases the run must send in all.
+SLOW_MAX_EXAMPLES = 60
+SLOW_MIN_CASES = 2000
 
 # Path parameter -> the key in LiveServer.ids of the resource it is pinned to.
 PINNED = {
@@ -146,6 +149,42 @@ def fuzz_schema(fuzz_server: LiveServer) -> Any:
     return schema
 
 
+def _fuzz(
+    operation_id: str,
+    mode: GenerationMode,
+    schema: Any,
+    server: LiveServer,
+    *,
+    max_examples: int,
+    seed: int = 0,
+) -> int:
+    """Fuzz one operation in one mode against the live ids; the number of cases sent (every check
+    runs on every answer; the first failure raises)."""
+    operation = schema.find_operation_by_id(operation_id)
+    path = _pinned_path(server, operation_id)
+    sent = [0]
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=seed == 0,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path or None))
+    def check(case: schemathesis.Case) -> None:
+        assert all(case.path_parameters[name] == value for name, value in path.items())
+        sent[0] += 1
+        case.call_and_validate(base_url=server.base_url, timeout=120)
+
+    if seed:
+        from hypothesis import seed as hypothesis_seed
+
+        check = hypothesis_seed(seed)(check)
+    check()
+    return sent[0]
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize("operation_id", list(_operations()))
 def test_every_operation_keeps_the_contract(
@@ -153,22 +192,26 @@ def test_every_operation_keeps_the_contract(
 ) -> None:
     if mode is GenerationMode.NEGATIVE and not _negatable(operation_id):
         pytest.skip("every parameter is a pinned id and there is no body: no invalid request to make")
-    operation = fuzz_schema.find_operation_by_id(operation_id)
-    path = _pinned_path(fuzz_server, operation_id)
+    _fuzz(operation_id, mode, fuzz_schema, fuzz_server, max_examples=MAX_EXAMPLES)
 
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path or None))
-    def check(case: schemathesis.Case) -> None:
-        assert all(case.path_parameters[name] == value for name, value in path.items())
-        case.call_and_validate(base_url=fuzz_server.base_url, timeout=120)
 
-    check()
+@pytest.mark.slow
+def test_thousands_of_cases_keep_the_contract(fuzz_schema: Any, fuzz_server: LiveServer) -> None:
+    """The slow target's fuzzing: every operation, both modes, SLOW_MAX_EXAMPLES each with a seed of
+    its own (other cases than the default run's), at least SLOW_MIN_CASES cases in all, 0 failures."""
+    counts: dict[str, int] = {}
+    for index, operation_id in enumerate(_operations()):
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            if mode is GenerationMode.NEGATIVE and not _negatable(operation_id):
+                continue
+            seed = 1000 + 2 * index + (mode is GenerationMode.NEGATIVE)
+            sent = _fuzz(
+                operation_id, mode, fuzz_schema, fuzz_server, max_examples=SLOW_MAX_EXAMPLES, seed=seed
+            )
+            counts[f"{operation_id}/{mode.value}"] = sent
+    total = sum(counts.values())
+    print(f"\nschemathesis: {total} cases over {len(counts)} operation/mode pairs, 0 failures")
+    assert total >= SLOW_MIN_CASES, counts
 
 
 def _token_rows() -> st.SearchStrategy[list[dict[str, Any]]]:

@@ -11,12 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from twinkle_api_client.api.checkpoints import (
-    delete_checkpoint,
     download_checkpoint,
-    get_checkpoint_path,
     get_upload_task,
     get_weights_info,
-    list_checkpoints,
     load_checkpoint,
     save_checkpoint,
     upload_checkpoint_to_hub,
@@ -27,17 +24,10 @@ from twinkle_api_client.api.data import (
     dataset_encode,
     dataset_map,
     dataset_set_template,
-    get_dataloader_batch,
-    get_dataloader_state,
-    get_dataset,
-    get_dataset_row,
-    set_dataloader_state,
 )
-from twinkle_api_client.api.run_compute import forward_backward, get_train_configs, step
-from twinkle_api_client.api.run_config import set_template
+from twinkle_api_client.api.run_compute import forward_backward, step
 from twinkle_api_client.api.service import get_capacity, get_server_capabilities, healthz
-from twinkle_api_client.api.sessions import close_session, session_heartbeat
-from twinkle_api_client.api.training_runs import get_training_run, list_training_runs
+from twinkle_api_client.api.training_runs import list_training_runs
 from twinkle_api_client.models import (
     CreateDataLoaderRequest,
     CreateDatasetRequest,
@@ -47,7 +37,6 @@ from twinkle_api_client.models import (
     ForwardRequest,
     LoadCheckpointRequest,
     SaveCheckpointRequest,
-    SetDataLoaderStateRequest,
     SetTemplateRequest,
     UploadCheckpointRequest,
 )
@@ -63,13 +52,15 @@ from tests.e2e._server import (
     settle,
     start_run,
 )
+from tests.e2e._spec_ops import SpecOperation, id_operations
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def server(make_server: Any) -> tuple[ServerProcess, dict[str, str]]:
-    return make_server(users=("alice", "bob", "carol"))
+    # No wait window: alice's engine work answers 202 with a task, so she has a task id to steal.
+    return make_server(users=("alice", "bob", "carol"), wait_window_s=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +69,12 @@ def alice_world(server: tuple[ServerProcess, dict[str, str]]) -> dict[str, Any]:
     srv, keys = server
     alice = api_client(srv, keys["alice"])
     run = start_run(alice)
-    settle(
-        alice,
-        forward_backward.sync_detailed(
-            run.run_id, client=alice, body=ForwardRequest.from_dict({"inputs": chat_rows()})
-        ),
+    queued = forward_backward.sync_detailed(
+        run.run_id, client=alice, body=ForwardRequest.from_dict({"inputs": chat_rows()})
     )
+    assert queued.status_code == 202, queued.content
+    task_id = queued.parsed.task_id
+    settle(alice, queued)
     settle(alice, step.sync_detailed(run.run_id, client=alice, body=EmptyRequest()))
     ckpt = settle(
         alice,
@@ -144,6 +135,7 @@ def alice_world(server: tuple[ServerProcess, dict[str, str]]) -> dict[str, Any]:
         "dataset_id": ds_id,
         "dataloader_id": loader.dataloader_id,
         "upload_id": upload.upload_id,
+        "task_id": task_id,
     }
 
 
@@ -188,101 +180,120 @@ def test_capabilities_name_the_served_model(server: tuple[ServerProcess, dict[st
     assert caps.max_body_bytes == 4 * 1024 * 1024
 
 
-def test_another_users_resources_answer_404_like_missing_ones(
+# Values of path parameters that are not ids (the same for every user).
+_PLAIN_PARAMS = {"index": 0}
+
+
+def _alice_ids(w: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": w["session_id"],
+        "run_id": w["run_id"],
+        "checkpoint_id": w["checkpoint"]["checkpoint_id"],
+        "upload_id": w["upload_id"],
+        "dataset_id": w["dataset_id"],
+        "dataloader_id": w["dataloader_id"],
+        "task_id": w["task_id"],
+    }
+
+
+_MISSING = {
+    "session_id": "sess_" + "0" * 22,
+    "run_id": "run_" + "0" * 22,
+    "checkpoint_id": "ckpt_" + "0" * 22,
+    "upload_id": "upl_" + "0" * 22,
+    "dataset_id": "ds_" + "0" * 22,
+    "dataloader_id": "dl_" + "0" * 22,
+    "task_id": "task_" + "0" * 22,
+}
+
+
+def _send(http: httpx.Client, op: SpecOperation, ids: dict[str, Any]) -> httpx.Response:
+    """Call ``op`` with path parameters from ``ids`` and the spec's example body; an operation this
+    cannot call fails the test, so a new operation is never skipped silently."""
+    missing = [p for p in op.path_params if p not in ids and p not in _PLAIN_PARAMS]
+    assert not missing, f"{op.operation_id}: no id of alice's for path parameter(s) {missing}; add them"
+    assert op.body_problem is None, f"{op.operation_id}: {op.body_problem}"
+    url = op.url({**_PLAIN_PARAMS, **ids})
+    return http.request(op.method, url, json=op.body) if op.body is not None else http.request(op.method, url)
+
+
+def _snapshot(http: httpx.Client, ops: list[SpecOperation], ids: dict[str, Any]) -> dict[str, Any]:
+    """What alice sees through every GET of the spec that takes her ids (bodies of JSON answers)."""
+    seen = {}
+    for op in ops:
+        if op.method != "GET":
+            continue
+        response = _send(http, op, ids)
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        seen[op.operation_id] = (
+            response.status_code,
+            response.json() if is_json else len(response.content) > 0,
+        )
+    return seen
+
+
+def _same_shape(message: str, ids: dict[str, Any]) -> str:
+    for value in ids.values():
+        if isinstance(value, str):
+            message = message.replace(value, "<id>")
+    return message
+
+
+def test_every_operation_taking_an_id_answers_404_to_another_user_and_changes_nothing(
     server: tuple[ServerProcess, dict[str, str]], alice_world: dict[str, Any]
 ) -> None:
+    """Generated from openapi.yaml: each operation whose path names an id, called by bob with alice's
+    ids (and checkpoints also by name), answers 404 exactly like a missing id; alice's view through
+    every GET is the same afterwards."""
     srv, keys = server
-    alice, bob = api_client(srv, keys["alice"]), api_client(srv, keys["bob"])
-    w = alice_world
-    run_id, ckpt_id, ckpt_name = w["run_id"], w["checkpoint"]["checkpoint_id"], w["checkpoint"]["name"]
-    calls = {
-        "session_heartbeat": lambda c, s: session_heartbeat.sync_detailed(
-            s["session_id"], client=c, body=EmptyRequest()
-        ),
-        "close_session": lambda c, s: close_session.sync_detailed(
-            s["session_id"], client=c, body=EmptyRequest()
-        ),
-        "get_training_run": lambda c, s: get_training_run.sync_detailed(s["run_id"], client=c),
-        "forward_backward": lambda c, s: forward_backward.sync_detailed(
-            s["run_id"], client=c, body=ForwardRequest.from_dict({"inputs": chat_rows(1)})
-        ),
-        "step": lambda c, s: step.sync_detailed(s["run_id"], client=c, body=EmptyRequest()),
-        "set_template": lambda c, s: set_template.sync_detailed(
-            s["run_id"], client=c, body=SetTemplateRequest.from_dict({"template_name": "Template"})
-        ),
-        "get_train_configs": lambda c, s: get_train_configs.sync_detailed(s["run_id"], client=c),
-        "save_checkpoint": lambda c, s: save_checkpoint.sync_detailed(
-            s["run_id"], client=c, body=SaveCheckpointRequest.from_dict({"name": "stolen"})
-        ),
-        "list_checkpoints": lambda c, s: list_checkpoints.sync_detailed(s["run_id"], client=c),
-        "get_checkpoint_path": lambda c, s: get_checkpoint_path.sync_detailed(
-            s["run_id"], s["ckpt_id"], client=c
-        ),
-        "get_checkpoint_by_name": lambda c, s: get_checkpoint_path.sync_detailed(
-            s["run_id"], s["ckpt_name"], client=c
-        ),
-        "get_weights_info": lambda c, s: get_weights_info.sync_detailed(s["run_id"], s["ckpt_id"], client=c),
-        "download_checkpoint": lambda c, s: download_checkpoint.sync_detailed(
-            s["run_id"], s["ckpt_id"], client=c
-        ),
-        "delete_checkpoint": lambda c, s: delete_checkpoint.sync_detailed(
-            s["run_id"], s["ckpt_id"], client=c
-        ),
-        "upload_checkpoint_to_hub": lambda c, s: upload_checkpoint_to_hub.sync_detailed(
-            s["run_id"],
-            s["ckpt_id"],
-            client=c,
-            body=UploadCheckpointRequest.from_dict({"hub_model_id": "bob/x"}),
-        ),
-        "get_upload_task": lambda c, s: get_upload_task.sync_detailed(s["upload_id"], client=c),
-        "get_dataset": lambda c, s: get_dataset.sync_detailed(s["dataset_id"], client=c),
-        "get_dataset_row": lambda c, s: get_dataset_row.sync_detailed(s["dataset_id"], 0, client=c),
-        "dataset_encode": lambda c, s: dataset_encode.sync_detailed(
-            s["dataset_id"], client=c, body=DatasetEncodeRequest()
-        ),
-        "create_dataloader": lambda c, s: create_dataloader.sync_detailed(
-            client=c, body=CreateDataLoaderRequest.from_dict({"dataset_id": s["dataset_id"], "batch_size": 2})
-        ),
-        "get_dataloader_batch": lambda c, s: get_dataloader_batch.sync_detailed(
-            s["dataloader_id"], 0, client=c
-        ),
-        "get_dataloader_state": lambda c, s: get_dataloader_state.sync_detailed(s["dataloader_id"], client=c),
-        "set_dataloader_state": lambda c, s: set_dataloader_state.sync_detailed(
-            s["dataloader_id"], client=c, body=SetDataLoaderStateRequest.from_dict({"consumed_batches": 1})
-        ),
-    }
-    alices = {**w, "ckpt_id": ckpt_id, "ckpt_name": ckpt_name}
-    missing = {
-        "session_id": "sess_" + "0" * 22,
-        "run_id": "run_" + "0" * 22,
-        "ckpt_id": "ckpt_" + "0" * 22,
-        "ckpt_name": "no-such-checkpoint",
-        "upload_id": "upl_" + "0" * 22,
-        "dataset_id": "ds_" + "0" * 22,
-        "dataloader_id": "dl_" + "0" * 22,
-    }
+    ops = id_operations()
+    assert len(ops) >= 40, [op.operation_id for op in ops]
+    alice = httpx.Client(
+        base_url=srv.base_url, headers={"Authorization": f"Bearer {keys['alice']}"}, timeout=120
+    )
+    bob = httpx.Client(base_url=srv.base_url, headers={"Authorization": f"Bearer {keys['bob']}"}, timeout=120)
+    ids = _alice_ids(alice_world)
+    deadline = time.monotonic() + 60
+    while alice.get(f"/api/v1/uploads/{ids['upload_id']}").json()["status"] in ("pending", "running"):
+        assert time.monotonic() < deadline, "alice's upload did not finish"
+        time.sleep(0.2)
+    _snapshot(alice, ops, ids)  # a GET may settle state once (a batch handed out counts as consumed)
+    before = _snapshot(alice, ops, ids)
 
-    def same_shape(message: str, ids: dict[str, Any]) -> str:
-        for value in ids.values():
-            if isinstance(value, str):
-                message = message.replace(value, "<id>")
-        return message
+    called = []
+    for op in ops:
+        variants = [ids]
+        if "checkpoint_id" in op.path_params:
+            variants.append({**ids, "checkpoint_id": alice_world["checkpoint"]["name"]})
+        for theirs_ids in variants:
+            theirs = _send(bob, op, theirs_ids)
+            nobodys = _send(bob, op, _MISSING)
+            for response in (theirs, nobodys):
+                assert response.status_code == 404, (
+                    op.operation_id,
+                    response.status_code,
+                    response.text[:300],
+                )
+                error = response.json()["error"]
+                assert (
+                    error["code"] == "not_found" and error["request_id"] == response.headers["X-Request-Id"]
+                )
+            assert _same_shape(theirs.json()["error"]["message"], theirs_ids) == _same_shape(
+                nobodys.json()["error"]["message"], _MISSING
+            ), op.operation_id
+        called.append(op.operation_id)
+    assert called == [op.operation_id for op in ops]
 
-    for name, call in calls.items():
-        theirs = _error(call(bob, alices), 404, "not_found")
-        nobodys = _error(call(bob, missing), 404, "not_found")
-        assert same_shape(theirs["message"], alices) == same_shape(nobodys["message"], missing), name
-    # Loading alice's checkpoint into bob's own run is refused the same way.
-    bob_run = start_run(bob, setup=False)
-    body = LoadCheckpointRequest.from_dict({"twinkle_path": w["checkpoint"]["twinkle_path"]})
-    _error(load_checkpoint.sync_detailed(bob_run.run_id, client=bob, body=body), 404, "not_found")
-    bob_runs = ok(list_training_runs.sync_detailed(client=bob)).training_runs
+    # Ids in bodies: loading alice's checkpoint into bob's own run is refused the same way.
+    bob_api = api_client(srv, keys["bob"])
+    bob_run = start_run(bob_api, setup=False)
+    body = LoadCheckpointRequest.from_dict({"twinkle_path": alice_world["checkpoint"]["twinkle_path"]})
+    _error(load_checkpoint.sync_detailed(bob_run.run_id, client=bob_api, body=body), 404, "not_found")
+    loader = bob.post("/api/v1/dataloaders", json={"dataset_id": ids["dataset_id"], "batch_size": 2})
+    assert loader.status_code == 404, loader.text
+    bob_runs = ok(list_training_runs.sync_detailed(client=bob_api)).training_runs
     assert [r.training_run_id for r in bob_runs] == [bob_run.run_id]
-    # And nothing bob tried changed alice's things.
-    assert ok(get_checkpoint_path.sync_detailed(run_id, ckpt_id, client=alice)).name == ckpt_name
-    assert ok(get_dataloader_state.sync_detailed(w["dataloader_id"], client=alice)).consumed_batches == 0
-    upload = ok(get_upload_task.sync_detailed(w["upload_id"], client=alice))
-    assert upload.status in ("pending", "running", "succeeded")
+    assert _snapshot(alice, ops, ids) == before
 
 
 def test_validation_errors_answer_422_with_field_details(

@@ -28,6 +28,7 @@ from twinkle_server.api.service import ServiceOps
 from twinkle_server.api.sessions import SessionOps
 from twinkle_server.api.tasks import TaskOps
 from twinkle_server.api.training_runs import TrainingRunOps
+from twinkle_server.data_recipes import DataRecipes
 
 if TYPE_CHECKING:
     from twinkle_server.runtime import Runtime
@@ -53,11 +54,22 @@ class TwinkleServer(
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.data = DataRegistry()
+        self.recipes = DataRecipes(
+            runtime.store,
+            resolver=runtime.resolver,
+            settings=runtime.settings,
+            processes=lambda: self.encode_processes,
+        )
+        self.data = DataRegistry(rebuild=self.recipes.rebuild)
         self._authenticator = Authenticator(runtime)
 
     async def authenticate(self, request: Request, token: str | None) -> Caller:
-        return await self._authenticator(token)
+        """The caller behind ``token``, after taking one token of the caller's request rate
+        (429 rate_limited when it is used up; other users are not affected)."""
+        caller = await self._authenticator(token)
+        quotas = self.runtime.quotas
+        quotas.admit(caller.user_id, quotas.quota_for(caller.limits))
+        return caller
 
     def __repr__(self) -> str:
         return f"TwinkleServer(models={list(self.runtime.workers)!r})"

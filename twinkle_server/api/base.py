@@ -160,9 +160,26 @@ class ServiceBase:
     async def submit_in_turn(
         self, ctx: RequestContext, run_id: str, run: Any, submit: Callable[[Any], Future[Any]]
     ) -> Future[Any]:
-        """``submit(run)`` once every earlier request of the run has submitted or given up."""
-        async with self.runtime.sequencer.turn(run_id, ticket_of(ctx.request.scope, run_id)):
-            return submit(run)
+        """``submit(run)`` once every earlier request of the run has submitted or given up.
+
+        The operation counts against the caller's ``max_tasks_per_user`` until it finishes; over
+        it, the request is refused (429) before it waits its turn."""
+        release = self.claim_task(ctx)
+        try:
+            async with self.runtime.sequencer.turn(run_id, ticket_of(ctx.request.scope, run_id)):
+                future = submit(run)
+        except BaseException:
+            release()
+            raise
+        future.add_done_callback(lambda _: release())
+        return future
+
+    def claim_task(self, ctx: RequestContext) -> Callable[[], None]:
+        """One more operation of the caller in flight (QuotaExceeded at its quota); call the
+        returned function when it ends."""
+        caller = self.caller(ctx)
+        quotas = self.runtime.quotas
+        return quotas.claim_task(caller.user_id, quotas.quota_for(caller.limits))
 
     async def engine_op(
         self,
@@ -176,12 +193,14 @@ class ServiceBase:
         operation: str | None = None,
         then: Callable[[Any], Any] | None = None,
         observe: Callable[[Future[Any], RunRoute], None] | None = None,
+        check: Callable[[RunRoute], None] | None = None,
     ) -> Any:
         """Submit engine op ``op`` of ``run_id`` with the body's fields (or ``kwargs``) and answer.
 
         ``then`` post-processes the engine's result on the task pool (still inside the task, so a
         202 client sees the final body). ``observe(future, run)`` is given the engine's future as
         submitted (its done callbacks run on the engine's thread, in the run's order).
+        ``check(run)`` refuses the request once the run is known, before it is claimed or queued.
         """
         payload = payload_of(body)
         op_kwargs = payload if kwargs is None else kwargs
@@ -200,11 +219,11 @@ class ServiceBase:
             return await self.wait_future(ctx, future, operation=operation or op, run_id=run_id)
 
         user_id = self.caller(ctx).user_id
-        return await self.once(
-            ctx,
-            idempotency_key,
-            payload,
-            execute,
-            run_id=run_id,
-            prepare=lambda: self.owned_route(user_id, run_id),
-        )
+
+        def prepare() -> RunRoute:
+            route = self.owned_route(user_id, run_id)
+            if check is not None:
+                check(route)
+            return route
+
+        return await self.once(ctx, idempotency_key, payload, execute, run_id=run_id, prepare=prepare)

@@ -312,6 +312,8 @@ class CheckpointOps(ServiceBase):
         private = bool(payload.get("private", True))
         include_state = bool(payload.get("include_training_state", False))
         hub_token = payload.get("hub_token") or None
+        # Whose checkpoint first: another user's (or a missing) one answers 404 whatever the body says.
+        await self.db(self._checkpoint, user_id, run_id, checkpoint_id)
         org, _ = validate_hub_model_id(hub_model_id)
         if include_state and not private:
             raise InvalidInput(

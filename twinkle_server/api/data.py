@@ -2,7 +2,8 @@
 
 The work is done by ``twinkle_server.data`` on the task pool; a step that takes longer than the
 wait window answers 202 with a task, like an engine operation. Objects live in the process's
-:class:`~twinkle_server.api.registry.DataRegistry`, owned by their user.
+:class:`~twinkle_server.api.registry.DataRegistry`, owned by their user; every applied step is
+recorded by :class:`~twinkle_server.data_recipes.DataRecipes`, so a restarted server rebuilds them.
 """
 
 from __future__ import annotations
@@ -18,15 +19,10 @@ from twinkle_api_server.service import RequestContext
 from twinkle_server.api.base import ServiceBase, payload_of
 from twinkle_server.api.prechecks import check_component, check_dataset_rows, check_template
 from twinkle_server.api.registry import DataRegistry
+from twinkle_server.data_recipes import DataRecipes
 from twinkle_server.requests.idempotency import Reply
 
 __all__ = ["DataOps"]
-
-
-def _meta(fields: dict[str, Any]) -> Any:
-    from twinkle_server.data.meta import DatasetMeta
-
-    return DatasetMeta(**fields)
 
 
 def _dataset_info(dataset_id: str, dataset: Any) -> dict[str, Any]:
@@ -65,6 +61,7 @@ def _loader_info(dataloader_id: str, dataset_id: str, loader: Any) -> dict[str, 
 
 class DataOps(ServiceBase):
     data: DataRegistry
+    recipes: DataRecipes
     _encode_processes: Any = None
 
     @property
@@ -97,15 +94,26 @@ class DataOps(ServiceBase):
         """Run ``work`` on the task pool under the Idempotency-Key; 2xx result or a 202 task."""
 
         async def execute() -> Reply:
-            future = self.runtime.tasks.start(work)
+            release = self.claim_task(ctx)
+            try:
+                future = self.runtime.tasks.start(work)
+            except BaseException:
+                release()
+                raise
+            future.add_done_callback(lambda _: release())
             if not allow_task:
                 return Reply(success_status, await asyncio.wrap_future(future))
             return await self.wait_future(ctx, future, operation=operation, success_status=success_status)
 
         return await self.once(ctx, key, body, execute, success_status=success_status)
 
-    def _dataset(self, ctx: RequestContext, dataset_id: str) -> Any:
-        return self.data.get("ds", self.caller(ctx).user_id, dataset_id)
+    async def _held(self, ctx: RequestContext, prefix: str, item_id: str) -> Any:
+        """The caller's dataset (``ds``) or dataloader (``dl``) entry; rebuilt from its recipe
+        after a restart (off the event loop), NotFound if it is not theirs."""
+        return await self.db(self.data.entry, prefix, self.caller(ctx).user_id, item_id)
+
+    async def _dataset(self, ctx: RequestContext, dataset_id: str) -> Any:
+        return (await self._held(ctx, "ds", dataset_id)).value
 
     async def _dataset_step(
         self,
@@ -113,24 +121,29 @@ class DataOps(ServiceBase):
         dataset_id: str,
         body: BaseModel | None,
         key: str | None,
-        operation: str,
-        apply: Callable[[Any, dict[str, Any]], None],
+        op: str,
         *,
+        args: dict[str, Any] | None = None,
         allow_task: bool = True,
     ) -> Any:
-        """Change the caller's dataset with ``apply(dataset, payload)`` and answer its new info.
+        """Apply step ``op`` to the caller's dataset, record it, and answer the dataset's info.
 
         Every dataset step shares this: the dataset is looked up first (404 before any work), the
-        change runs on the task pool under the Idempotency-Key, the answer is the dataset's info.
+        change runs on the task pool under the Idempotency-Key, one step of a dataset at a time so
+        that its recipe lists them in the order they were applied.
         """
-        dataset = self._dataset(ctx, dataset_id)
+        user_id = self.caller(ctx).user_id
+        entry = await self._held(ctx, "ds", dataset_id)
         payload = payload_of(body)
+        step_args = payload if args is None else args
 
         def work() -> dict[str, Any]:
-            apply(dataset, payload)
-            return _dataset_info(dataset_id, dataset)
+            with entry.lock:
+                self.recipes.apply(entry.value, op, step_args)
+                self.recipes.record_step(dataset_id, user_id, op, step_args)
+            return _dataset_info(dataset_id, entry.value)
 
-        return await self._data_work(ctx, key, payload, operation, work, allow_task=allow_task)
+        return await self._data_work(ctx, key, payload, f"dataset_{op}", work, allow_task=allow_task)
 
     def _check_slice(self, meta: dict[str, Any]) -> None:
         """Inline rows and a data_slice list of indices are counted against max_dataset_rows up front."""
@@ -149,16 +162,15 @@ class DataOps(ServiceBase):
     async def create_dataset(
         self, ctx: RequestContext, *, body: models.CreateDatasetRequest, idempotency_key: str | None
     ) -> Any:
-        from twinkle_server.data.dataset import Dataset
-
         user_id = self.caller(ctx).user_id
         payload = payload_of(body)
         self._check_slice(payload["dataset_meta"])
 
         def work() -> dict[str, Any]:
-            dataset = Dataset(_meta(payload["dataset_meta"]), resolver=self.runtime.resolver)
+            dataset = self.recipes.new_dataset(payload["dataset_meta"])
             check_dataset_rows(self.runtime.settings, dataset.info()["length"], "the dataset")
             dataset_id = self.data.add("ds", user_id, dataset)
+            self.recipes.record_dataset(dataset_id, user_id, payload["dataset_meta"])
             return _dataset_info(dataset_id, dataset)
 
         return await self._data_work(
@@ -166,7 +178,7 @@ class DataOps(ServiceBase):
         )
 
     async def get_dataset(self, ctx: RequestContext, *, dataset_id: str) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
+        dataset = await self._dataset(ctx, dataset_id)
         return await self.db(_dataset_info, dataset_id, dataset)
 
     async def dataset_set_template(
@@ -186,13 +198,9 @@ class DataOps(ServiceBase):
             model_id=served.model_id if served else None,
         )
 
-        def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            kwargs = {k: v for k, v in payload.items() if k != "template_name"}
-            kwargs["model_id"] = model_id
-            dataset.set_template(payload["template_name"], **kwargs)
-
+        args = {**payload_of(body), "model_id": model_id}
         return await self._dataset_step(
-            ctx, dataset_id, body, idempotency_key, "dataset_set_template", apply, allow_task=False
+            ctx, dataset_id, body, idempotency_key, "set_template", args=args, allow_task=False
         )
 
     async def dataset_map(
@@ -204,11 +212,7 @@ class DataOps(ServiceBase):
         idempotency_key: str | None,
     ) -> Any:
         check_component("preprocessor", body.preprocessor)
-
-        def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.map(payload["preprocessor"], payload.get("init_args"))
-
-        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_map", apply)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "map")
 
     async def dataset_filter(
         self,
@@ -219,11 +223,7 @@ class DataOps(ServiceBase):
         idempotency_key: str | None,
     ) -> Any:
         check_component("filter", body.filter_name)
-
-        def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.filter(payload["filter_name"], payload.get("init_args"))
-
-        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_filter", apply)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "filter")
 
     async def dataset_encode(
         self,
@@ -233,14 +233,7 @@ class DataOps(ServiceBase):
         body: models.DatasetEncodeRequest | None,
         idempotency_key: str | None,
     ) -> Any:
-        def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.encode(
-                batched=payload.get("batched", True),
-                num_proc=payload.get("num_proc"),
-                processes=self.encode_processes,
-            )
-
-        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_encode", apply)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "encode")
 
     async def dataset_add(
         self,
@@ -251,11 +244,7 @@ class DataOps(ServiceBase):
         idempotency_key: str | None,
     ) -> Any:
         self._check_slice(payload_of(body)["dataset_meta"])
-
-        def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.add_dataset(_meta(payload["dataset_meta"]))
-
-        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_add", apply)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "add")
 
     async def dataset_mix(
         self,
@@ -265,17 +254,10 @@ class DataOps(ServiceBase):
         body: models.DatasetMixRequest | None,
         idempotency_key: str | None,
     ) -> Any:
-        def apply(dataset: Any, payload: dict[str, Any]) -> None:
-            dataset.mix_dataset(
-                payload.get("mode", "interleave"),
-                probabilities=payload.get("probabilities"),
-                seed=payload.get("seed", 0),
-            )
-
-        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "dataset_mix", apply)
+        return await self._dataset_step(ctx, dataset_id, body, idempotency_key, "mix")
 
     async def get_dataset_row(self, ctx: RequestContext, *, dataset_id: str, index: int) -> Any:
-        dataset = self._dataset(ctx, dataset_id)
+        dataset = await self._dataset(ctx, dataset_id)
         row = await self.db(dataset.__getitem__, index)
         return {"index": index, "row": row}
 
@@ -284,23 +266,20 @@ class DataOps(ServiceBase):
     async def create_dataloader(
         self, ctx: RequestContext, *, body: models.CreateDataLoaderRequest, idempotency_key: str | None
     ) -> Any:
-        from twinkle_server.data.dataloader import DataLoader
-
         user_id = self.caller(ctx).user_id
         payload = payload_of(body)
         dataset_id = payload["dataset_id"]
-        dataset = self._dataset(ctx, dataset_id)
+        entry = await self._held(ctx, "ds", dataset_id)
+        params = {k: v for k, v in payload.items() if k != "dataset_id"}
 
         def work() -> dict[str, Any]:
-            loader = DataLoader(
-                dataset,
-                payload["batch_size"],
-                shuffle=payload.get("shuffle", False),
-                seed=payload.get("seed", 0),
-                drop_last=payload.get("drop_last", False),
-                epochs=payload.get("epochs", 1),
-            )
+            with entry.lock:  # the loader captures the rows after exactly this many steps
+                loader = self.recipes.new_loader(entry.value, params)
+                steps = self.recipes.steps_of(dataset_id, user_id)
             loader_id = self.data.add("dl", user_id, loader, parent=dataset_id)
+            self.recipes.record_loader(
+                loader_id, user_id, dataset_id=dataset_id, dataset_steps=steps, params=params
+            )
             return _loader_info(loader_id, dataset_id, loader)
 
         return await self._data_work(
@@ -308,19 +287,21 @@ class DataOps(ServiceBase):
         )
 
     async def get_dataloader_batch(self, ctx: RequestContext, *, dataloader_id: str, index: int) -> Any:
-        loader = self.data.get("dl", self.caller(ctx).user_id, dataloader_id)
+        user_id = self.caller(ctx).user_id
+        loader = (await self._held(ctx, "dl", dataloader_id)).value
 
         def fetch() -> dict[str, Any]:
             rows = loader.batch(index)
             # Handing out batch i means batches 0..i are consumed (never moves backwards).
             if index + 1 > loader.consumed_batches:
                 loader.load_state_dict({"consumed_batches": index + 1})
+                self.recipes.record_consumed(dataloader_id, user_id, loader.consumed_batches)
             return {"index": index, "rows": rows}
 
         return await self.db(fetch)
 
     async def get_dataloader_state(self, ctx: RequestContext, *, dataloader_id: str) -> Any:
-        loader = self.data.get("dl", self.caller(ctx).user_id, dataloader_id)
+        loader = (await self._held(ctx, "dl", dataloader_id)).value
         return _loader_state(loader)
 
     async def set_dataloader_state(
@@ -331,6 +312,12 @@ class DataOps(ServiceBase):
         body: models.SetDataLoaderStateRequest,
         idempotency_key: str | None,
     ) -> Any:
-        loader = self.data.get("dl", self.caller(ctx).user_id, dataloader_id)
-        loader.load_state_dict({"consumed_batches": body.consumed_batches})
-        return _loader_state(loader)
+        user_id = self.caller(ctx).user_id
+        loader = (await self._held(ctx, "dl", dataloader_id)).value
+
+        def set_state() -> dict[str, Any]:
+            loader.load_state_dict({"consumed_batches": body.consumed_batches})
+            self.recipes.record_consumed(dataloader_id, user_id, loader.consumed_batches)
+            return _loader_state(loader)
+
+        return await self.db(set_state)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from twinkle_server.api.errors import Unauthorized
 from twinkle_server.store import users as user_records
+from twinkle_server.store.users import KeyLimits
 
 if TYPE_CHECKING:
     from twinkle_server.runtime import Runtime
@@ -31,6 +32,7 @@ class Caller:
 
     user_id: str
     user_name: str
+    limits: KeyLimits | None = None  # an operator's quotas for the key used (None: the settings')
 
 
 class Authenticator:
@@ -59,7 +61,11 @@ class Authenticator:
         # Every request authenticates: a read-only session never waits behind a writer.
         with self.runtime.store.read_session() as s:
             owner = user_records.find_key_owner(s, plaintext=token)
-        return None if owner is None else Caller(user_id=owner.user_id, user_name=owner.user_name)
+        return (
+            None
+            if owner is None
+            else Caller(user_id=owner.user_id, user_name=owner.user_name, limits=owner.limits)
+        )
 
     def _still_open(self) -> bool:
         now = time.monotonic()

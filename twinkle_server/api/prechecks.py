@@ -87,6 +87,23 @@ def check_batch_budget(settings: Settings, inputs: list[Any]) -> None:
         )
 
 
+def check_pass_budget(inputs: list[Any], budget: int | None) -> None:
+    """Refuse a forward request whose rows, padded to the longest, cannot fit one pass of the
+    model (the engine's ``pass_token_budget``): it would otherwise be queued and fail on the device.
+    Rows of chat messages are encoded later and are left to the engine."""
+    if budget is None:
+        return
+    longest = max((len(_field(row, "input_ids") or ()) for row in inputs), default=0)
+    tokens = len(inputs) * longest
+    if tokens > budget:
+        raise InvalidInput(
+            f"{len(inputs)} rows padded to {longest} tokens are {tokens} tokens, over the {budget} "
+            "tokens one pass of this model holds (pass_token_budget); send fewer or shorter rows per "
+            "request",
+            details={"field": "inputs", "pass_token_budget": budget, "tokens": tokens},
+        )
+
+
 def _field(row: Any, name: str) -> Any:
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
-from twinkle_server.api.prechecks import check_batch_budget
+from twinkle_server.api.prechecks import check_batch_budget, check_pass_budget
 from twinkle_server.store.runs import RunRoute
 
 __all__ = ["RunComputeOps"]
@@ -54,10 +54,15 @@ def _engine_handler(op: str) -> _Handler:
                 )
 
         inputs = getattr(body, "inputs", None)
+        check = None
         if inputs is not None:
             check_batch_budget(self.runtime.settings, inputs)
+
+            def check(run: RunRoute) -> None:
+                check_pass_budget(inputs, self.runtime.worker_of(run).token_budget)
+
         return await self.engine_op(
-            ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe
+            ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe, check=check
         )
 
     handler.__name__ = op

@@ -82,6 +82,20 @@ class TrainingRunOps(ServiceBase):
                 "choose a smaller rank",
                 details={"field": "lora_config.r", "max_r": served.max_r},
             )
+        caller = self.caller(ctx)
+        quota = self.runtime.quotas.quota_for(caller.limits)
+        async with self.runtime.quotas.run_lock(user_id):
+            held = await self.db(self._adapters_held, user_id, served.ids)
+            self.runtime.quotas.check_runs(quota, model_id=served.model_id, held=held)
+            return await self._add_run(payload, user_id, served, worker, lora)
+
+    def _adapters_held(self, user_id: str, model_ids: list[str]) -> int:
+        with self.runtime.store.read_session() as s:
+            return run_records.count_active_runs(s, base_model=model_ids, user_id=user_id)
+
+    async def _add_run(
+        self, payload: dict[str, Any], user_id: str, served: Any, worker: Any, lora: dict[str, Any]
+    ) -> Reply:
         session_id = payload["session_id"]
 
         def check_session() -> None:

@@ -182,12 +182,16 @@ class Dataset:
                 encoded=True,
             )
 
-    def add_dataset(self, meta: DatasetMeta) -> None:
-        """Load another part; combine the parts with ``mix_dataset``."""
+    def add_dataset(self, meta: DatasetMeta, *, max_rows: int | None = None) -> None:
+        """Load another part; combine the parts with ``mix_dataset``.
+
+        With ``max_rows`` (the server's ``max_dataset_rows``), a part that would take the dataset
+        past it is refused and the dataset is left as it was."""
         if not isinstance(meta, DatasetMeta):
             raise InvalidInput(f"add_dataset needs a DatasetMeta, got {meta!r}")
         table = load_dataset(meta, resolver=self.resolver)
         with self._lock:
+            _check_rows(sum(len(p.table) for p in self._parts) + len(table), max_rows, "add_dataset")
             self._parts.append(_Part(meta, table))
 
     def mix_dataset(
@@ -198,6 +202,7 @@ class Dataset:
         seed: int = 0,
         stopping_strategy: str = "first_exhausted",
         interleave: bool | None = None,
+        max_rows: int | None = None,
     ) -> None:
         """Merge the parts: ``interleave`` (optionally with sampling ``probabilities``) or ``concat``.
 
@@ -228,6 +233,7 @@ class Dataset:
                     seed=seed,
                     stopping_strategy=stopping_strategy,
                 )
+            _check_rows(len(merged), max_rows, "mix_dataset")
             meta = DatasetMeta(" + ".join(p.meta.describe() for p in self._parts))
             encoded = all(p.encoded for p in self._parts)
             self._parts = [_Part(meta, merged.flatten_indices(keep_in_memory=True), encoded)]
@@ -324,6 +330,16 @@ class Dataset:
                     "the parts have different columns; map each part to the same columns (for "
                     f"example with a preprocessor) before mixing or reading them. Columns: {shown}"
                 )
+
+
+def _check_rows(rows: int, max_rows: int | None, step: str) -> None:
+    """Refuse a step that would leave the dataset longer than ``max_rows`` (nothing is changed)."""
+    if max_rows is not None and rows > max_rows:
+        raise InvalidInput(
+            f"{step} would make the dataset {rows} rows long, over this server's limit of {max_rows} "
+            "(max_dataset_rows); use data_slice to take fewer rows",
+            details={"max_dataset_rows": max_rows, "rows": rows},
+        )
 
 
 def _fresh() -> dict[str, Any]:

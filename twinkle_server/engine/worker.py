@@ -226,6 +226,14 @@ class ModelWorker:
             raise self._unavailable()
         return model.tokenizer
 
+    @property
+    def token_budget(self) -> int | None:
+        """Positions one pass may hold (the planner's budget): the loaded model's, else the setting's
+        (None before load when it is derived from device memory). A request over it is refused."""
+        model = self._model
+        budget = getattr(model, "token_budget", None) if model is not None else None
+        return budget if isinstance(budget, int) else self._spec.pass_token_budget
+
     def capacity(self) -> Capacity:
         """How many adapters the model holds and can still take. Safe from any thread.
 

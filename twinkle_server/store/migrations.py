@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection, inspect, select, text
 
 from twinkle_server.errors import Conflict
+from twinkle_server.store.data_recipes import DataRecipe
 from twinkle_server.store.history import HistoryPoint
-from twinkle_server.store.models import Base, HubRepository, SchemaVersion, Task, UploadTask
+from twinkle_server.store.models import ApiKeyLimits, Base, HubRepository, SchemaVersion, Task, UploadTask
 from twinkle_server.store.placements import RunPlacement
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
@@ -55,12 +56,22 @@ def _add_run_placements(conn: Connection) -> None:
     RunPlacement.__table__.create(conn, checkfirst=True)
 
 
+def _add_api_key_limits(conn: Connection) -> None:
+    ApiKeyLimits.__table__.create(conn, checkfirst=True)
+
+
+def _add_data_recipes(conn: Connection) -> None:
+    DataRecipe.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
     (3, _add_hub_repositories),
     (4, _add_task_progress),
     (5, _add_run_placements),
+    (6, _add_api_key_limits),
+    (7, _add_data_recipes),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

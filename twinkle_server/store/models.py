@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ApiKey",
+    "ApiKeyLimits",
     "Base",
     "Checkpoint",
     "ClientSession",
@@ -91,6 +92,17 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ApiKeyLimits(Base):
+    """An operator's per-key quotas; a column left None falls back to the server's setting."""
+
+    __tablename__ = "api_key_limits"
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
+    max_runs_per_model: Mapped[int | None] = mapped_column(default=None)
+    max_tasks: Mapped[int | None] = mapped_column(default=None)
+    rate_per_s: Mapped[float | None] = mapped_column(default=None)
+    burst: Mapped[int | None] = mapped_column(default=None)
 
 
 class ClientSession(Base):

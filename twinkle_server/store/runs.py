@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from twinkle_server.errors import Conflict, InvalidInput, NotFound
@@ -149,8 +149,15 @@ def release_active_runs(s: Session) -> list[str]:
     return ids
 
 
-def count_active_runs(s: Session, *, base_model: str | None = None) -> int:
-    stmt = select(TrainingRun.id).where(TrainingRun.status == "active")
-    if base_model is not None:
+def count_active_runs(
+    s: Session, *, base_model: str | list[str] | None = None, user_id: str | None = None
+) -> int:
+    """Active runs, of one base model (or any of several ids naming it) and of one user if given."""
+    stmt = select(func.count()).select_from(TrainingRun).where(TrainingRun.status == "active")
+    if isinstance(base_model, str):
         stmt = stmt.where(TrainingRun.base_model == base_model)
-    return len(s.scalars(stmt).all())
+    elif base_model is not None:
+        stmt = stmt.where(TrainingRun.base_model.in_(base_model))
+    if user_id is not None:
+        stmt = stmt.where(TrainingRun.user_id == user_id)
+    return int(s.scalar(stmt) or 0)

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from twinkle_server.errors import Conflict, InvalidInput, NotFound
 from twinkle_server.store.ids import new_id
-from twinkle_server.store.models import ApiKey, User, utcnow
+from twinkle_server.store.models import ApiKey, ApiKeyLimits, User, utcnow
 
 __all__ = [
     "KEY_PREFIX",
+    "KeyLimits",
     "KeyOwner",
     "authenticate",
     "count_active_api_keys",
@@ -33,8 +34,10 @@ __all__ = [
     "get_user",
     "get_user_by_name",
     "hash_api_key",
+    "key_limits",
     "list_api_keys",
     "revoke_api_key",
+    "set_key_limits",
 ]
 
 KEY_PREFIX = "tw-"
@@ -94,18 +97,44 @@ def create_api_key(s: Session, *, user_name: str) -> tuple[str, ApiKey]:
 
 
 @dataclass(frozen=True)
+class KeyLimits:
+    """An operator's quotas for one key; None keeps the server's setting for that quota."""
+
+    max_runs_per_model: int | None = None
+    max_tasks: int | None = None
+    rate_per_s: float | None = None
+    burst: int | None = None
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.max_runs_per_model, self.max_tasks, self.rate_per_s, self.burst))
+
+
+@dataclass(frozen=True)
 class KeyOwner:
     """Who a key belongs to, as authentication needs it (read without loading ORM objects)."""
 
     user_id: str
     user_name: str
+    key_id: str = ""
+    limits: KeyLimits | None = None
 
 
 # Built once: the statement every request runs (building and caching it per call costs more than
 # the query itself).
 _KEY_OWNERS = (
-    select(ApiKey.key_hash, ApiKey.revoked_at, User.id, User.name)
+    select(
+        ApiKey.key_hash,
+        ApiKey.revoked_at,
+        User.id,
+        User.name,
+        ApiKey.id,
+        ApiKeyLimits.max_runs_per_model,
+        ApiKeyLimits.max_tasks,
+        ApiKeyLimits.rate_per_s,
+        ApiKeyLimits.burst,
+    )
     .join(User, User.id == ApiKey.user_id)
+    .outerjoin(ApiKeyLimits, ApiKeyLimits.key_id == ApiKey.id)
     .where(ApiKey.prefix == bindparam("prefix"))
 )
 
@@ -118,10 +147,16 @@ def find_key_owner(s: Session, *, plaintext: str) -> KeyOwner | None:
     digest = hash_api_key(plaintext)
     candidates = s.connection().execute(_KEY_OWNERS, {"prefix": plaintext[:_DISPLAY_LEN]}).all()
     match = None
-    for key_hash, revoked_at, user_id, user_name in candidates:
+    for key_hash, revoked_at, user_id, user_name, key_id, *quota in candidates:
         # compare every candidate, so timing does not depend on which matched
         if hmac.compare_digest(key_hash, digest) and revoked_at is None:
-            match = KeyOwner(user_id=user_id, user_name=user_name)
+            limits = KeyLimits(*quota)
+            match = KeyOwner(
+                user_id=user_id,
+                user_name=user_name,
+                key_id=key_id,
+                limits=None if limits.is_empty() else limits,
+            )
     return match
 
 
@@ -129,6 +164,31 @@ def authenticate(s: Session, *, plaintext: str) -> User | None:
     """The user owning this key, or None for an unknown, malformed or revoked key."""
     owner = find_key_owner(s, plaintext=plaintext)
     return None if owner is None else s.get(User, owner.user_id)
+
+
+def set_key_limits(s: Session, *, key: str, limits: KeyLimits) -> ApiKey:
+    """Set an operator's quotas on a key (named as :func:`revoke_api_key` names it); None fields
+    fall back to the server's settings, so an all-None ``limits`` clears the key's own quotas."""
+    row = _find_key(s, key)
+    stored = s.get(ApiKeyLimits, row.id)
+    if stored is None:
+        stored = ApiKeyLimits(key_id=row.id)
+        s.add(stored)
+    stored.max_runs_per_model = limits.max_runs_per_model
+    stored.max_tasks = limits.max_tasks
+    stored.rate_per_s = limits.rate_per_s
+    stored.burst = limits.burst
+    s.flush()
+    return row
+
+
+def key_limits(s: Session, *, key_id: str) -> KeyLimits | None:
+    """The quotas an operator set on a key, or None."""
+    stored = s.get(ApiKeyLimits, key_id)
+    if stored is None:
+        return None
+    limits = KeyLimits(stored.max_runs_per_model, stored.max_tasks, stored.rate_per_s, stored.burst)
+    return None if limits.is_empty() else limits
 
 
 def list_api_keys(s: Session, *, user_name: str | None = None, include_revoked: bool = True) -> list[ApiKey]:
@@ -148,6 +208,20 @@ def revoke_api_key(s: Session, *, key: str, now: datetime | None = None) -> ApiK
         NotFound: no key matches.
         Conflict: the prefix matches several keys (use the id).
     """
+    row = _find_key(s, key)
+    if row.revoked_at is None:
+        row.revoked_at = now or utcnow()
+        s.flush()
+    return row
+
+
+def _find_key(s: Session, key: str) -> ApiKey:
+    """The key named by its id (``key_…``), its display prefix or its plaintext.
+
+    Raises:
+        NotFound: no key matches.
+        Conflict: the prefix matches several keys (use the id).
+    """
     if key.startswith("key_"):
         rows = [k for k in [s.get(ApiKey, key)] if k is not None]
     elif len(key) == len(KEY_PREFIX) + _KEY_BODY_LEN:
@@ -157,12 +231,8 @@ def revoke_api_key(s: Session, *, key: str, now: datetime | None = None) -> ApiK
     if not rows:
         raise NotFound(f"no API key matches {key!r}; list keys to see their ids and prefixes")
     if len(rows) > 1:
-        raise Conflict(f"{key!r} matches {len(rows)} keys; revoke by id instead")
-    row = rows[0]
-    if row.revoked_at is None:
-        row.revoked_at = now or utcnow()
-        s.flush()
-    return row
+        raise Conflict(f"{key!r} matches {len(rows)} keys; name it by id instead")
+    return rows[0]
 
 
 def count_active_api_keys(s: Session) -> int:

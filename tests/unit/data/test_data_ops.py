@@ -217,3 +217,16 @@ def test_an_over_long_row_in_a_second_part_names_the_part(resolver, tokenizer):
     with pytest.raises(RowTooLong, match=r"<1 inline rows>: row 0 encodes to \d+ tokens, over max_length 40"):
         d.encode()
     assert not d.encoded and "input_ids" not in d.columns
+
+
+def test_mix_past_max_rows_is_refused_and_leaves_the_parts(resolver) -> None:
+    rows = [{"query": f"q{i}", "response": "r"} for i in range(6)]
+    dataset = Dataset(DatasetMeta(data=rows), resolver=resolver)
+    dataset.add_dataset(DatasetMeta(data=rows[:2]), max_rows=8)
+    with pytest.raises(InvalidInput, match="mix_dataset would make the dataset 12 rows long"):
+        dataset.mix_dataset("interleave", stopping_strategy="all_exhausted", max_rows=8)
+    assert len(dataset) == 8
+    with pytest.raises(InvalidInput, match="add_dataset would make the dataset 9 rows long"):
+        dataset.add_dataset(DatasetMeta(data=rows[:1]), max_rows=8)
+    dataset.mix_dataset("concat", max_rows=8)
+    assert len(dataset) == 8
