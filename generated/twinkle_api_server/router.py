@@ -1484,7 +1484,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1562,7 +1562,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "Capacity or rate limit reached; retry after Retry-After seconds.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
             },
             500: {
                 "model": models.ErrorResponse,
