@@ -130,16 +130,19 @@ def test_one_runs_operations_run_in_arrival_order(
     run = start_run(alice, steps=64)
     count = 6
     answers: dict[int, Any] = {}
+    # Clients made up front, and a gap that a loaded machine's thread start-up does not swallow:
+    # the requests must reach the server in the order they are sent.
+    clients = [api_client(srv, keys["alice"]) for _ in range(count)]
 
     def send(i: int) -> None:
-        answers[i] = _fb(api_client(srv, keys["alice"]), run.run_id, chat_rows(1 + i % 3))
+        answers[i] = _fb(clients[i], run.run_id, chat_rows(1 + i % 3))
 
     threads = []
     for i in range(count):
         thread = threading.Thread(target=send, args=(i,))
         thread.start()
         threads.append(thread)
-        time.sleep(0.05)
+        time.sleep(0.25)
     for thread in threads:
         thread.join(timeout=120)
     steps = [settle(alice, answers[i])["micro_step"] for i in range(count)]
