@@ -343,6 +343,7 @@ class SampleOutput(_Response):
     """Result of ``sample``: every continuation, prompt-major (all samples of prompt 0 first)."""
 
     sequences: list[SampledSequence]
+    prompt_logprobs: list[list[float | None]] | None = None
 
     def __str__(self) -> str:
         return f"{len(self.sequences)} sequences"

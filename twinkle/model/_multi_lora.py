@@ -110,6 +110,8 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         kwargs = engine_kwargs(operation, _request(operation, body))
         if operation == "set_loss" and kwargs.get("reference_model_path") is not None:
             kwargs["reference_path"] = str(self._folder(kwargs["reference_model_path"]))  # as the server does
+        if operation == "sample" and "model_path" in kwargs:
+            kwargs["adapter_path"] = str(self._checkpoint_folder(kwargs.pop("model_path")))
         return self.worker.submit(self.training_run_id, operation, **kwargs).result()
 
     def add_adapter_to_model(
@@ -156,6 +158,17 @@ class MultiLoraTransformersModel(TrainingLoopBase):
             run_id, name = checkpoints.parse_twinkle_path(text)
             return checkpoints.checkpoint_dir(self._runtime.settings.data_dir, run_id, name)
         return Path(text).expanduser().resolve()
+
+    def _checkpoint_folder(self, path: str) -> Path:
+        """The folder of a saved checkpoint ``path``; NotFound, as the server answers, when none is there."""
+        from twinkle_server.errors import NotFound
+
+        folder = self._folder(path)
+        if not (folder / "adapter_config.json").is_file():
+            raise NotFound(
+                f"checkpoint {path} not found among your checkpoints", details={"model_path": path}
+            )
+        return folder
 
     def save(self, name: str, save_optimizer: bool = False) -> str:
         """Save the adapter (and optionally optimizer state) under the settings' data dir.

@@ -360,6 +360,8 @@ class TrainingLoopBase:
         stop_token_ids: list[int] | None = None,
         seed: int | None = None,
         logprobs: bool = False,
+        prompt_logprobs: bool = False,
+        model_path: str | None = None,
     ) -> SampleOutput:
         """Sample continuations from this model's adapter as it is now (no save needed).
 
@@ -373,6 +375,11 @@ class TrainingLoopBase:
             seed: the same seed gives the same samples.
             logprobs: also return each sampled token's log-probability (under the model,
                 temperature 1: what importance-sampling losses compare against).
+            prompt_logprobs: also return each prompt token's log-probability given the tokens
+                before it (``prompt_logprobs``, one list per prompt, ``None`` for its first token).
+            model_path: sample this checkpoint of yours (``twinkle://<run_id>/weights/<name>``,
+                on this run's base model) instead of the adapter as it is now; it runs in this
+                run's order all the same, so a loop can compare a saved step with the current one.
 
         Returns:
             ``sequences``, prompt-major: all samples of the first prompt, then the next.
@@ -392,6 +399,8 @@ class TrainingLoopBase:
             "stop_token_ids": stop_token_ids,
             "seed": seed,
             "logprobs": bool(logprobs),
+            "prompt_logprobs": bool(prompt_logprobs),
+            "model_path": model_path,
         }
         body = {key: value for key, value in body.items() if value is not None}
         return self._run(lambda: self._call("sample", body, SampleOutput))

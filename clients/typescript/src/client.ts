@@ -229,6 +229,14 @@ export class TwinkleClient {
     return this.send((init) => this.raw.POST("/api/v1/training_runs/{run_id}/zero_grad", { ...init, params: { path: { run_id } }, body: {} }));
   }
 
+  /**
+   * Sample the run's current adapter, or (`model_path`) one of your checkpoints, in the run's
+   * order; `logprobs` and `prompt_logprobs` add the sampled and the prompt tokens' log-probabilities.
+   */
+  sample(run_id: string, body: Body<"SampleRequest">) {
+    return this.send((init) => this.raw.POST("/api/v1/training_runs/{run_id}/sample", { ...init, params: { path: { run_id } }, body }));
+  }
+
   get_train_configs(run_id: string) {
     return this.send((init) => this.raw.GET("/api/v1/training_runs/{run_id}/train_configs", { ...init, params: { path: { run_id } } }));
   }
@@ -250,6 +258,17 @@ export class TwinkleClient {
       this.raw.GET("/api/v1/training_runs/{run_id}/checkpoints/{checkpoint_id}/archive", { ...init, params: { path }, parseAs: "arrayBuffer" }),
     );
     return new Uint8Array(data);
+  }
+
+  // -- sampling --------------------------------------------------------------------------------
+
+  /**
+   * Sample a checkpoint of yours (`model_path`), a run's current adapter (`training_run_id`) or the
+   * base model alone (`base_model`). Streaming (`sample_stream`, server-sent events) is left to
+   * `raw`: its answer is an event stream, not JSON.
+   */
+  sample_model(body: Body<"ModelSampleRequest">) {
+    return this.send((init) => this.raw.POST("/api/v1/sample", { ...init, body }));
   }
 
   // -- data ------------------------------------------------------------------------------------

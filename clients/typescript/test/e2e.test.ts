@@ -100,6 +100,27 @@ test("forward_backward, step, save; list and download the checkpoint", async () 
   assert.ok(tar.includes("adapter_config.json") && tar.includes("adapter_model.safetensors"));
 });
 
+test("sample the saved checkpoint by path, from the run and from the sampler, alike", async () => {
+  const model_path = `twinkle://${runId}/weights/ts-e2e`;
+  const request = { prompts: [{ input_ids: [5, 17, 33, 2, 9] }], num_samples: 2, max_tokens: 4, seed: 7 };
+  const fromSampler = await client.sample_model({ ...request, model_path, logprobs: true, prompt_logprobs: true });
+  assert.equal(fromSampler.sequences.length, 2);
+  for (const sequence of fromSampler.sequences) {
+    assert.ok(sequence.tokens.length >= 1 && sequence.tokens.length <= 4);
+    assert.equal(sequence.logprobs?.length, sequence.tokens.length);
+  }
+  const scores = fromSampler.prompt_logprobs?.[0];
+  assert.equal(scores?.length, 5);
+  assert.equal(scores?.[0], null);
+  assert.ok(scores?.slice(1).every((x) => typeof x === "number" && x <= 0));
+  const fromRun = await client.sample(runId, { ...request, model_path });
+  assert.deepEqual(
+    fromRun.sequences.map((s) => s.tokens),
+    fromSampler.sequences.map((s) => s.tokens),
+  );
+  await assert.rejects(client.sample_model({ ...request, model_path: `twinkle://${runId}/weights/none` }), NotFoundError);
+});
+
 test("a step whose answer is lost is retried with the same key and applied once", async () => {
   let dropped = 0;
   const keys: string[] = [];

@@ -190,3 +190,40 @@ def test_the_run_sample_operation_takes_a_checkpoint_too(alice: Any, bob: Any) -
         alice.call(
             "sample", model.training_run_id, body={**body, "model_path": "twinkle://run_x/weights/none"}
         )
+
+
+def _sample_checkpoint(model: Any) -> dict[str, Any]:
+    """Save, train a step, then ``model.sample`` the run now and the saved checkpoint."""
+    path = model.save("ck")
+    args = {"num_samples": 2, "max_tokens": 5, "seed": 1, "logprobs": True}
+    before = model.sample([PROMPTS[1]], **args)
+    _train_step(model)
+    return {
+        "before": before,
+        "now": model.sample([PROMPTS[1]], **args),
+        "checkpoint": model.sample([PROMPTS[1]], model_path=path, prompt_logprobs=True, **args),
+        "missing": f"twinkle://{model.training_run_id}/weights/none",
+    }
+
+
+def test_model_sample_takes_a_checkpoint_on_both_faces(alice: Any, local: None) -> None:
+    from twinkle.model import MultiLoraTransformersModel as LocalModel
+    from twinkle_server.errors import NotFound
+
+    remote_model = _trained(RemoteModel(model_id=MODEL, client=alice))
+    local_model = _trained(LocalModel(model_id=MODEL))
+    remote, here = _sample_checkpoint(remote_model), _sample_checkpoint(local_model)
+    for out in (remote, here):
+        assert _tokens([out["now"]]) != _tokens([out["before"]]), "the step must change the samples"
+        assert _tokens([out["checkpoint"]]) == _tokens([out["before"]])
+        scores = out["checkpoint"].prompt_logprobs
+        assert len(scores) == 1 and scores[0][0] is None and len(scores[0]) == len(PROMPTS[1])
+    for key in ("before", "now", "checkpoint"):
+        assert _tokens([here[key]]) == _tokens([remote[key]]), key
+    assert here["checkpoint"].prompt_logprobs[0][1:] == pytest.approx(
+        remote["checkpoint"].prompt_logprobs[0][1:], abs=1e-5
+    )
+    with pytest.raises(NotFoundError):
+        remote_model.sample([PROMPTS[1]], model_path=remote["missing"])
+    with pytest.raises(NotFound, match="not found"):
+        local_model.sample([PROMPTS[1]], model_path=here["missing"])
