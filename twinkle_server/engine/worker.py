@@ -269,11 +269,12 @@ class ModelWorker:
 
     # ------------------------------------------------------------------ submitting work
 
-    def submit(self, run_id: str, op: str, /, **kwargs: Any) -> Future[dict]:
+    def submit(self, run_id: str, op: str, /, *, owner: str | None = None, **kwargs: Any) -> Future[dict]:
         """Queue operation `op` of run `run_id`; the future gets the model's result dict.
 
         Operations of one run run in the order submitted. Unknown operation names, a full queue,
-        a failed or stopped worker give an already-failed future.
+        a failed or stopped worker give an already-failed future. ``owner`` files a queue that was
+        never created as a run (a sampler's) under an owner's turns; a created run keeps its own.
         """
         accepted = self._operations()
         if accepted is not None and op not in accepted:
@@ -283,7 +284,7 @@ class ModelWorker:
                     details={"operation": op, "accepted": sorted(accepted)},
                 )
             )
-        return self._enqueue(QueuedOp(run_id, op, kwargs))
+        return self._enqueue(QueuedOp(run_id, op, kwargs), owner=owner, replace=False)
 
     def create_run(
         self,
@@ -292,25 +293,34 @@ class ModelWorker:
         lora: dict,
         gradient_accumulation_steps: int = 1,
         seed: int | None = None,
+        owner: str | None = None,
     ) -> Future[dict]:
-        """Add run `run_id`'s adapter to the model (queued like any op of that run)."""
+        """Add run `run_id`'s adapter to the model (queued like any op of that run).
+
+        ``owner`` (opaque; default the run id) groups runs for fair share: rounds take turns per
+        owner first, then per run within an owner, so many runs of one owner get one owner's share.
+        """
         kwargs = {"lora": lora, "gradient_accumulation_steps": gradient_accumulation_steps, "seed": seed}
-        return self._enqueue(QueuedOp(run_id, _CREATE, kwargs))
+        return self._enqueue(QueuedOp(run_id, _CREATE, kwargs), owner=owner or run_id)
 
     def release_run(self, run_id: str) -> Future[None]:
         """Free run `run_id`'s adapter after the ops queued before this call have run."""
         return self._enqueue(QueuedOp(run_id, _RELEASE, {}))
 
-    def _enqueue(self, op: QueuedOp) -> Future:
+    def _enqueue(self, op: QueuedOp, *, owner: str | None = None, replace: bool = True) -> Future:
         with self._cond:
             if self._stop_requested:
                 return _failed_future(self._shutting_down())
             if self._state is WorkerState.FAILED:
                 return _failed_future(self._unavailable())
+            if owner is not None:
+                self._queues.set_owner(op.run_id, owner, replace=replace)
             try:
                 self._queues.put(op)
             except CapacityExceeded as exc:
                 return _failed_future(exc)
+            if op.name == _RELEASE:
+                self._queues.forget_owner(op.run_id)  # its waiting ops keep their owner's turns
             self._cond.notify_all()
         return op.future
 
@@ -413,7 +423,7 @@ class ModelWorker:
         return frozenset(getattr(self._model, "FUSABLE_OPS", ()))
 
     def _execute_round(self, ops: list[QueuedOp]) -> None:
-        """Run one round: at most one op per run, all runs distinct, so their order is free.
+        """Run one round: at most one op per owner, all runs distinct, so their order is free.
 
         Forward work goes into shared passes; every other op runs on its own. Each op's future
         still gets its own result or its own error.
@@ -425,6 +435,8 @@ class ModelWorker:
         forward = [op for op in ops if op.name in fusable]
         if not forward:
             return
+        with self._cond:  # runs whose owner's turn went elsewhere still share the pass
+            forward += self._queues.take_heads({op.run_id for op in ops}, lambda op: op.name in fusable)
         self._gather_pass_partners(forward, fusable)
         started = []
         for op in forward:
