@@ -8,15 +8,17 @@ never touch the model themselves.
 Scheduling::
 
     submit(run, op) ──► per-run FIFO (bounded) ──┐
-                                                 ├─► round = head op of every waiting run
+                                                 ├─► round = one head op per waiting owner
     submit(other, op) ─► per-run FIFO (bounded) ─┘        │
                                                           ▼
                          other ops: one after another ◄── _execute_round ──► forward work: fused passes
 
 - Operations of one run execute in submission order: a run contributes at most one op per round
   and rounds run one after another.
-- Runs are served round robin: every run with work gets exactly one op per round, so a tenant that
-  submits continuously cannot starve another; the run that starts a round rotates. Fairness is
+- Owners are served round robin, then their runs: every owner with work gets exactly one op per
+  round, taken from its runs in turn, so a tenant that submits continuously, or from many runs,
+  cannot starve another; the owner that starts a round rotates. A run's owner is the opaque string
+  given to `create_run` (the server's user id), by default the run itself. Fairness is
   counted in operations, not device seconds: a tenant sending bigger batches gets more time per op
   (bounded by the model's `max_length` and the server's batch limits).
 - Forward work of a round (forward, forward_only, forward_backward, backward; the model's
@@ -24,7 +26,8 @@ Scheduling::
   passes under the model's token budget (``planner.py``) and run as few passes over the base model.
   When a round holds forward work but misses runs that shared the previous pass, the worker waits
   up to ``fusion_wait_s`` for their forward work (running their other ops as they come): tenants
-  in lockstep then keep sharing passes.
+  in lockstep then keep sharing passes. Fairness orders turns, it excludes nobody from a pass: the
+  forward work at the head of runs whose owner's turn went to another run joins the pass too.
 - Creating and releasing a run go through the same queue (they mutate the model), so an op
   submitted after `create_run` sees the run, and `release_run` waits for the ops queued before it.
 - A failing op (any exception, OutOfMemory included) fails only its own future.
