@@ -5,7 +5,8 @@ responses. Everything that makes a remote call as dependable as a local one happ
 it, so that every generated operation gets it without a line of per-operation code:
 
 - retries with exponential backoff and full jitter on connection errors and timeouts, and on
-  408, 429 (honouring ``Retry-After``) and 500/502/503/504;
+  408, 429 (honouring ``Retry-After``; a 429 without it is final: a quota waiting cannot clear)
+  and 500/502/503/504;
 - one ``Idempotency-Key`` per logical POST, reused on each retry, so the server applies the
   call once even when a response was lost after the work was done;
 - transparent long-running tasks: a 202 ``Task`` is long-polled until it finishes and the caller
@@ -198,7 +199,11 @@ class _TwinkleFlow:
         while True:
             outcome = yield _Send(request)
             if isinstance(outcome, httpx.Response):
-                if outcome.status_code not in policy.retry_statuses or retry >= policy.max_retries:
+                if (
+                    outcome.status_code not in policy.retry_statuses
+                    or retry >= policy.max_retries
+                    or _is_final(outcome)
+                ):
                     return outcome
                 retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
                 delay = policy.delay(retry, self._rand(), retry_after)
@@ -265,6 +270,11 @@ class _TwinkleFlow:
                 yield _Sleep(pause)
                 pause = min(pause * 2, MAX_POLL_INTERVAL)
         return outcome_response(task, accepted, request)
+
+
+def _is_final(response: httpx.Response) -> bool:
+    """A 429 without Retry-After: the server says waiting cannot clear it (an adapters quota)."""
+    return response.status_code == 429 and "Retry-After" not in response.headers
 
 
 def _normalize_error(response: httpx.Response) -> httpx.Response:

@@ -80,7 +80,11 @@ class CapacityExceeded(TwinkleError):
 
 
 class QuotaExceeded(CapacityExceeded):
-    """One user's share is used up (adapters on a model, operations at once); others are unaffected."""
+    """One user's share is used up (adapters on a model, operations at once); others are unaffected.
+
+    ``retry_after=None`` marks a quota that waiting cannot clear (the user must free something
+    first): it is answered without Retry-After, so clients give up at once instead of retrying.
+    """
 
     code = "quota_exceeded"
 

@@ -3,7 +3,9 @@
 Why per user rather than per server: the server's own limits (``max_loras``, the pass budget) keep
 the machine alive, but one tenant could still take every slot or every worker thread. Each quota
 here is counted for one user only, so a user who floods the server is refused (429 with
-``Retry-After``) while everybody else's requests go through untouched.
+``Retry-After``) while everybody else's requests go through untouched. The adapters quota is the
+exception to Retry-After: only the user closing a session frees one, so its 429 comes without it
+and clients report it at once instead of retrying.
 
 The server's settings give the defaults (``max_runs_per_user``, ``max_tasks_per_user``,
 ``rate_limit_per_s``, ``rate_limit_burst``); an operator can override them for one API key
@@ -168,5 +170,5 @@ class Quotas:
                     "base_model": model_id,
                     "held": held,
                 },
-                retry_after=30.0,
+                retry_after=None,  # only closing a session frees one: retrying cannot help
             )

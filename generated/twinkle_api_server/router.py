@@ -122,7 +122,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -175,7 +175,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -228,7 +228,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -285,7 +285,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -359,7 +359,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -435,7 +435,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -503,7 +503,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -568,7 +568,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -638,7 +638,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -705,7 +705,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -785,7 +785,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -865,7 +865,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -945,7 +945,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1025,7 +1025,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1105,7 +1105,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1177,7 +1177,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1244,7 +1244,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1324,7 +1324,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1404,7 +1404,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1484,7 +1484,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1562,7 +1562,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1629,7 +1629,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1709,7 +1709,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1789,7 +1789,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1869,7 +1869,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -1949,7 +1949,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2029,7 +2029,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2109,7 +2109,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2189,7 +2189,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2269,7 +2269,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2341,7 +2341,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2412,7 +2412,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2492,7 +2492,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2564,7 +2564,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2637,7 +2637,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2706,7 +2706,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2779,7 +2779,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2856,7 +2856,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -2938,7 +2938,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3005,7 +3005,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3075,7 +3075,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3138,7 +3138,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3218,7 +3218,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3298,7 +3298,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3378,7 +3378,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3458,7 +3458,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3538,7 +3538,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3610,7 +3610,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3675,7 +3675,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3745,7 +3745,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3806,7 +3806,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3869,7 +3869,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -3941,7 +3941,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -4000,7 +4000,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -4057,7 +4057,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -4126,7 +4126,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,
@@ -4187,7 +4187,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             429: {
                 "model": models.ErrorResponse,
-                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota.",
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
             },
             500: {
                 "model": models.ErrorResponse,

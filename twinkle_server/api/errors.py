@@ -14,7 +14,7 @@ NotFound                               404     not_found
 Conflict                               409     conflict
 (body over max_body_bytes)             413     payload_too_large
 FastAPI/pydantic request validation    422     validation_error (details.errors per field)
-CapacityExceeded                       429     capacity_exceeded (+ Retry-After)
+CapacityExceeded                       429     capacity_exceeded (+ Retry-After; none: final)
 Unavailable / OutOfMemory              503     unavailable / out_of_memory (+ Retry-After)
 anything else                          500     internal_error (logged with the request id)
 =====================================  ======  =============================================
@@ -32,7 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from twinkle_server.errors import TwinkleError, Unavailable
+from twinkle_server.errors import QuotaExceeded, TwinkleError, Unavailable
 from twinkle_server.requests.statuses import status_for
 
 __all__ = [
@@ -97,10 +97,11 @@ def error_response(
 
 
 def domain_error_response(exc: TwinkleError, request_id: str) -> JSONResponse:
-    """The response for a domain error; 429/503 always carry Retry-After (default 1 s)."""
+    """The response for a domain error; 429/503 carry Retry-After (default 1 s), except a quota
+    that waiting cannot clear (QuotaExceeded without retry_after): that 429 is final."""
     status = status_for(exc)
     retry_after = getattr(exc, "retry_after", None)
-    if status in (429, 503) and retry_after is None:
+    if status in (429, 503) and retry_after is None and not isinstance(exc, QuotaExceeded):
         retry_after = 1.0
     headers_extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     response = error_response(

@@ -130,7 +130,7 @@ class SamplingOps(ServiceBase):
         else:
             raise InvalidInput("say what to sample from: model_path, training_run_id or base_model")
         worker = self.runtime.served_model(base_model)[1]
-        return worker.submit(f"sampler_{user_id}", "sample", **kwargs)
+        return worker.submit(f"sampler_{user_id}", "sample", owner=user_id, **kwargs)
 
     def _same_model(self, payload: dict[str, Any], base_model: str) -> None:
         named = payload.get("base_model")

@@ -115,7 +115,7 @@ class TrainingRunOps(ServiceBase):
         run_id = new_id("run")
         steps = payload.get("gradient_accumulation_steps", 1)
         future = worker.create_run(
-            run_id, lora=lora, gradient_accumulation_steps=steps, seed=payload.get("seed")
+            run_id, lora=lora, gradient_accumulation_steps=steps, seed=payload.get("seed"), owner=user_id
         )
         try:
             configs = await asyncio.wait_for(asyncio.wrap_future(future), timeout=CREATE_RUN_TIMEOUT_S)

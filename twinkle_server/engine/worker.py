@@ -8,15 +8,17 @@ never touch the model themselves.
 Scheduling::
 
     submit(run, op) ──► per-run FIFO (bounded) ──┐
-                                                 ├─► round = head op of every waiting run
+                                                 ├─► round = one head op per waiting owner
     submit(other, op) ─► per-run FIFO (bounded) ─┘        │
                                                           ▼
                          other ops: one after another ◄── _execute_round ──► forward work: fused passes
 
 - Operations of one run execute in submission order: a run contributes at most one op per round
   and rounds run one after another.
-- Runs are served round robin: every run with work gets exactly one op per round, so a tenant that
-  submits continuously cannot starve another; the run that starts a round rotates. Fairness is
+- Owners are served round robin, then their runs: every owner with work gets exactly one op per
+  round, taken from its runs in turn, so a tenant that submits continuously, or from many runs,
+  cannot starve another; the owner that starts a round rotates. A run's owner is the opaque string
+  given to `create_run` (the server's user id), by default the run itself. Fairness is
   counted in operations, not device seconds: a tenant sending bigger batches gets more time per op
   (bounded by the model's `max_length` and the server's batch limits).
 - Forward work of a round (forward, forward_only, forward_backward, backward; the model's
@@ -24,7 +26,8 @@ Scheduling::
   passes under the model's token budget (``planner.py``) and run as few passes over the base model.
   When a round holds forward work but misses runs that shared the previous pass, the worker waits
   up to ``fusion_wait_s`` for their forward work (running their other ops as they come): tenants
-  in lockstep then keep sharing passes.
+  in lockstep then keep sharing passes. Fairness orders turns, it excludes nobody from a pass: the
+  forward work at the head of runs whose owner's turn went to another run joins the pass too.
 - Creating and releasing a run go through the same queue (they mutate the model), so an op
   submitted after `create_run` sees the run, and `release_run` waits for the ops queued before it.
 - A failing op (any exception, OutOfMemory included) fails only its own future.
@@ -269,11 +272,12 @@ class ModelWorker:
 
     # ------------------------------------------------------------------ submitting work
 
-    def submit(self, run_id: str, op: str, /, **kwargs: Any) -> Future[dict]:
+    def submit(self, run_id: str, op: str, /, *, owner: str | None = None, **kwargs: Any) -> Future[dict]:
         """Queue operation `op` of run `run_id`; the future gets the model's result dict.
 
         Operations of one run run in the order submitted. Unknown operation names, a full queue,
-        a failed or stopped worker give an already-failed future.
+        a failed or stopped worker give an already-failed future. ``owner`` files a queue that was
+        never created as a run (a sampler's) under an owner's turns; a created run keeps its own.
         """
         accepted = self._operations()
         if accepted is not None and op not in accepted:
@@ -283,7 +287,7 @@ class ModelWorker:
                     details={"operation": op, "accepted": sorted(accepted)},
                 )
             )
-        return self._enqueue(QueuedOp(run_id, op, kwargs))
+        return self._enqueue(QueuedOp(run_id, op, kwargs), owner=owner, replace=False)
 
     def create_run(
         self,
@@ -292,25 +296,34 @@ class ModelWorker:
         lora: dict,
         gradient_accumulation_steps: int = 1,
         seed: int | None = None,
+        owner: str | None = None,
     ) -> Future[dict]:
-        """Add run `run_id`'s adapter to the model (queued like any op of that run)."""
+        """Add run `run_id`'s adapter to the model (queued like any op of that run).
+
+        ``owner`` (opaque; default the run id) groups runs for fair share: rounds take turns per
+        owner first, then per run within an owner, so many runs of one owner get one owner's share.
+        """
         kwargs = {"lora": lora, "gradient_accumulation_steps": gradient_accumulation_steps, "seed": seed}
-        return self._enqueue(QueuedOp(run_id, _CREATE, kwargs))
+        return self._enqueue(QueuedOp(run_id, _CREATE, kwargs), owner=owner or run_id)
 
     def release_run(self, run_id: str) -> Future[None]:
         """Free run `run_id`'s adapter after the ops queued before this call have run."""
         return self._enqueue(QueuedOp(run_id, _RELEASE, {}))
 
-    def _enqueue(self, op: QueuedOp) -> Future:
+    def _enqueue(self, op: QueuedOp, *, owner: str | None = None, replace: bool = True) -> Future:
         with self._cond:
             if self._stop_requested:
                 return _failed_future(self._shutting_down())
             if self._state is WorkerState.FAILED:
                 return _failed_future(self._unavailable())
+            if owner is not None:
+                self._queues.set_owner(op.run_id, owner, replace=replace)
             try:
                 self._queues.put(op)
             except CapacityExceeded as exc:
                 return _failed_future(exc)
+            if op.name == _RELEASE:
+                self._queues.forget_owner(op.run_id)  # its waiting ops keep their owner's turns
             self._cond.notify_all()
         return op.future
 
@@ -413,7 +426,7 @@ class ModelWorker:
         return frozenset(getattr(self._model, "FUSABLE_OPS", ()))
 
     def _execute_round(self, ops: list[QueuedOp]) -> None:
-        """Run one round: at most one op per run, all runs distinct, so their order is free.
+        """Run one round: at most one op per owner, all runs distinct, so their order is free.
 
         Forward work goes into shared passes; every other op runs on its own. Each op's future
         still gets its own result or its own error.
@@ -425,6 +438,8 @@ class ModelWorker:
         forward = [op for op in ops if op.name in fusable]
         if not forward:
             return
+        with self._cond:  # runs whose owner's turn went elsewhere still share the pass
+            forward += self._queues.take_heads({op.run_id for op in ops}, lambda op: op.name in fusable)
         self._gather_pass_partners(forward, fusable)
         started = []
         for op in forward:

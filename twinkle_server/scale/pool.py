@@ -199,14 +199,20 @@ class ReplicaPool:
         return replica
 
     def create_run(
-        self, run_id: str, *, lora: dict, gradient_accumulation_steps: int = 1, seed: int | None = None
+        self,
+        run_id: str,
+        *,
+        lora: dict,
+        gradient_accumulation_steps: int = 1,
+        seed: int | None = None,
+        owner: str | None = None,
     ) -> Future[dict]:
         try:
             replica = self._least_loaded()
         except CapacityExceeded as exc:
             return _failed(exc)
         inner = replica.create_run(
-            run_id, lora=lora, gradient_accumulation_steps=gradient_accumulation_steps, seed=seed
+            run_id, lora=lora, gradient_accumulation_steps=gradient_accumulation_steps, seed=seed, owner=owner
         )
         outer: Future[dict] = Future()
 
@@ -276,6 +282,7 @@ class ReplicaPool:
             lora=dict(run.lora_config),
             gradient_accumulation_steps=run.gradient_accumulation_steps,
             seed=run.seed,
+            owner=run.user_id,
         ).result(MOVE_TIMEOUT_S)
         if checkpoint is not None:
             path = self._data_dir / checkpoint.path

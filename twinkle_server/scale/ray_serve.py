@@ -208,9 +208,20 @@ class RayReplica:
         return self._send(run_id, "submit", (op,), kwargs)
 
     def create_run(
-        self, run_id: str, *, lora: dict, gradient_accumulation_steps: int = 1, seed: int | None = None
+        self,
+        run_id: str,
+        *,
+        lora: dict,
+        gradient_accumulation_steps: int = 1,
+        seed: int | None = None,
+        owner: str | None = None,
     ) -> Future[dict]:
-        kwargs = {"lora": lora, "gradient_accumulation_steps": gradient_accumulation_steps, "seed": seed}
+        kwargs = {
+            "lora": lora,
+            "gradient_accumulation_steps": gradient_accumulation_steps,
+            "seed": seed,
+            "owner": owner,
+        }
         return self._send(run_id, "create_run", (), kwargs)
 
     def release_run(self, run_id: str) -> Future[None]:

@@ -35,7 +35,13 @@ class Replica(Protocol):
     def stats(self) -> WorkerStats: ...
     def submit(self, run_id: str, op: str, /, **kwargs: Any) -> Future[dict]: ...
     def create_run(
-        self, run_id: str, *, lora: dict, gradient_accumulation_steps: int = 1, seed: int | None = None
+        self,
+        run_id: str,
+        *,
+        lora: dict,
+        gradient_accumulation_steps: int = 1,
+        seed: int | None = None,
+        owner: str | None = None,
     ) -> Future[dict]: ...
     def release_run(self, run_id: str) -> Future[None]: ...
 
@@ -81,10 +87,16 @@ class LocalReplica:
         return self.worker.submit(run_id, op, **kwargs)
 
     def create_run(
-        self, run_id: str, *, lora: dict, gradient_accumulation_steps: int = 1, seed: int | None = None
+        self,
+        run_id: str,
+        *,
+        lora: dict,
+        gradient_accumulation_steps: int = 1,
+        seed: int | None = None,
+        owner: str | None = None,
     ) -> Future[dict]:
         return self.worker.create_run(
-            run_id, lora=lora, gradient_accumulation_steps=gradient_accumulation_steps, seed=seed
+            run_id, lora=lora, gradient_accumulation_steps=gradient_accumulation_steps, seed=seed, owner=owner
         )
 
     def release_run(self, run_id: str) -> Future[None]:

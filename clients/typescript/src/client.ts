@@ -42,7 +42,8 @@ export interface ClientOptions {
   baseUrl?: string;
   /** Default: TWINKLE_SERVER_TOKEN. */
   apiKey?: string;
-  /** Retries after the first attempt on connection errors, 408, 429 and 5xx. */
+  /** Retries after the first attempt on connection errors, 408, 429 (unless it has no
+   *  Retry-After: a quota waiting cannot clear) and 5xx. */
   maxRetries?: number;
   /** Per attempt, in milliseconds. */
   timeoutMs?: number;
@@ -61,6 +62,11 @@ type Task = Schemas["Task"];
 
 function sleep(seconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+/** A 429 without Retry-After: a quota waiting cannot clear (adapters per model), so no retry. */
+function isFinal(response: Response): boolean {
+  return response.status === 429 && !response.headers.has("retry-after");
 }
 
 function backoffSeconds(attempt: number, response?: Response): number {
@@ -127,7 +133,7 @@ export class TwinkleClient {
       if (response.ok) {
         return result;
       }
-      if (RETRY_STATUSES.has(response.status) && tries < this.maxRetries) {
+      if (RETRY_STATUSES.has(response.status) && !isFinal(response) && tries < this.maxRetries) {
         await sleep(backoffSeconds(tries, response));
         continue;
       }

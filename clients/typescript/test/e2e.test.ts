@@ -10,6 +10,7 @@ import {
   API_VERSION,
   AuthenticationError,
   NotFoundError,
+  RateLimitError,
   Session,
   TwinkleClient,
   UnprocessableEntityError,
@@ -159,4 +160,30 @@ test("errors are typed and carry the server's code, message and request id", asy
   const anonymous = new TwinkleClient({ apiKey: "tw-not-a-key" });
   await assert.rejects(anonymous.list_training_runs(), AuthenticationError);
   await assert.rejects(client.create_dataloader({ dataset_id: "ds_x", batch_size: 0 }), UnprocessableEntityError);
+});
+
+/** A fetch answering every call with a 429 (with or without Retry-After), counting the calls. */
+function answer429(retryAfter: string | null): { fetch: typeof fetch; calls: () => number } {
+  let calls = 0;
+  const reply: typeof fetch = async () => {
+    calls += 1;
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (retryAfter !== null) headers["retry-after"] = retryAfter;
+    const error = { code: "quota_exceeded", message: "quota", request_id: "r1" };
+    return new Response(JSON.stringify({ error }), { status: 429, headers });
+  };
+  return { fetch: reply, calls: () => calls };
+}
+
+test("a 429 without Retry-After is final; one with Retry-After is retried", async () => {
+  // The server answers the adapters quota (max_runs_per_user) without Retry-After: only closing a
+  // session frees one, so waiting cannot help (tests/unit/client/test_final_quota.py pins the
+  // server's side). The client's rule is checked here on both kinds of answer.
+  const final = answer429(null);
+  await assert.rejects(new TwinkleClient({ fetch: final.fetch }).list_training_runs(), RateLimitError);
+  assert.equal(final.calls(), 1, "not retried");
+  const waits = answer429("1");
+  const patient = new TwinkleClient({ fetch: waits.fetch, maxRetries: 1 });
+  await assert.rejects(patient.list_training_runs(), RateLimitError);
+  assert.equal(waits.calls(), 2, "retried once");
 });

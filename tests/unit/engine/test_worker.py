@@ -494,3 +494,88 @@ def test_real_model_load_failure_is_unavailable(tmp_path: Path):
     assert isinstance(error, Unavailable)
     assert "'missing' failed to load" in str(error)
     worker.stop(WAIT_S)
+
+
+# --------------------------------------------------------------------------- fair share per owner
+
+
+def _owned_worker(
+    tiny_model_dir: Path, *, fuse: bool
+) -> tuple[ModelWorker, list[tuple[str, str]], threading.Event]:
+    """The real engine on the tiny model with user A's four runs and user B's one created.
+
+    Creating run ``gatekeeper`` holds the worker thread until the returned event is set, so a test
+    can queue a whole flood before any of it runs; ``log`` records the order ops ran in.
+    """
+    log: list[tuple[str, str]] = []
+    hold = threading.Event()
+
+    class Recorded(MultiLoraModel):
+        def add_run(self, run_id: str, **kwargs: Any) -> dict:
+            log.append((run_id, "add_run"))
+            if run_id == "gatekeeper":
+                hold.wait(WAIT_S)
+            return super().add_run(run_id, **kwargs)
+
+        def run_op(self, run_id: str, op: str, **kwargs: Any) -> dict:
+            log.append((run_id, op))
+            return super().run_op(run_id, op, **kwargs)
+
+    spec = ModelSpec(model_id="tiny", path=tiny_model_dir, device="cpu", max_loras=6)
+    worker = ModelWorker(spec, model_factory=Recorded, fuse=fuse, fusion_wait_s=0.0)
+    worker.start()
+    worker.wait_ready(120)
+    runs = {"a1": "user_a", "a2": "user_a", "a3": "user_a", "a4": "user_a", "b1": "user_b"}
+    for run, owner in runs.items():
+        worker.create_run(run, lora={"r": 4}, seed=1, owner=owner).result(WAIT_S)
+    worker.create_run("gatekeeper", lora={"r": 4})
+    deadline = time.monotonic() + WAIT_S
+    while ("gatekeeper", "add_run") not in log:
+        assert time.monotonic() < deadline, "the gatekeeper never started"
+        time.sleep(0.001)
+    return worker, log, hold
+
+
+def _flood(worker: ModelWorker, per_run: int) -> list[Future]:
+    row = _row(worker)
+    return [
+        worker.submit(run, "forward_only", inputs=[row])
+        for _ in range(per_run)
+        for run in ("a1", "a2", "a3", "a4", "b1")
+    ]
+
+
+def test_an_owner_with_many_runs_gets_one_owners_share(tiny_model_dir: Path):
+    worker, log, hold = _owned_worker(tiny_model_dir, fuse=False)
+    try:
+        futures = _flood(worker, per_run=6)
+        start = len(log)
+        hold.set()
+        _results(futures)
+    finally:
+        worker.stop(WAIT_S)
+    order = [run for run, op in log[start:] if op == "forward_only"]
+    assert len(order) == 30
+    # Per-run FIFO would give user B 1 turn in 5; per-owner turns give it every other op until
+    # its 6 ops are done, while user A's turns rotate over its four runs.
+    for k in range(0, 12, 2):
+        assert sorted(run[0] for run in order[k : k + 2]) == ["a", "b"], order[:12]
+    assert "b1" not in order[12:]
+    a_runs = [run for run in order if run != "b1"]
+    assert a_runs == ["a1", "a2", "a3", "a4"] * 6, a_runs
+
+
+def test_fused_passes_still_take_every_owners_waiting_runs(tiny_model_dir: Path):
+    worker, _, hold = _owned_worker(tiny_model_dir, fuse=True)
+    try:
+        before = worker.stats()
+        futures = _flood(worker, per_run=3)
+        hold.set()
+        _results(futures)
+        after = worker.stats()
+    finally:
+        worker.stop(WAIT_S)
+    # Fairness orders the turns; it does not keep user A's other runs out of a shared pass.
+    assert after.fused_ops - before.fused_ops == 15
+    assert after.passes - before.passes == 3, (after.passes - before.passes, after.last_pass)
+    assert after.last_pass is not None and after.last_pass.runs == 5

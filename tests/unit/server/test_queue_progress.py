@@ -55,3 +55,21 @@ def test_ops_ahead_follow_round_robin() -> None:
     assert queues.ahead_of(Future()) is None
     queues.next_round()
     assert queues.ahead_of(ops["a2"].future) == 1
+
+
+def test_ops_ahead_follow_turns_per_owner() -> None:
+    queues = RunQueues()
+    for run in ("a1", "a2"):
+        queues.set_owner(run, "user_a")
+    ops = {f"{run}_{i}": QueuedOp(run, f"{run}_{i}", {}) for run in ("a1", "a2") for i in range(2)}
+    ops["b_0"] = QueuedOp("b", "b_0", {})
+    ops["b_1"] = QueuedOp("b", "b_1", {})
+    for op in ops.values():
+        queues.put(op)
+    # Rounds: [a1_0, b_0], [a2_0, b_1], [a1_1], [a2_1]: user_a's two runs share one owner's turns.
+    assert queues.ahead_of(ops["b_1"].future) == 2
+    assert queues.ahead_of(ops["a2_0"].future) == 2
+    assert queues.ahead_of(ops["a2_1"].future) == 5
+    assert [op.name for op in queues.next_round()] == ["a1_0", "b_0"]
+    assert [op.name for op in queues.next_round()] == ["b_1", "a2_0"]  # the first owner rotates
+    assert [op.name for op in queues.next_round()] == ["a1_1"]

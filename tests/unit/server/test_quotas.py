@@ -77,8 +77,9 @@ def test_adapters_per_model_quota_names_the_limit(tmp_path: Path) -> None:
     quotas = Quotas(Settings(data_dir=tmp_path, max_runs_per_user=1))
     quota = quotas.quota_for(None)
     quotas.check_runs(quota, model_id="m", held=0)
-    with pytest.raises(QuotaExceeded, match="max_runs_per_user=1"):
+    with pytest.raises(QuotaExceeded, match="max_runs_per_user=1") as refused:
         quotas.check_runs(quota, model_id="m", held=1)
+    assert refused.value.retry_after is None  # waiting cannot free an adapter: no Retry-After
     quotas.check_runs(quotas.quota_for(None), model_id="m", held=0)
 
 
