@@ -365,10 +365,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--omp-wait-policy",
-        choices=["PASSIVE", "ACTIVE"],
-        default="PASSIVE",
-        help="OpenMP's idle-thread policy for every mode (PASSIVE: the server's default, see "
-        "twinkle_server/cpu_threads.py; ACTIVE: spinning threads, OpenMP's default)",
+        choices=["default", "PASSIVE", "ACTIVE"],
+        default="default",
+        help="OpenMP's idle-thread policy for every mode, servers included: default (OpenMP's own: "
+        "spin a while, then sleep), PASSIVE (sleep at once) or ACTIVE (spin)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -393,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         # One fresh process per mode: a mode run after another in the same process inherits its
         # allocator and thread-pool state, which moved figures by up to 2x on a CPU. Each starts
         # with the same OpenMP policy (read when torch loads), the servers included.
-        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
+        if args.omp_wait_policy == "default":
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
         results = {mode: _run_isolated(mode, argv) for mode in args.modes}
     print(report(args, device, dtype, results))
     if args.json:

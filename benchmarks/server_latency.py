@@ -42,7 +42,6 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._serve import REPO, cli, create_key, free_port, launch, stop, wait_healthy
-from twinkle_server import cpu_threads
 
 
 def _setup(root: Path, repo: Path = REPO) -> tuple[Path, str]:
@@ -278,9 +277,6 @@ def _remote_step(client: Any) -> Callable[[list[dict]], None]:
 
 
 def main() -> None:
-    # The in-process peft loop runs under the server's OpenMP policy (idle threads sleep), so the
-    # two sides differ only by the remote path; set before torch loads.
-    cpu_threads.configure()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="timed requests per latency row")
     parser.add_argument("--rounds", type=int, default=5, help="turns the latency rows (and loops) take")

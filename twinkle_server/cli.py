@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from twinkle_server import cpu_threads
-
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -172,7 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen subcommand, return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    cpu_threads.configure()  # before any subcommand imports torch
     try:
         return args.run(args)
     except (ValueError, OSError) as exc:
