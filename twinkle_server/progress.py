@@ -42,18 +42,19 @@ class Progress:
 
     def start(self, total: int | None, unit: str, stage: str) -> None:
         """Begin a stage at 0 of ``total`` ``unit``."""
-        self._set({"done": 0, "total": total, "unit": unit, "stage": stage})
+        self._update(lambda _: {"done": 0, "total": total, "unit": unit, "stage": stage})
 
     def advance(self, n: int) -> None:
         """Add ``n`` units to ``done`` (after :meth:`start`)."""
-        with self._lock:
-            if self._state is None:
-                return
-            state = {**self._state, "done": self._state["done"] + n}
-        self._set(state)
+        self._update(lambda state: None if state is None else {**state, "done": state["done"] + n})
 
-    def _set(self, state: dict[str, Any]) -> None:
+    def _update(self, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> None:
+        """Read, change and store the state in one locked step, so that advances from several
+        threads add up and a reader never sees the count go back."""
         with self._lock:
+            state = change(self._state)
+            if state is None:
+                return
             self._state = state
             listener = self._listener
         if listener is not None:

@@ -395,7 +395,10 @@ class TaskRunner:
         with self._lock:
             live = self._live.get(task_id)
         if live is None:
-            return view  # held by another process; the caller polls again
+            # Finished since the read (its row, written before it left _live, is final now), or
+            # held by another process: read the row again rather than answer the older view, whose
+            # progress can be behind what a poll of the live task already showed.
+            return await asyncio.to_thread(self._read, task_id, user_id)
         wait = min(max(wait_s, 0.0), MAX_POLL_WAIT_S)
         if wait > 0:
             try:

@@ -84,7 +84,7 @@ def test_encode_progress_moves_and_stays_on_the_task(server: tuple[ServerProcess
     rows_seen = [p for p in seen if p["unit"] == "rows"]
     assert rows_seen and all(p["total"] == ROWS for p in rows_seen), seen[:5]
     done = [p["done"] for p in rows_seen]
-    assert done == sorted(done), "progress went backwards"
+    assert done == sorted(done), f"progress went backwards: {rows_seen}"
     midway = {d for d in done if 0 < d < ROWS}
     assert len(midway) >= 2, f"progress did not move while the encode ran: {sorted(set(done))}"
     # The finished task keeps its last figure, read back from the store.

@@ -86,6 +86,10 @@ def test_a_call_meant_for_an_earlier_life_is_refused_as_lost(
     ray_replica, handle = replica
     ray_replica.create_run("run_a", lora=LORA).result(60)
     before = ray_replica.incarnation()
+    # The info thread must not see the new life before the call goes out (on a loaded machine it
+    # did, and the call then reached the new replica): this test is about a call sent for the old one.
+    ray_replica._stop.set()
+    ray_replica._watcher.join(30)
     old = handle.target
     handle.target = EngineReplica(seed_settings(tmp_path / "data2"), 0)  # Serve restarted it
     old.worker.stop(10)
