@@ -18,6 +18,7 @@ from sqlalchemy import Connection, inspect, select, text
 from twinkle_server.errors import Conflict
 from twinkle_server.store.data_recipes import DataRecipe
 from twinkle_server.store.history import HistoryPoint
+from twinkle_server.store.journal import JournalEntry, RecoverySnapshot
 from twinkle_server.store.models import ApiKeyLimits, Base, HubRepository, SchemaVersion, Task, UploadTask
 from twinkle_server.store.placements import RunPlacement
 
@@ -64,6 +65,12 @@ def _add_data_recipes(conn: Connection) -> None:
     DataRecipe.__table__.create(conn, checkfirst=True)
 
 
+def _add_run_recovery_journal(conn: Connection) -> None:
+    """The journal of acknowledged operations and the recovery snapshots of runs (``journal.py``)."""
+    JournalEntry.__table__.create(conn, checkfirst=True)
+    RecoverySnapshot.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (1, _create_all),
     (2, _add_run_history),
@@ -72,6 +79,7 @@ MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (5, _add_run_placements),
     (6, _add_api_key_limits),
     (7, _add_data_recipes),
+    (8, _add_run_recovery_journal),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
