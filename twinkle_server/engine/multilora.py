@@ -35,6 +35,7 @@ from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
+from twinkle_server.engine.recovery import RECOVERY_OPERATIONS
 from twinkle_server.engine.reference import reference_adapter
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
@@ -52,6 +53,7 @@ _HANDLERS: Mapping[str, Callable[..., dict]] = {
     **operations.OPERATIONS,
     "save": saving.save,
     "load": saving.load,
+    **RECOVERY_OPERATIONS,
 }
 
 
@@ -115,6 +117,11 @@ class MultiLoraModel:
     @property
     def peft_model(self) -> Any:
         return self._peft
+
+    @property
+    def draws_sample_seeds(self) -> bool:
+        """Whether a seedless sample draws its seed from the run's generator (vLLM seeds itself)."""
+        return self._vllm is None
 
     def capacity(self) -> Capacity:
         used = len(self._runs)

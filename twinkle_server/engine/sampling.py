@@ -29,7 +29,7 @@ from twinkle_server.engine.passes import PassModel
 from twinkle_server.engine.run import RunState
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["SAMPLE_KWARGS", "SOURCE_KWARGS", "SampleRequest", "check_sample_request", "sample"]
+__all__ = ["SAMPLE_KWARGS", "SOURCE_KWARGS", "SampleRequest", "check_sample_request", "draw_seed", "sample"]
 
 SAMPLE_KWARGS = (
     "prompts",
@@ -348,12 +348,13 @@ def _plan(requests: Sequence[SampleRequest]) -> PassPlan:
 
 def _generator(request: SampleRequest, device: torch.device) -> torch.Generator:
     """The request's own random stream: from its seed, else a seed drawn from its source's generator."""
-    if request.seed is None:
-        source = request.generator
-        seed = int(torch.randint(0, 2**62, (1,), generator=source, device=source.device))
-    else:
-        seed = request.seed
+    seed = draw_seed(request.generator) if request.seed is None else request.seed
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def draw_seed(source: torch.Generator) -> int:
+    """A seedless request's seed, drawn from its source's generator (which it advances)."""
+    return int(torch.randint(0, 2**62, (1,), generator=source, device=source.device))
 
 
 # -- argument checks ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from twinkle_server.errors import InvalidInput
 if TYPE_CHECKING:
     from twinkle_server.engine.multilora import MultiLoraModel
 
-__all__ = ["load", "save"]
+__all__ = ["load", "save", "training_state"]
 
 
 def save(engine: MultiLoraModel, run: RunState, *, path: Any, save_optimizer: bool = False) -> dict:
@@ -38,7 +38,7 @@ def save(engine: MultiLoraModel, run: RunState, *, path: Any, save_optimizer: bo
     with ckpt.atomic_dir(final) as tmp:
         ckpt.write_adapter(Path(tmp), engine.peft_model, run.run_id, run.lora, engine.model_id)
         if save_optimizer:
-            state, tensors = _training_state(run)
+            state, tensors = training_state(run)
             ckpt.write_training_state(Path(tmp), state, tensors)
     return {
         "size_bytes": ckpt.folder_size(final),
@@ -77,7 +77,8 @@ def _folder(op: str, path: Any) -> Path:
     return Path(path)
 
 
-def _training_state(run: RunState) -> tuple[dict, dict]:
+def training_state(run: RunState) -> tuple[dict, dict]:
+    """The run's training state as (JSON part, tensors): what ``write_training_state`` writes."""
     grads = {name: p.grad.detach().cpu() for name, p in run.params if p.grad is not None}
     state = {
         "run": {
