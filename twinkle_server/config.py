@@ -145,6 +145,14 @@ class Settings(_Strict):
     heartbeat_interval_s: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     wait_window_s: float = Field(default=2.0, ge=0)
+    recovery_snapshot_every: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "With several replicas (--ray): optimizer steps between a run's recovery snapshots; a run "
+            "moved off a lost replica replays at most this many steps of its journal. 0: no snapshots."
+        ),
+    )
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
     max_rows_per_request: int = Field(
         default=256, ge=1, description="Rows one forward/forward_only/forward_backward request may carry."

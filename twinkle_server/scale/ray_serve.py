@@ -279,7 +279,12 @@ class Ingress:
             replicas = [RayReplica(f"{model_id}#{i}", handle) for i, handle in enumerate(handles)]
             spec = next(m for m in settings.models if m.model_id == model_id)
             pools[model_id] = ReplicaPool(
-                model_id, replicas, store=store, data_dir=settings.data_dir, spec=spec
+                model_id,
+                replicas,
+                store=store,
+                data_dir=settings.data_dir,
+                spec=spec,
+                snapshot_every=settings.recovery_snapshot_every,
             )
         self.settings = settings
         self.runtime = Runtime(settings, store, workers=pools)
