@@ -1,45 +1,26 @@
 """ReplicaPool over two real engine workers: least-loaded placement, sticky routing, summed
 capacity, and a replica lost mid-training (in-flight ops fail with a retryable error, the retry
-re-creates the run on the other replica from its last checkpoint with the losses it would have had)."""
+re-creates the run on the other replica with the losses it would have had; a user checkpoint saved
+on the way changes nothing). ``test_pool_recovery.py`` covers the journal and snapshots in depth."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.unit.engine.conftest import MODEL_ID
-from twinkle_server.engine.spec import ModelSpec
-from twinkle_server.engine.worker import ModelWorker
+from tests.unit.scale.conftest import LORA
 from twinkle_server.errors import Unavailable
 from twinkle_server.scale.pool import ReplicaPool
-from twinkle_server.scale.replica import LocalReplica
-from twinkle_server.store import create_checkpoint, create_run, create_user, open_store
+from twinkle_server.store import create_checkpoint, create_run
 from twinkle_server.store.placements import count_placements, get_placement
-
-LORA = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0}
-
-
-def _worker(model_dir: Path) -> ModelWorker:
-    spec = ModelSpec(MODEL_ID, path=model_dir, device="cpu", max_loras=2, max_r=8, max_length=256)
-    return ModelWorker(spec, fuse=False)
 
 
 @pytest.fixture
-def pool(tiny_model_dir: Path, tmp_path: Path) -> Iterator[ReplicaPool]:
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    replicas = [LocalReplica(f"tiny#{i}", _worker(tiny_model_dir)) for i in range(2)]
-    pool = ReplicaPool(MODEL_ID, replicas, store=store, data_dir=tmp_path)
-    pool.start()
-    pool.wait_ready(60)
-    for replica in replicas:
-        replica.wait_ready(60)
-    with store.session() as s:
-        pool.user_id = create_user(s, name="alice").id  # type: ignore[attr-defined]
-    yield pool
-    pool.stop(10)
-    store.close()
+def pool(make_pool: Callable[..., ReplicaPool]) -> ReplicaPool:
+    return make_pool()
 
 
 def _new_run(pool: ReplicaPool, run_id: str) -> None:
@@ -84,7 +65,7 @@ def test_least_loaded_placement_sticky_routing_and_summed_capacity(pool: Replica
     assert pool.capacity().used == 2
 
 
-def test_lost_replica_fails_in_flight_ops_and_the_retry_resumes_from_the_checkpoint(
+def test_lost_replica_fails_in_flight_ops_and_the_retry_continues_on_the_other_replica(
     pool: ReplicaPool, sc_rows
 ) -> None:
     batches = [sc_rows[2 * i : 2 * i + 2] for i in range(5)]
@@ -102,7 +83,7 @@ def test_lost_replica_fails_in_flight_ops_and_the_retry_resumes_from_the_checkpo
     for future in in_flight:
         with pytest.raises(Unavailable, match="retry it: the run continues on another replica"):
             future.result(30)
-    # The client retries: the run is re-created on tiny#0 from checkpoint after-3, then trains on.
+    # The client retries: the run is re-created on tiny#0 from its journal, then trains on.
     got += [_step(pool, "run_x", b) for b in batches[3:]]
     assert pool.placement("run_x")[0] == "tiny#0"
     assert got == pytest.approx(expected, abs=1e-6)
