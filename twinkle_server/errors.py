@@ -12,7 +12,8 @@ component raises the error that describes what went wrong and never picks a stat
     │   ├── QuotaExceeded        429 quota_exceeded (a per-user quota: adapters, concurrent tasks)
     │   └── RateLimited          429 rate_limited (the user's request rate; retry after retry_after)
     └── Unavailable              503 unavailable     (overloaded or not ready; carries retry_after)
-        └── OutOfMemory          503 out_of_memory   (the device ran out of memory for this request)
+        ├── OutOfMemory          503 out_of_memory   (the device ran out of memory for this request)
+        └── ReplicaLost          503 replica_lost    (the run's engine replica was lost; not applied)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "OutOfMemory",
     "QuotaExceeded",
     "RateLimited",
+    "ReplicaLost",
     "TwinkleError",
     "Unavailable",
 ]
@@ -109,3 +111,11 @@ class Unavailable(TwinkleError):
 
 class OutOfMemory(Unavailable):
     code = "out_of_memory"
+
+
+class ReplicaLost(Unavailable):
+    """The engine replica holding the run died (or its answer was lost) before the operation was
+    acknowledged, so it did not take effect. The same request again (same Idempotency-Key) runs it
+    once on the moved run, even when its first answer was a 202 task that failed so."""
+
+    code = "replica_lost"

@@ -7,7 +7,10 @@ retry looks at the task: its result once it has finished (200), its error once i
 the task again (202) while it runs, so the operation is never started twice.
 
 Only answers are stored: a request that fails releases its claim, so a retry after a 429 or 503
-runs again. (A corrected request has a different body and so needs a new key.)
+runs again. (A corrected request has a different body and so needs a new key.) Likewise a 202 task
+that failed with ``replica_lost`` (its engine replica died before the operation was acknowledged,
+so it did not take effect: ``scale/pool.py``) is run again by a retry with the same key, as a new
+operation; the other failures of a task are replayed.
 
 After a restart (``store.recover_at_startup`` / ``Runtime.start``):
 
@@ -27,13 +30,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twinkle_server.errors import Conflict, Unavailable
+from twinkle_server.errors import Conflict, ReplicaLost, Unavailable
 from twinkle_server.store import idempotency as records
+from twinkle_server.store import tasks as task_records
 from twinkle_server.store.db import Store
 from twinkle_server.store.tasks import INTERRUPTED_ERROR
 from twinkle_server.tasks import TaskRunner, TaskView
 
 __all__ = ["IdempotencyGuard", "Interrupted", "Reply", "fingerprint"]
+
+LOST_CODE = ReplicaLost.code
 
 
 class Interrupted(Conflict):
@@ -158,6 +164,10 @@ class IdempotencyGuard:
             record = claim.record
             if record.status_code is None:
                 return Reply(0, None)  # in progress elsewhere
+            if _lost_task(
+                s, user_id, record.status_code, record.response_body
+            ) and records.reopen_idempotency(s, user_id=user_id, key=key, status_code=202):
+                return None  # its first run did not take effect: this request runs it again
             return Reply(record.status_code, record.response_body)
 
     def _complete(self, user_id: str, key: str, reply: Reply) -> None:
@@ -193,6 +203,14 @@ class IdempotencyGuard:
             )
         view.raise_if_failed()
         return Reply.accepted(view)
+
+
+def _lost_task(s: Any, user_id: str, status: int, body: Any) -> bool:
+    """Whether the answer was a task that then failed with ``replica_lost`` (not applied)."""
+    if status != 202 or not isinstance(body, dict) or not isinstance(body.get("task_id"), str):
+        return False
+    task = task_records.get_task(s, user_id=user_id, task_id=body["task_id"])
+    return task is not None and task.status == "failed" and (task.error or {}).get("code") == LOST_CODE
 
 
 def _interrupted(view: TaskView) -> bool:

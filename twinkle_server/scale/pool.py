@@ -41,7 +41,14 @@ from typing import Any
 
 from twinkle_server.engine.spec import Capacity
 from twinkle_server.engine.worker import WorkerState, WorkerStats
-from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, TwinkleError, Unavailable
+from twinkle_server.errors import (
+    CapacityExceeded,
+    Conflict,
+    InvalidInput,
+    ReplicaLost,
+    TwinkleError,
+    Unavailable,
+)
 from twinkle_server.scale.journal import SNAPSHOT_AFTER_OPS, PlannedEntry, plan_entry, replay_differs
 from twinkle_server.scale.replica import Replica
 from twinkle_server.store import journal, placements
@@ -55,14 +62,6 @@ logger = logging.getLogger(__name__)
 MOVE_TIMEOUT_S = 600.0
 DEFAULT_SNAPSHOT_EVERY = 10
 RECOVERY_DIR = "recovery"  # under data_dir: snapshots, never listed as checkpoints
-
-
-class ReplicaLost(Unavailable):
-    """503 ``replica_lost``: the operation's replica died (or its answer was lost) before it was
-    acknowledged. It is not applied; the same request again (same Idempotency-Key) runs it once on
-    the moved run, and a 202 task that failed so is run again by such a retry."""
-
-    code = "replica_lost"
 
 
 def replica_lost(run_id: str, replica: str) -> ReplicaLost:

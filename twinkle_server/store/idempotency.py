@@ -38,6 +38,7 @@ __all__ = [
     "get_idempotency",
     "purge_idempotency",
     "release_idempotency",
+    "reopen_idempotency",
     "request_fingerprint",
 ]
 
@@ -185,6 +186,22 @@ def release_idempotency(s: Session, *, user_id: str, key: str) -> bool:
             IdempotencyRecord.key == key,
             IdempotencyRecord.status_code.is_(None),
         )
+    )
+    return bool(result.rowcount)
+
+
+def reopen_idempotency(s: Session, *, user_id: str, key: str, status_code: int) -> bool:
+    """Turn the completed record of ``key`` back into an unfinished claim, so that this request runs
+    the operation again (its first run provably did not take effect). Only while the record still
+    holds ``status_code``: of two retries reopening at once, exactly one gets True."""
+    result = s.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.status_code == status_code,
+        )
+        .values(status_code=None, response_body=None)
     )
     return bool(result.rowcount)
 
