@@ -26,6 +26,7 @@ __all__ = [
     "MIN_POLL_INTERVAL",
     "PROGRESS_POLL_WAIT",
     "REQUEST_ID_HEADER",
+    "RERUN_TASK_ERRORS",
     "RETRYABLE_STATUSES",
     "TASK_ID_HEADER",
     "USER_AGENT_PREFIX",
@@ -42,6 +43,9 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Methods that may be repeated without a key; every other method gets an Idempotency-Key.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# Error codes of a failed 202 task that mean "not applied, send the call again": the client sends
+# the same request (same Idempotency-Key) again, as after a 503, and the server runs it once more.
+RERUN_TASK_ERRORS = frozenset({"replica_lost"})
 
 # Timeouts in seconds. The read timeout is long because an engine operation may hold the
 # connection for its short wait window, and a task long-poll for DEFAULT_POLL_WAIT.

@@ -10,7 +10,8 @@ it, so that every generated operation gets it without a line of per-operation co
 - one ``Idempotency-Key`` per logical POST, reused on each retry, so the server applies the
   call once even when a response was lost after the work was done;
 - transparent long-running tasks: a 202 ``Task`` is long-polled until it finishes and the caller
-  receives the operation's own response (its result, or its error status);
+  receives the operation's own response (its result, or its error status); a task that failed
+  with ``replica_lost`` (not applied: its engine replica died) is sent again with the same key;
 - httpx failures leave as ``APIConnectionError`` / ``APITimeoutError``, chained.
 
 The retry and poll logic is written once, as a generator that yields "send this request" and
@@ -52,6 +53,7 @@ from twinkle_client._constants import (
     MAX_POLL_WAIT,
     MIN_POLL_INTERVAL,
     PROGRESS_POLL_WAIT,
+    RERUN_TASK_ERRORS,
     RETRYABLE_STATUSES,
     USER_AGENT_PREFIX,
 )
@@ -184,13 +186,27 @@ class _TwinkleFlow:
         """One logical call: key it, send it with retries, follow a task to its end."""
         if request.method not in IDEMPOTENT_METHODS and IDEMPOTENCY_KEY_HEADER not in request.headers:
             request.headers[IDEMPOTENCY_KEY_HEADER] = str(uuid.uuid4())
-        response = yield from self._with_retries(request)
-        if request.extensions.get(STREAM_EXTENSION):
-            return response
-        if response.status_code == 202:
-            task = parse_task(response)
-            if task is not None:
-                response = yield from self._follow(task, response, request)
+        reruns = 0
+        while True:
+            response = yield from self._with_retries(request)
+            if request.extensions.get(STREAM_EXTENSION):
+                return response
+            task = parse_task(response) if response.status_code == 202 else None
+            if task is None:
+                break
+            response = yield from self._follow(task, response, request)
+            if not _rerun(response) or reruns >= self.retry_policy.max_retries:
+                break
+            delay = self.retry_policy.delay(reruns, self._rand())
+            reruns += 1
+            logger.info(
+                "Sending %s %s again in %.2f s: its task %s failed with replica_lost (not applied)",
+                request.method,
+                request.url,
+                delay,
+                task.task_id,
+            )
+            yield _Sleep(delay)
         return _normalize_error(response)
 
     def _with_retries(self, request: httpx.Request) -> _Flow:
@@ -270,6 +286,17 @@ class _TwinkleFlow:
                 yield _Sleep(pause)
                 pause = min(pause * 2, MAX_POLL_INTERVAL)
         return outcome_response(task, accepted, request)
+
+
+def _rerun(response: httpx.Response) -> bool:
+    """A followed task's failure that asks for the call again: not applied (``RERUN_TASK_ERRORS``)."""
+    if response.status_code not in RETRYABLE_STATUSES:
+        return False
+    try:
+        error = json.loads(response.content).get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") in RERUN_TASK_ERRORS
 
 
 def _is_final(response: httpx.Response) -> bool:

@@ -359,6 +359,50 @@ def test_failed_task_turns_into_its_status_error() -> None:
     assert info.value.request_id == "req_task"
 
 
+def _lost(task_id: str) -> httpx.Response:
+    failure = {"code": "replica_lost", "message": "retry it", "details": {}, "request_id": "req_task"}
+    return httpx.Response(200, json=task("failed", task_id=task_id, error=failure, http_status=503))
+
+
+def test_a_task_failed_with_replica_lost_is_sent_again_with_the_same_key() -> None:
+    """Not applied (its replica died): the call goes again, as after a 503, and the server runs it."""
+    server = FakeServer(
+        call=[
+            httpx.Response(202, json=task("pending", task_id="task_1")),
+            httpx.Response(202, json=task("pending", task_id="task_2")),
+        ],
+        poll=[
+            _lost("task_1"),
+            httpx.Response(200, json=task("succeeded", task_id="task_2", result={"loss": 2.0})),
+        ],
+    )
+    h = Harness(server)
+    response = h.post(json={"inputs": [1]})
+    assert response.status_code == 200 and response.json() == {"loss": 2.0}
+    calls = server.of(STEP)
+    assert len(calls) == 2 and calls[0].content == calls[1].content
+    assert calls[0].headers[IDEMPOTENCY_KEY_HEADER] == calls[1].headers[IDEMPOTENCY_KEY_HEADER]
+    assert h.sleeps == [0.25]
+
+
+def test_replica_lost_tasks_are_sent_again_within_the_retry_budget_only() -> None:
+    server = FakeServer(call=[httpx.Response(202, json=task("pending"))], poll=[_lost("task_1")])
+    h = Harness(server, retry_policy=RetryPolicy(max_retries=2))
+    response = h.post()
+    assert response.status_code == 503 and response.json()["error"]["code"] == "replica_lost"
+    assert len(server.of(STEP)) == 3
+
+
+def test_other_task_failures_are_not_sent_again() -> None:
+    failure = {"code": "out_of_memory", "message": "smaller batch", "details": {}, "request_id": "r"}
+    server = FakeServer(
+        call=[httpx.Response(202, json=task("pending"))],
+        poll=[httpx.Response(200, json=task("failed", error=failure, http_status=503))],
+    )
+    assert Harness(server).post().status_code == 503
+    assert len(server.of(STEP)) == 1
+
+
 def test_failed_task_without_status_is_a_server_error() -> None:
     server = FakeServer(
         call=[
