@@ -176,6 +176,14 @@ class ReplicaPool:
         used = sum(c.used for c in caps)
         return Capacity(max_loras=limit, used=used, free=max(limit - used, 0))
 
+    @property
+    def token_budget(self) -> int | None:
+        """Positions one pass may hold (the HTTP layer refuses larger requests): the smallest a live
+        replica reports, else the model's ``pass_token_budget`` setting (None: derived per device)."""
+        budgets = [getattr(r, "token_budget", None) for r in self._live()]
+        known = [b for b in budgets if isinstance(b, int)]
+        return min(known) if known else getattr(self.spec, "pass_token_budget", None)
+
     def stats(self) -> WorkerStats:
         stats = [r.stats() for r in self._live()]
         by_run: dict[str, int] = {}
