@@ -34,6 +34,8 @@ export const DEFAULT_TIMEOUT_MS = 120_000;
 /** Seconds one task poll waits on the server (GET /tasks/{id}?wait=S). */
 export const TASK_POLL_WAIT_S = 30;
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+/** Error codes of a failed 202 task that mean "not applied, send the call again" (same key). */
+const RERUN_TASK_ERRORS = new Set(["replica_lost"]);
 const INITIAL_BACKOFF_S = 0.5;
 const MAX_BACKOFF_S = 8;
 
@@ -104,15 +106,27 @@ export class TwinkleClient {
   /**
    * Run one logical call: `attempt` is called once per try with the same Idempotency-Key and a
    * fresh timeout signal. Connection errors, 408, 429 and 5xx are retried with backoff (honouring
-   * Retry-After); a 202 task is polled until it finishes; an error status throws its class.
+   * Retry-After); a 202 task is polled until it finishes, and sent again when it failed with
+   * `replica_lost` (not applied); an error status throws its class.
    */
   async send<T>(attempt: (init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<RawResult<T>>): Promise<Exclude<T, Task>> {
     const key = randomUUID();
-    const result = await this.retrying(() => attempt({ headers: { [IDEMPOTENCY_KEY_HEADER]: key }, signal: AbortSignal.timeout(this.timeoutMs) }));
-    if (result.response.status === 202) {
-      return (await this.waitForTask(result.data as Task)) as Exclude<T, Task>;
+    for (let reruns = 0; ; reruns++) {
+      const result = await this.retrying(() => attempt({ headers: { [IDEMPOTENCY_KEY_HEADER]: key }, signal: AbortSignal.timeout(this.timeoutMs) }));
+      if (result.response.status !== 202) {
+        return result.data as Exclude<T, Task>;
+      }
+      try {
+        return (await this.waitForTask(result.data as Task)) as Exclude<T, Task>;
+      } catch (err) {
+        // Not applied (its engine replica died): the same call again, as after a 503.
+        const rerun = err instanceof TaskFailedError && RERUN_TASK_ERRORS.has(err.code);
+        if (!rerun || reruns >= this.maxRetries) {
+          throw err;
+        }
+        await sleep(backoffSeconds(reruns));
+      }
     }
-    return result.data as Exclude<T, Task>;
   }
 
   private async retrying<T>(attempt: () => Promise<RawResult<T>>): Promise<RawResult<T>> {
