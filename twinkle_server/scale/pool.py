@@ -144,6 +144,15 @@ class ReplicaPool:
         return WorkerState.FAILED
 
     def start(self) -> None:
+        """Start the replicas; drop the recovery state of runs no longer active (a restarted server
+        released them: their adapters are gone for good)."""
+        with self._store.session() as s:
+            stale = {
+                run_id: journal.clear_recovery(s, run_id=run_id) for run_id in journal.inactive_run_ids(s)
+            }
+        for folder in stale.values():
+            if folder is not None:
+                shutil.rmtree(self._data_dir / folder, ignore_errors=True)
         for replica in self._replicas.values():
             replica.start()
 

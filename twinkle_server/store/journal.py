@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from twinkle_server.store.models import Base, utcnow
+from twinkle_server.store.models import Base, TrainingRun, utcnow
 
 __all__ = [
     "JournalEntry",
@@ -27,6 +27,7 @@ __all__ = [
     "clear_recovery",
     "entries_after",
     "get_snapshot",
+    "inactive_run_ids",
     "last_seq",
     "set_snapshot",
 ]
@@ -104,3 +105,11 @@ def clear_recovery(s: Session, *, run_id: str) -> str | None:
     s.execute(delete(JournalEntry).where(JournalEntry.run_id == run_id))
     s.execute(delete(RecoverySnapshot).where(RecoverySnapshot.run_id == run_id))
     return path
+
+
+def inactive_run_ids(s: Session) -> list[str]:
+    """Runs with a journal or snapshot that are no longer active (released by a restart, say): their
+    recovery state can never be used again."""
+    active = select(TrainingRun.id).where(TrainingRun.status == "active")
+    held = select(JournalEntry.run_id).union(select(RecoverySnapshot.run_id)).subquery()
+    return sorted(s.scalars(select(held.c.run_id).where(held.c.run_id.not_in(active))))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from twinkle_server.store import journal
+from twinkle_server.store import create_run, create_user, journal
+from twinkle_server.store.runs import release_run
 
 
 def _ops(store, run_id: str, after: int = 0) -> list[tuple[int, str]]:
@@ -38,3 +39,16 @@ def test_entries_in_order_snapshot_trims_and_release_clears(store) -> None:
     with store.read_session() as s:
         assert journal.get_snapshot(s, run_id="run_a") is None and journal.last_seq(s, run_id="run_a") == 0
     assert _ops(store, "run_b") == [(1, "zero_grad")]  # other runs untouched
+
+
+def test_recovery_state_of_runs_no_longer_active_is_found(store) -> None:
+    with store.session() as s:
+        user = create_user(s, name="alice").id
+        active = create_run(s, user_id=user, base_model="m", adapter_name="a").id
+        released = create_run(s, user_id=user, base_model="m", adapter_name="b").id
+        release_run(s, user_id=user, run_id=released)
+        for run_id in (active, released, "run_gone"):
+            journal.add_entry(s, run_id=run_id, seq=1, op="zero_grad", kwargs={}, result={})
+        journal.set_snapshot(s, run_id="run_snap_only", seq=2, path="recovery/x/2", optimizer_step=0)
+    with store.read_session() as s:
+        assert journal.inactive_run_ids(s) == sorted([released, "run_gone", "run_snap_only"])
