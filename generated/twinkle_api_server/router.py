@@ -130,7 +130,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -183,7 +183,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -236,7 +236,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -293,7 +293,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -367,7 +367,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -443,7 +443,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -511,7 +511,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -576,7 +576,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -646,7 +646,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -713,7 +713,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -793,7 +793,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -873,7 +873,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -953,7 +953,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1033,7 +1033,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1113,7 +1113,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1185,7 +1185,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1252,7 +1252,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1332,7 +1332,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1412,7 +1412,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1492,7 +1492,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1570,7 +1570,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1637,7 +1637,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1717,7 +1717,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1797,7 +1797,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1877,7 +1877,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -1957,7 +1957,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2037,7 +2037,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2117,7 +2117,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2197,7 +2197,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2277,7 +2277,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2349,7 +2349,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2420,7 +2420,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2500,7 +2500,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2572,7 +2572,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2645,7 +2645,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2714,7 +2714,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2787,7 +2787,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2864,7 +2864,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -2946,7 +2946,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3013,7 +3013,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3083,7 +3083,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3146,7 +3146,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3226,7 +3226,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3306,7 +3306,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3386,7 +3386,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3466,7 +3466,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3546,7 +3546,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3618,7 +3618,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3683,7 +3683,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3753,7 +3753,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3814,7 +3814,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3877,7 +3877,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -3949,7 +3949,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -4008,7 +4008,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -4065,7 +4065,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -4134,7 +4134,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )
@@ -4195,7 +4195,7 @@ def build_router(service: TwinkleService) -> APIRouter:
             },
             503: {
                 "model": models.ErrorResponse,
-                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds.",
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
             },
         },
     )

@@ -1925,7 +1925,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description The server is overloaded or the model is not ready; retry after Retry-After seconds. */
+        /** @description The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure). */
         ServiceUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
