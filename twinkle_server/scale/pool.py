@@ -147,12 +147,11 @@ class ReplicaPool:
         """Start the replicas; drop the recovery state of runs no longer active (a restarted server
         released them: their adapters are gone for good)."""
         with self._store.session() as s:
-            stale = {
-                run_id: journal.clear_recovery(s, run_id=run_id) for run_id in journal.inactive_run_ids(s)
-            }
-        for folder in stale.values():
-            if folder is not None:
-                shutil.rmtree(self._data_dir / folder, ignore_errors=True)
+            stale = journal.inactive_run_ids(s)
+            for run_id in stale:
+                journal.clear_recovery(s, run_id=run_id)
+        for run_id in stale:
+            self._remove_snapshots(run_id)
         for replica in self._replicas.values():
             replica.start()
 
@@ -297,14 +296,17 @@ class ReplicaPool:
             self._epoch[run_id] += 1  # answers still on the way are not journalled any more
         with self._store.session() as s:
             placements.clear_placement(s, run_id=run_id)
-            snapshot = journal.clear_recovery(s, run_id=run_id)
-        if snapshot is not None:
-            shutil.rmtree(self._data_dir / snapshot, ignore_errors=True)
+            journal.clear_recovery(s, run_id=run_id)
+        self._remove_snapshots(run_id)
         if replica is None:  # its replica is gone, and the adapter with it
             done: Future[None] = Future()
             done.set_result(None)
             return done
         return replica.release_run(run_id)
+
+    def _remove_snapshots(self, run_id: str) -> None:
+        """Delete the run's recovery folder (its snapshot, and any a stop cut short)."""
+        shutil.rmtree(self._data_dir / RECOVERY_DIR / run_id, ignore_errors=True)
 
     # -- running operations ---------------------------------------------------------------------
 
@@ -369,6 +371,7 @@ class ReplicaPool:
     def _move(self, run_id: str) -> Replica:
         """Re-create ``run_id`` on the least-loaded live replica: its recovery snapshot, then every
         journalled operation after it, in order."""
+        self._fence(run_id)
         with self._store.read_session() as s:
             run = s.get(TrainingRun, run_id)
             if run is None or run.status != "active":
@@ -486,12 +489,29 @@ class ReplicaPool:
         inner.add_done_callback(relay)
         return outer
 
+    def _fence(self, run_id: str) -> None:
+        """Before a move reads the journal: no answer of the run's old copy is journalled after it.
+
+        Runs on the journal thread, so every entry committed before is in the journal, and every
+        answer committed after finds a new epoch and is refused as lost: a replica taken for dead
+        that still answers cannot add to a journal the move has already read.
+        """
+
+        def bump() -> None:
+            with self._lock:
+                self._epoch[run_id] += 1
+
+        try:
+            self._journal.submit(bump).result(MOVE_TIMEOUT_S)
+        except RuntimeError as exc:  # the pool is stopping
+            raise Unavailable(f"model {self.model_id!r} is shutting down", retry_after=5.0) from exc
+
     def _on_journal(self, outer: Future | None, run_id: str, epoch: int, fn: Callable, *args: Any) -> None:
         try:
             self._journal.submit(fn, *args, outer) if outer is not None else self._journal.submit(fn, *args)
         except RuntimeError:  # the pool is stopping: the answer cannot be recorded
-            self._distrust(run_id, epoch)
             if outer is not None:
+                self._distrust(run_id, epoch)
                 outer.set_exception(Unavailable(f"model {self.model_id!r} is shutting down", retry_after=5.0))
 
     def _commit(
