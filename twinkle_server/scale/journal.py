@@ -65,8 +65,9 @@ class PlannedEntry:
     kwargs: dict[str, Any]
 
     def summary(self, result: Any) -> dict[str, Any]:
-        """The checked numbers of the operation's result."""
-        if not isinstance(result, dict):
+        """The checked numbers of the operation's result (none for a sample's draw: its replay
+        answers something else)."""
+        if not isinstance(result, dict) or self.op == "recovery_draw_seeds":
             return {}
         return {
             k: result[k]
