@@ -7,7 +7,9 @@ every other time) so that drift of the machine hits both alike; each operation i
 for, as a client does. Per operation it prints the median latency of each arm, ops/s, their ratio
 and the bytes the journal entry holds; then the cost of one recovery snapshot (time, size on disk).
 
-    python benchmarks/journal_overhead.py [--steps 100] [--rows 4] [--tokens 64]
+    OMP_NUM_THREADS=1 python benchmarks/journal_overhead.py [--steps 100] [--rows 4] [--tokens 64]
+
+(One OpenMP thread keeps the medians steady on a machine busy with other work.)
 """
 
 from __future__ import annotations

@@ -340,7 +340,7 @@ class ReplicaPool:
         except RuntimeError:  # the pool is stopping
             with self._lock:
                 self._queued_moves[run_id] -= 1
-            return _failed(Unavailable(f"model {self.model_id!r} is shutting down", retry_after=5.0))
+            return _failed(self._shutting_down())
 
     def _next_seq(self, run_id: str) -> int:
         """The run's next journal sequence number (called under ``_order``)."""
@@ -484,7 +484,10 @@ class ReplicaPool:
             elif entry is None:
                 outer.set_result(done.result())
             else:
-                self._on_journal(outer, run_id, epoch, self._commit, run_id, epoch, entry, seq, done.result())
+                commit = (run_id, epoch, entry, seq, done.result(), outer)
+                if not self._journal_later(self._commit, *commit):  # stopping: cannot be recorded
+                    self._distrust(run_id, epoch)
+                    outer.set_exception(self._shutting_down())
 
         inner.add_done_callback(relay)
         return outer
@@ -504,15 +507,18 @@ class ReplicaPool:
         try:
             self._journal.submit(bump).result(MOVE_TIMEOUT_S)
         except RuntimeError as exc:  # the pool is stopping
-            raise Unavailable(f"model {self.model_id!r} is shutting down", retry_after=5.0) from exc
+            raise self._shutting_down() from exc
 
-    def _on_journal(self, outer: Future | None, run_id: str, epoch: int, fn: Callable, *args: Any) -> None:
+    def _journal_later(self, fn: Callable[..., None], *args: Any) -> bool:
+        """Run ``fn(*args)`` on the journal thread; False once the pool is stopping."""
         try:
-            self._journal.submit(fn, *args, outer) if outer is not None else self._journal.submit(fn, *args)
-        except RuntimeError:  # the pool is stopping: the answer cannot be recorded
-            if outer is not None:
-                self._distrust(run_id, epoch)
-                outer.set_exception(Unavailable(f"model {self.model_id!r} is shutting down", retry_after=5.0))
+            self._journal.submit(fn, *args)
+        except RuntimeError:
+            return False
+        return True
+
+    def _shutting_down(self) -> Unavailable:
+        return Unavailable(f"model {self.model_id!r} is shutting down", retry_after=5.0)
 
     def _commit(
         self, run_id: str, epoch: int, entry: PlannedEntry, seq: int, result: dict, outer: Future
@@ -557,9 +563,7 @@ class ReplicaPool:
             folder = Path(RECOVERY_DIR) / run_id / f"{seq:010d}"
             inner = replica.submit(run_id, "recovery_snapshot", path=self._data_dir / folder)
         inner.add_done_callback(
-            lambda done: self._on_journal(
-                None, run_id, epoch, self._keep_snapshot, run_id, epoch, seq, folder, done
-            )
+            lambda done: self._journal_later(self._keep_snapshot, run_id, epoch, seq, folder, done)
         )
 
     def _keep_snapshot(self, run_id: str, epoch: int, seq: int, folder: Path, done: Future) -> None:
