@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 MOVE_TIMEOUT_S = 600.0
 DEFAULT_SNAPSHOT_EVERY = 10
+SNAPSHOT_AFTER_ENTRIES = 256  # also bounds the journal of a run that evaluates or samples without steps
 RECOVERY_DIR = "recovery"  # under data_dir: snapshots, never listed as checkpoints
 
 
@@ -124,6 +125,7 @@ class ReplicaPool:
         self._seq: dict[str, int] = {}  # run id -> last sequence number taken
         self._epoch: Counter[str] = Counter()  # run id -> how often its replica copy was distrusted
         self._stale: set[str] = set()  # runs whose replica copy must be rebuilt before the next op
+        self._unsnapshotted: Counter[str] = Counter()  # run id -> entries since its last snapshot
         self._mover = ThreadPoolExecutor(1, thread_name_prefix=f"twinkle-pool-{model_id}")
         self._journal = ThreadPoolExecutor(1, thread_name_prefix=f"twinkle-journal-{model_id}")
 
@@ -293,6 +295,7 @@ class ReplicaPool:
             self._placed.pop(run_id, None)
             self._stale.discard(run_id)
             self._seq.pop(run_id, None)
+            self._unsnapshotted.pop(run_id, None)
             self._epoch[run_id] += 1  # answers still on the way are not journalled any more
         with self._store.session() as s:
             placements.clear_placement(s, run_id=run_id)
@@ -536,17 +539,25 @@ class ReplicaPool:
             error = exc if isinstance(exc, ReplicaLost) else _not_recorded(run_id, exc)
             outer.set_exception(error)
             return
+        self._unsnapshotted[run_id] += 1
+        if self._snapshot_due(entry, result, self._unsnapshotted[run_id]):
+            try:
+                self._snapshot(run_id)  # queued before the answer goes: right after this operation
+            except Exception as exc:  # the operation stands; a later one takes the snapshot
+                logger.warning("recovery snapshot of run %s not requested: %r", run_id, exc)
         outer.set_result(result)
-        if self._snapshot_due(entry, result):
-            self._snapshot(run_id)
 
     # -- recovery snapshots ---------------------------------------------------------------------
 
-    def _snapshot_due(self, entry: PlannedEntry, result: dict) -> bool:
-        if self.snapshot_every <= 0 or entry.op not in SNAPSHOT_AFTER_OPS:
+    def _snapshot_due(self, entry: PlannedEntry, result: dict, unsnapshotted: int) -> bool:
+        """Every ``snapshot_every`` optimizer steps, after a load, and after SNAPSHOT_AFTER_ENTRIES
+        entries without one (a loop that evaluates or samples without stepping)."""
+        if self.snapshot_every <= 0:
             return False
-        if entry.op == "load":
+        if entry.op == "load" or unsnapshotted >= SNAPSHOT_AFTER_ENTRIES:
             return True
+        if entry.op not in SNAPSHOT_AFTER_OPS:
+            return False
         step = result.get("optimizer_step")
         return bool(result.get("applied")) and isinstance(step, int) and step % self.snapshot_every == 0
 
@@ -560,6 +571,7 @@ class ReplicaPool:
             if replica is None:
                 return  # a later step takes it
             seq = self._next_seq(run_id)
+            self._unsnapshotted[run_id] = 0  # a failed snapshot is tried again as many entries later
             folder = Path(RECOVERY_DIR) / run_id / f"{seq:010d}"
             inner = replica.submit(run_id, "recovery_snapshot", path=self._data_dir / folder)
         inner.add_done_callback(

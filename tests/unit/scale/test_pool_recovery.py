@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.unit.engine.conftest import MODEL_ID
+from twinkle_server.scale import pool as pool_module
 from twinkle_server.scale.pool import RECOVERY_DIR, ReplicaLost, ReplicaPool, replica_lost
 from twinkle_server.scale.replica import LocalReplica
 from twinkle_server.store import create_run, journal
@@ -195,3 +196,24 @@ def test_an_operation_whose_answer_was_lost_is_applied_once(
     assert "training run x re-created on replica tiny#1 from its recovery snapshot" in caplog.text
     assert pool.placement("x")[0] == "tiny#1" and pool.replicas[1].capacity().used == 1
     _assert_same(ref, x, tmp_path)
+
+
+def test_a_run_that_evaluates_without_stepping_is_snapshotted_too(make_pool, sc_rows, monkeypatch) -> None:
+    """Snapshots also come every SNAPSHOT_AFTER_ENTRIES entries, so an evaluation or sampling loop
+    that never steps does not grow its journal without bound."""
+    monkeypatch.setattr(pool_module, "SNAPSHOT_AFTER_ENTRIES", 3)
+    pool = make_pool(snapshot_every=10)
+    ref, x = _twins(pool, sc_rows)
+    for trainer in (ref, x):
+        for i in range(4):
+            trainer.log.append(trainer.call("forward_only", inputs=sc_rows[2 * i : 2 * i + 2])["loss"])
+    x.call("get_train_configs")  # after the last snapshot on the replica,
+    pool._journal.submit(lambda: None).result(30)  # and after its bookkeeping
+    with pool._store.read_session() as s:
+        snapshot = journal.get_snapshot(s, run_id="x")
+    assert snapshot is not None and len(_entries(pool, "x")) < 3
+    pool.replicas[1].stop(30)
+    for trainer in (ref, x):
+        trainer.log.append(trainer.call("calculate_metric", is_training=False)["metrics"])
+        trainer.log.append(trainer.call("calculate_loss"))
+    assert x.log == ref.log and pool.placement("x")[0] == "tiny#0"
