@@ -35,21 +35,24 @@ such a segment get no update at all (sampling from the base model, a reference p
 
 @dataclass(frozen=True)
 class RowPacking:
-    """Where each position of a segment's packed rows came from (``packing.py``).
+    """Where a segment's tokens are in a packed pass (``packing.py``), one entry per token.
 
-    ``source[i, j]`` is the flat index (``row * width + column``, at the segment's own width) into
-    the segment's own padded rows of the token at packed row ``i``, column ``j``; -1 marks filler.
+    ``pass_index``: the token's flat index in the packed pass (``row * width + column``);
+    ``own_index``: its flat index in the segment's own padded rows (``own_rows`` x its own width),
+    which is where its dropout noise is drawn.
     """
 
     own_rows: int
-    source: torch.Tensor
+    own_index: torch.Tensor
+    pass_index: torch.Tensor
 
 
 @dataclass(frozen=True)
 class Segment:
     """Rows ``start:stop`` of the pass belong to run ``run_id``; ``width`` is their own padded width.
 
-    ``packing`` is set when those rows hold the run's rows packed end to end.
+    ``packing`` is set in a packed pass, whose rows hold several segments' tokens end to end:
+    the segment's tokens are then found by ``packing.pass_index``, not by ``start:stop``.
     """
 
     run_id: str
@@ -65,6 +68,10 @@ class PassPlan:
     """Which rows of a pass go through which adapter: contiguous segments in row order."""
 
     segments: tuple[Segment, ...]
+
+    @property
+    def packed(self) -> bool:
+        return bool(self.segments) and self.segments[0].packing is not None
 
 
 class LoraRouter:
@@ -128,6 +135,8 @@ def _routed_linear(
     module: LoraLinear, plan: PassPlan, x: torch.Tensor, *args: Any, **kwargs: Any
 ) -> torch.Tensor:
     result = module.base_layer(x, *args, **kwargs)
+    if plan.packed:
+        return _packed_linear(module, plan, x, result)
     result_dtype = result.dtype
     updates: list[torch.Tensor | None] = [_update(module, segment, x) for segment in plan.segments]
     if all(update is None for update in updates):
@@ -157,8 +166,6 @@ def _update(module: LoraLinear, segment: Segment, x: torch.Tensor) -> torch.Tens
 
 def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tensor:
     """Inverted-dropout mask drawn in the run's own shape, then padded to the pass's width."""
-    if segment.packing is not None:
-        return _packed_dropout_mask(rows, segment, segment.packing, p)
     shape = list(rows.shape)
     own = list(shape)
     if rows.dim() >= 3:
@@ -170,11 +177,34 @@ def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tenso
     return keep.to(rows.dtype) / (1.0 - p)
 
 
-def _packed_dropout_mask(rows: torch.Tensor, segment: Segment, packing: RowPacking, p: float) -> torch.Tensor:
-    """The mask of the run's own padded rows (as drawn unpacked), moved to where packing put each token."""
-    own = (packing.own_rows * segment.width, rows.shape[-1])
-    keep = torch.empty(own, device=rows.device, dtype=torch.float32)
+def _packed_linear(module: LoraLinear, plan: PassPlan, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    """The routed forward of a packed pass: each segment's tokens, gathered by their positions."""
+    flat_x = x.reshape(-1, x.shape[-1])
+    positions, updates = [], []
+    for segment in plan.segments:
+        name, packing = segment.run_id, segment.packing
+        if name not in module.lora_A or packing is None:
+            continue
+        lora_a, lora_b = module.lora_A[name], module.lora_B[name]
+        tokens = module._cast_input_dtype(flat_x[packing.pass_index], lora_a.weight.dtype)
+        p = float(getattr(module.lora_dropout[name], "p", 0.0))
+        if module.training and p > 0.0:
+            tokens = tokens * _packed_dropout_mask(tokens, segment, packing, p)
+        positions.append(packing.pass_index)
+        updates.append(lora_b(lora_a(tokens)) * module.scaling[name])
+    if not updates:
+        return result
+    flat = result.reshape(-1, result.shape[-1])
+    update = torch.cat(updates).to(result.dtype)
+    delta = flat.new_zeros(flat.shape).index_copy(0, torch.cat(positions), update)
+    return (flat + delta).reshape(result.shape)
+
+
+def _packed_dropout_mask(
+    tokens: torch.Tensor, segment: Segment, packing: RowPacking, p: float
+) -> torch.Tensor:
+    """The mask the run's own padded rows get unpacked, read at each token's own position."""
+    own = (packing.own_rows * segment.width, tokens.shape[-1])
+    keep = torch.empty(own, device=tokens.device, dtype=torch.float32)
     keep.bernoulli_(1.0 - p, generator=segment.generator)
-    source = packing.source.reshape(-1)
-    moved = keep[source.clamp(min=0)] * (source >= 0).unsqueeze(1)
-    return moved.reshape(rows.shape).to(rows.dtype) / (1.0 - p)
+    return keep[packing.own_index].to(tokens.dtype) / (1.0 - p)

@@ -1,19 +1,22 @@
-"""Row packing: several short rows of a run share one row of the pass, so padding is not computed.
+"""Row packing: the rows of a pass laid end to end, so padding is not computed.
 
-A fused pass pads every row to the pass's widest row. When rows differ in length, much of the
-pass is padding, and every linear layer computes it. Packing lays a run's rows end to end into
-as few rows of the pass's width as fit (first fit, longest first) and passes no attention mask:
-transformers then reads the restarts of ``position_ids`` as sequence boundaries and keeps each
-row's attention inside its own tokens (``masking_utils.find_packed_sequence_indices``).
+A fused pass pads every row to the pass's widest row. When rows differ in length (and several
+tenants' rows rarely agree), much of the pass is padding, and every linear layer computes it.
+Packing lays the pass's rows, whichever run they belong to, end to end into as few rows of the
+pass's width as fit (first fit, longest first), and passes no attention mask: transformers then
+reads the restarts of ``position_ids`` as sequence boundaries and keeps each row's attention
+inside its own tokens (``masking_utils.find_packed_sequence_indices``).
 
-Nothing else sees the packed layout. The batched LoRA layer maps each packed position back to
-the run's own padded rows to draw dropout in the run's own shape (``Segment.packing``), and the
-pass's output is unpacked to the padded layout before any loss is computed. A run's numbers
-therefore equal its unpacked ones up to floating-point noise (matmuls of another shape).
+Nothing else sees the packed layout. The batched LoRA layer finds each run's tokens by their
+positions in the packed pass (``RowPacking.pass_index``) and draws the run's dropout in the run's
+own padded shape, then takes each token's noise from where the token stood there
+(``RowPacking.own_index``). The pass's output is unpacked to the padded layout before any loss is
+computed. A run's numbers therefore equal its unpacked ones up to floating-point noise (matmuls of
+another shape).
 
-Rows are packed only within a run's own segment (the LoRA layer routes contiguous rows) and only
-when every row's position ids count 0, 1, 2, ... over its tokens: a row that brings other
-position ids would be read as several sequences, or merged with its neighbour.
+A pass is packed only when that saves rows, and only when every row's position ids count 0, 1,
+2, ... over its tokens: a row that brings other position ids would be read as several sequences,
+or merged with its neighbour.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from twinkle_server.engine.batched_lora import PassPlan, RowPacking, Segment
+from twinkle_server.engine.batched_lora import PassPlan, RowPacking
 
 __all__ = ["PackedPass", "pack_pass"]
 
@@ -48,31 +51,41 @@ def pack_pass(inputs: dict[str, torch.Tensor], plan: PassPlan, pad_id: int) -> P
     Also None when a row's position ids do not count up from 0 over its tokens (see the module doc).
     """
     mask = inputs["attention_mask"].bool()
-    positions = inputs["position_ids"]
     lengths = mask.sum(dim=1)
-    if not _canonical_positions(positions, mask, lengths):
+    if not _canonical_positions(inputs["position_ids"], mask, lengths):
         return None
-    width = int(mask.shape[1])
-    bins = [_first_fit(lengths[s.start : s.stop].tolist(), width) for s in plan.segments]
-    if sum(len(b) for b in bins) >= int(mask.shape[0]):
+    rows, width = mask.shape
+    bins = _first_fit(lengths.tolist(), int(width))
+    if len(bins) >= rows:
         return None
-    device = mask.device
-    token_index = _token_index(mask)  # per padded position: its flat index, -1 on padding
-    ids, pos, sources, segments = [], [], [], []
-    start = 0
-    for segment, segment_bins in zip(plan.segments, bins, strict=True):
-        base = segment.start * width
-        source = _bin_sources(segment_bins, token_index[segment.start : segment.stop] - base, width)
-        flat = torch.where(source >= 0, source + base, 0)
-        ids.append(torch.where(source >= 0, inputs["input_ids"].reshape(-1)[flat], pad_id))
-        pos.append(torch.where(source >= 0, positions.reshape(-1)[flat], _filler_positions(source)))
-        sources.append(torch.where(source >= 0, flat, -1))
-        packing = RowPacking(own_rows=segment.stop - segment.start, source=_local(source, width, segment))
-        segments.append(replace(segment, start=start, stop=start + len(segment_bins), packing=packing))
-        start += len(segment_bins)
-    packed_source = torch.cat(sources).to(device)
-    inputs = {"input_ids": torch.cat(ids).to(device), "position_ids": torch.cat(pos).to(device)}
-    return PackedPass(inputs, PassPlan(tuple(segments)), _gather(packed_source, mask))
+    # Where each padded position's token goes in the packed pass (flat index), -1 for padding.
+    destination = torch.full((rows * width,), -1, dtype=torch.long)
+    for b, members in enumerate(bins):
+        offset = b * width
+        for row in members:
+            own = torch.nonzero(mask[row].cpu()).squeeze(1) + row * width
+            destination[own] = torch.arange(offset, offset + own.numel())
+            offset += own.numel()
+    destination = destination.to(mask.device)
+    taken = destination >= 0
+    source = torch.full((len(bins) * width,), -1, dtype=torch.long, device=mask.device)
+    source[destination[taken]] = torch.nonzero(taken).squeeze(1)
+    filled = source >= 0
+    flat_ids, flat_positions = inputs["input_ids"].reshape(-1), inputs["position_ids"].reshape(-1)
+    packed_ids = torch.where(filled, flat_ids[source.clamp(min=0)], pad_id)
+    packed_positions = torch.where(
+        filled, flat_positions[source.clamp(min=0)], _filler_positions(filled, width)
+    )
+    packed = {
+        "input_ids": packed_ids.reshape(len(bins), width),
+        "position_ids": packed_positions.reshape(len(bins), width),
+    }
+    segments = tuple(
+        replace(s, packing=_segment_packing(s.start, s.stop, s.width, destination, mask))
+        for s in plan.segments
+    )
+    gather = torch.where(taken, destination, source.numel())
+    return PackedPass(packed, PassPlan(segments), gather)
 
 
 def _canonical_positions(positions: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> bool:
@@ -97,41 +110,19 @@ def _first_fit(lengths: list[int], width: int) -> list[list[int]]:
     return bins
 
 
-def _token_index(mask: torch.Tensor) -> torch.Tensor:
-    """Per position, its flat index in the padded layout where it holds a token, else -1."""
-    flat = torch.arange(mask.numel(), device=mask.device).reshape(mask.shape)
-    return torch.where(mask, flat, -1)
+def _segment_packing(
+    start: int, stop: int, own_width: int, destination: torch.Tensor, mask: torch.Tensor
+) -> RowPacking:
+    """Rows ``start:stop``'s tokens: where they went in the packed pass and where they stood in the
+    segment's own padded rows (``own_width`` wide), both in the order of the padded layout."""
+    width = mask.shape[1]
+    block = mask[start:stop]
+    rows, columns = torch.nonzero(block, as_tuple=True)
+    pass_index = destination[(rows + start) * width + columns]
+    return RowPacking(own_rows=stop - start, own_index=rows * own_width + columns, pass_index=pass_index)
 
 
-def _bin_sources(bins: list[list[int]], token_index: torch.Tensor, width: int) -> torch.Tensor:
-    """Per bin, the flat indices (as ``token_index`` counts them) of the tokens it holds; -1 after."""
-    out = torch.full((len(bins), width), -1, dtype=torch.long, device=token_index.device)
-    for b, rows in enumerate(bins):
-        tokens = torch.cat([token_index[r][token_index[r] >= 0] for r in rows])
-        out[b, : tokens.numel()] = tokens
-    return out
-
-
-def _local(source: torch.Tensor, width: int, segment: Segment) -> torch.Tensor:
-    """Packed flat indices into the segment's own rows at its own width (what dropout draws)."""
-    row, column = source.div(width, rounding_mode="floor"), source.remainder(width)
-    local = row * segment.width + column
-    if segment.width < width:
-        local = torch.where(column < segment.width, local, -1)
-    return torch.where(source >= 0, local, -1)
-
-
-def _filler_positions(source: torch.Tensor) -> torch.Tensor:
-    """Position ids of filler: counting from 0, so filler forms a sequence of its own."""
-    filler = (source < 0).long()
-    return (filler.cumsum(dim=1) - 1).clamp(min=0) * filler
-
-
-def _gather(packed_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per padded position, the packed flat index holding its token; padding reads a zero row."""
-    zero_row = packed_source.numel()
-    gather = torch.full((mask.numel(),), zero_row, dtype=torch.long, device=mask.device)
-    taken = packed_source.reshape(-1)
-    where = torch.nonzero(taken >= 0).squeeze(1)
-    gather[taken[where]] = where
-    return gather
+def _filler_positions(filled: torch.Tensor, width: int) -> torch.Tensor:
+    """Position ids of filler after a packed row's last token: counting from 0, its own sequence."""
+    filler = (~filled).reshape(-1, width).long()
+    return ((filler.cumsum(dim=1) - 1).clamp(min=0) * filler).reshape(-1)

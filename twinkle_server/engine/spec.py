@@ -32,7 +32,7 @@ class ModelSpec:
         loss_chunk_tokens: label positions whose logits exist at once (``head.py``); None or 0
             computes every position's logits together.
         fused_optimizer: each run steps all its parameters at once (fused on CUDA, foreach elsewhere).
-        pack_rows: lay a run's short rows end to end in a pass instead of padding each one
+        pack_rows: lay a pass's short rows end to end, across runs, instead of padding each one
             (``packing.py``).
         max_frozen_adapters: checkpoints kept loaded for sampling and as reference policies (frozen,
             counted apart from ``max_loras``); the least recently used is evicted past this.

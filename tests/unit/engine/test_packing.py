@@ -21,22 +21,27 @@ def _plan(*bounds: tuple[int, int], width: int) -> PassPlan:
     return PassPlan(tuple(Segment(f"run{k}", a, b, width, gen) for k, (a, b) in enumerate(bounds)))
 
 
-def test_short_rows_share_a_row_within_their_run_only():
-    inputs = _inputs([3, 2, 5, 2, 2], width=5)
+def test_short_rows_share_rows_across_runs_and_each_run_finds_its_tokens():
+    inputs = _inputs([4, 2, 5, 1, 3], width=5)
     packed = pack_pass(inputs, _plan((0, 3), (3, 5), width=5), pad_id=0)
     assert packed is not None
     ids, positions = packed.inputs["input_ids"], packed.inputs["position_ids"]
     assert ids.shape == (3, 5) and "attention_mask" not in packed.inputs
-    # run0: the 5-token row alone, then rows 0 and 1 end to end; run1: rows 3 and 4, then filler.
-    assert ids.tolist() == [[201, 202, 203, 204, 205], [1, 2, 3, 101, 102], [301, 302, 401, 402, 0]]
-    assert positions.tolist() == [[0, 1, 2, 3, 4], [0, 1, 2, 0, 1], [0, 1, 0, 1, 0]]
-    assert [(s.start, s.stop, s.packing.own_rows) for s in packed.plan.segments] == [(0, 2, 3), (2, 3, 2)]
-    # run1's first token comes from its own row 0, column 0: flat index 0 at its own width.
-    assert packed.plan.segments[1].packing.source.tolist() == [[0, 1, 5, 6, -1]]
+    # Longest first: row 2 alone; rows 0 (run0) and 3 (run1) share a row; so do rows 4 and 1.
+    assert ids.tolist() == [[201, 202, 203, 204, 205], [1, 2, 3, 4, 301], [401, 402, 403, 101, 102]]
+    assert positions.tolist() == [[0, 1, 2, 3, 4], [0, 1, 2, 3, 0], [0, 1, 2, 0, 1]]
+    run0, run1 = (s.packing for s in packed.plan.segments)
+    assert run0.pass_index.tolist() == [5, 6, 7, 8, 13, 14, 0, 1, 2, 3, 4]
+    assert run0.own_index.tolist() == [0, 1, 2, 3, 5, 6, 10, 11, 12, 13, 14]
+    assert (run1.own_rows, run1.pass_index.tolist(), run1.own_index.tolist()) == (
+        2,
+        [9, 10, 11, 12],
+        [0, 5, 6, 7],
+    )
 
 
 def test_unpack_puts_every_token_back_and_zeros_the_padding():
-    inputs = _inputs([3, 2, 5, 2, 2], width=5)
+    inputs = _inputs([4, 2, 5, 1, 3], width=5)
     packed = pack_pass(inputs, _plan((0, 3), (3, 5), width=5), pad_id=0)
     states = packed.inputs["input_ids"].unsqueeze(-1).float()
     back = packed.unpack(states, 5, 5).squeeze(-1).long()

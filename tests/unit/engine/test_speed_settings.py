@@ -101,7 +101,8 @@ def test_packed_rows_train_as_padded_ones(tiny_model_dir, sc_rows):
     losses_a, norms_a = _train_fused(padded, rows)
     losses_b, norms_b = _train_fused(packed, rows)
     assert padded._pass_model.rows_saved == 0
-    assert packed._pass_model.rows_saved >= 12  # 16 rows a pass, half of them short: 8 fit in 4
+    # 16 rows a pass, half of them 10 tokens: a short row fits after a long one of any run.
+    assert packed._pass_model.rows_saved >= 3 * 6
     for a, b in zip(losses_a + norms_a, losses_b + norms_b, strict=True):
         assert b == pytest.approx(a, rel=1e-5)
     for run_id, run in padded._runs.items():
