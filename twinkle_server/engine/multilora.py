@@ -35,7 +35,7 @@ from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
-from twinkle_server.engine.reference import reference_adapter
+from twinkle_server.engine.reference import reference_adapter, reference_rows
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
 from twinkle_server.engine.sources import SampleSources
@@ -237,6 +237,18 @@ class MultiLoraModel:
         return PassItem(
             run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs, reference=reference
         )
+
+    def reference_rows(self, run_id: str, rows: int, *, loss_name: str | None, given: bool) -> int:
+        """Rows a forward of ``rows`` rows of ``run_id`` adds to its pass to score a reference policy
+        (``reference.reference_rows``), with this call's ``loss_name`` or else the run's loss, and
+        ``given`` when every row brings its reference_logprobs. Read from another thread before the
+        op is queued: it sees the run's loss as it stands now, not a set_loss still queued ahead.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            return 0
+        name = loss_name if loss_name is not None else run.loss_config["name"]
+        return reference_rows(rows, loss_name=name, given=given)
 
     def pass_key(self, item: PassItem) -> tuple[str, str]:
         """Items with equal keys may share a pass: same mode, and routable runs only."""

@@ -88,6 +88,11 @@ class SampleRequest:
         return len(self.prompts) * self.num_samples
 
     @property
+    def pass_rows(self) -> int:
+        """Rows of the decode batch (what the pass planner counts)."""
+        return self.rows
+
+    @property
     def width(self) -> int:
         return max(len(p) for p in self.prompts) + self.max_tokens
 
