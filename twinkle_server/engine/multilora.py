@@ -97,10 +97,11 @@ class MultiLoraModel:
             _has_plain_head(self._model),
             loss_chunk_tokens=spec.loss_chunk_tokens,
         )
-        self.token_budget = spec.pass_token_budget or self._default_token_budget()
         self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
         self._sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
+        # After vLLM took its share of the device: the budget is derived from what is left.
+        self.token_budget = spec.pass_token_budget or self._default_token_budget()
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -311,21 +312,25 @@ class MultiLoraModel:
                     "accumulation_steps": item.run.accumulation_steps,
                 }
             return
-        if items[0].op == "sample" and self._vllm is not None:
-            self._vllm.sample(items)
-            return
         if items[0].op == "sample":
-            solo = None if items[0].routable else (lambda: self._peft_forward(items[0].run))
-            sample(
-                self._pass_model,
-                items,
-                eos_token_ids=self._eos_ids,
-                tokenizer=self.tokenizer,
-                peft_forward=solo,
-            )
+            self._sample(items)
             return
         solo = None if items[0].run.routable else (lambda: self._peft_forward(items[0].run))
         run_pass(self._pass_model, items, peft_forward=solo)
+
+    def _sample(self, items: Sequence[Any]) -> None:
+        """Decode sample requests: with vLLM those it serves (``sampler_backend: vllm``), the rest
+        in the routed pass (a run the router cannot serve samples alone, through peft)."""
+        served = [item for item in items if self._vllm is not None and self._vllm.serves(item)]
+        if served:
+            self._vllm.sample(served)
+        rest = [item for item in items if all(item is not s for s in served)]
+        if not rest:
+            return
+        solo = None if rest[0].routable else (lambda: self._peft_forward(rest[0].run))
+        sample(
+            self._pass_model, rest, eos_token_ids=self._eos_ids, tokenizer=self.tokenizer, peft_forward=solo
+        )
 
     def _handler(self, op: str) -> Callable[..., dict]:
         handler = _HANDLERS.get(op)
