@@ -3,7 +3,10 @@
 #
 #   bash benchmarks/gpu_check.sh            # writes its JSON figures to $OUT (default /tmp/twinkle-gpu)
 #
-# 1. tests/gpu: bf16 training on the Qwen2.5-0.5B shape, run isolation, fused pass = each run alone.
+# 1. tests/gpu: bf16 training on the Qwen2.5-0.5B shape, run isolation, fused pass = each run alone;
+#    the vLLM sampler backend end to end (tests/gpu/test_vllm_sampler_gpu.py), skipped without vllm.
+#    vLLM pins its own torch: with VLLM_PYTHON=/path/to/python (a venv that has vllm and this
+#    project's server packages) that test runs under it instead. docs/gpu.md: carrying vLLM offline.
 # 2. 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused.
 # 3. 7B shape, 1 tenant at bs8x1024: plain peft, the engine in-process, and through HTTP + client.
 #
@@ -19,7 +22,13 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD:$PWD/generated:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || status=1
-python -m pytest -q -m gpu tests/gpu -p no:cacheprovider || status=1
+if [ -n "${VLLM_PYTHON:-}" ]; then
+    python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider \
+        --ignore=tests/gpu/test_vllm_sampler_gpu.py || status=1
+    "$VLLM_PYTHON" -m pytest -q -rs -m gpu tests/gpu/test_vllm_sampler_gpu.py -p no:cacheprovider || status=1
+else
+    python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider || status=1
+fi
 python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
     --modes peft,round-robin,fused --json "$OUT/qwen05b-4x-bs8x512.json" || status=1
 python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \

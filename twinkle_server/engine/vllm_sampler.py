@@ -186,7 +186,9 @@ def sampling_kwargs(call: VllmCall, *, seed: int, eos_token_ids: Sequence[int]) 
         "max_tokens": request.max_tokens,
         "stop": list(request.stop) or None,
         "stop_token_ids": sorted({*request.stop_token_ids, *eos_token_ids}) or None,
-        "skip_special_tokens": False,  # stop strings see the text the transformers backend decodes
+        # Stop strings are matched against the text the transformers backend decodes.
+        "skip_special_tokens": False,
+        "spaces_between_special_tokens": False,
         "seed": seed,
         "logprobs": 0 if request.logprobs else None,  # 0: the sampled token's only
         "prompt_logprobs": 0 if call.prompt_logprobs else None,

@@ -112,6 +112,7 @@ def test_sampling_kwargs_carry_every_parameter_with_vllms_meaning():
         "stop": ["\n\n"],
         "stop_token_ids": [2, 11],  # the model's end-of-sequence ids too
         "skip_special_tokens": False,
+        "spaces_between_special_tokens": False,
         "seed": 123,
         "logprobs": 0,  # the sampled token's logprob only
         "prompt_logprobs": None,
