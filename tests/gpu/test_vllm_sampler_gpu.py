@@ -34,33 +34,18 @@ LOGPROB_TOL = 0.1  # bf16 in two different kernels (vLLM's and the training forw
 PROMPT = list(range(40, 64))
 
 
-def _vllm_sized_model(out: Path, tiny_model_dir: Path) -> Path:
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+def _vllm_sized_model(out: Path) -> Path:
+    """The tiny model's tokenizer on a Qwen2 with attention heads of 64, random weights."""
+    from twinkle_server.tiny_model import build_tiny_model
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=256,
-        intermediate_size=512,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return out
+    return build_tiny_model(out, seed=0, shape={"hidden_size": 256, "intermediate_size": 512})
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path):
+def worker(tmp_path_factory: pytest.TempPathFactory):
     from twinkle_server.engine import ModelSpec, ModelWorker
 
-    folder = _vllm_sized_model(tmp_path_factory.mktemp("vllm-model"), tiny_model_dir)
+    folder = _vllm_sized_model(tmp_path_factory.mktemp("vllm-model"))
     gc.collect()  # vLLM starts only when its share of the device is free: hand back what earlier
     torch.cuda.empty_cache()  # GPU tests left in torch's cache
     spec = ModelSpec(
@@ -142,9 +127,7 @@ def test_vllm_samples_the_runs_current_weights(worker, tmp_path: Path):
     worker.release_run("vllm_a").result(WAIT_S)
 
 
-def test_greedy_samples_stop_ids_and_stop_strings(worker, tiny_model_dir: Path):
-    from transformers import AutoTokenizer
-
+def test_greedy_samples_stop_ids_and_stop_strings(worker):
     worker.create_run("vllm_g", lora={"r": 8, "init_lora_weights": False}, seed=2).result(WAIT_S)
     greedy = _sample(worker, "vllm_g", num_samples=3, temperature=0.0, max_tokens=8, logprobs=False)
     tokens = [s["tokens"] for s in greedy["sequences"]]
@@ -155,8 +138,7 @@ def test_greedy_samples_stop_ids_and_stop_strings(worker, tiny_model_dir: Path):
     assert stopped["sequences"][0]["tokens"] == tokens[0][:1]
     assert stopped["sequences"][0]["stop_reason"] == "stop"
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    texts = [tokenizer.decode(tokens[0][:k]) for k in range(1, len(tokens[0]) + 1)]
+    texts = [worker.tokenizer.decode(tokens[0][:k]) for k in range(1, len(tokens[0]) + 1)]
     grown = [
         k for k in range(2, len(texts) + 1) if texts[k - 1] != texts[k - 2] and "\ufffd" not in texts[k - 1]
     ]
