@@ -7,7 +7,7 @@ below, with the fields and types of ``vllm.outputs.CompletionOutput``/``RequestO
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -43,20 +43,22 @@ class CompletionOutput:
     token_ids: list[int]
     cumulative_logprob: float | None
     logprobs: list[dict[int, Logprob]] | None
+    routed_experts: object = None
     finish_reason: str | None = None
     stop_reason: int | str | None = None
+    lora_request: object = None
 
 
 @dataclass
 class RequestOutput:
     request_id: str
     prompt: str | None
-    prompt_token_ids: list[int]
+    prompt_token_ids: list[int] | None
     prompt_logprobs: list[dict[int, Logprob] | None] | None
     outputs: list[CompletionOutput]
     finished: bool = True
+    metrics: object = None
     lora_request: object = None
-    metrics: dict = field(default_factory=dict)
 
 
 def _request(**kwargs) -> SampleRequest:
@@ -75,7 +77,14 @@ def _completion(index, tokens, reason="stop", logprobs=None):
         if logprobs is None
         else [{t: Logprob(lp, rank=1)} for t, lp in zip(tokens, logprobs, strict=True)]
     )
-    return CompletionOutput(index, "", tokens, sum(logprobs or [0.0]), steps, reason)
+    return CompletionOutput(
+        index=index,
+        text="",
+        token_ids=tokens,
+        cumulative_logprob=sum(logprobs or [0.0]),
+        logprobs=steps,
+        finish_reason=reason,
+    )
 
 
 def _output(prompt, completions, prompt_scores=None):
