@@ -1,12 +1,12 @@
 """The vLLM sampler backend end to end: a served model with ``sampler_backend: vllm`` samples its
 runs' current adapters, checkpoints and the base model through the worker, as the server does.
 
-The check that matters: the logprob vLLM reports for each sampled token (and each prompt token)
-equals the training model's own forward logprob of the same sequence under the same adapter, before
-and after training moves the weights, and differs from the base model's by far more than that
+The check that matters: the logprob vLLM reports for each sampled token equals the training model's
+own logprob of the same sequence under the same weights (a run's adapter before and after training
+moves it, a checkpoint, the base model), and differs from other weights' by far more than that
 tolerance, so an adapter left out or exported stale fails. Also: same seed, same samples; greedy
-samples are equal; stop ids and stop strings end a sequence; a checkpoint samples its saved weights;
-a DoRA run (which vLLM does not serve) samples through the transformers backend.
+samples are equal; stop ids and stop strings end a sequence; prompt logprobs and a DoRA run (which
+vLLM does not serve) go through the transformers backend.
 
 Skipped without CUDA or without vllm; ``bash benchmarks/gpu_check.sh`` runs it (``docs/gpu.md``:
 how vLLM gets onto a GPU machine without internet, and ``VLLM_PYTHON`` for a Python of its own).
@@ -69,12 +69,8 @@ def _call(worker, queue: str, op: str, **kwargs):
 
 
 def _sample(worker, queue: str = "vllm_a", **kwargs):
-    settings = {
-        "prompts": [{"input_ids": PROMPT}],
-        "max_tokens": 12,
-        "logprobs": True,
-        "prompt_logprobs": True,
-    }
+    """A sample with its tokens' logprobs; no prompt logprobs, so vLLM decodes it (``unserved``)."""
+    settings = {"prompts": [{"input_ids": PROMPT}], "max_tokens": 12, "logprobs": True}
     return _call(worker, queue, "sample", **{**settings, **kwargs})
 
 
@@ -85,19 +81,36 @@ def _forward_logprobs(worker, run: str, ids: list[int]) -> list[float]:
     return out["logprobs"][0][:-1]
 
 
+def _scored(worker, ids: list[int], **source) -> list[float]:
+    """Each token's logprob after the first under a checkpoint or the base model, as the training
+    model scores them (prompt logprobs: the transformers backend, even under sampler_backend vllm)."""
+    out = _call(
+        worker,
+        "sampler_x",
+        "sample",
+        prompts=[{"input_ids": ids}],
+        max_tokens=1,
+        prompt_logprobs=True,
+        **source,
+    )
+    return out["prompt_logprobs"][0][1:]
+
+
 def _gap(a: list[float], b: list[float]) -> float:
     assert len(a) == len(b)
     return max(abs(x - y) for x, y in zip(a, b, strict=True))
 
 
-def _check_against_forward(worker, run: str, result: dict) -> list[float]:
-    """Every sample's token logprobs and the prompt's equal the run's forward; returns the latter."""
+def _tail(scores: list[float]) -> list[float]:
+    """The scores of the sampled tokens among those of prompt + sample."""
+    return scores[len(PROMPT) - 1 :]
+
+
+def _check_against_forward(worker, run: str, result: dict) -> None:
+    """Every sample's token logprobs equal the run's forward of the same sequence."""
     for sequence in result["sequences"]:
         forward = _forward_logprobs(worker, run, PROMPT + sequence["tokens"])
-        assert _gap(sequence["logprobs"], forward[len(PROMPT) - 1 :]) <= LOGPROB_TOL
-    forward = _forward_logprobs(worker, run, PROMPT)
-    assert _gap(result["prompt_logprobs"][0][1:], forward) <= LOGPROB_TOL
-    return forward
+        assert _gap(sequence["logprobs"], _tail(forward)) <= LOGPROB_TOL
 
 
 def test_vllm_samples_the_runs_current_weights(worker, tmp_path: Path):
@@ -109,21 +122,34 @@ def test_vllm_samples_the_runs_current_weights(worker, tmp_path: Path):
     again = _sample(worker, num_samples=2, temperature=1.0, seed=3)
     assert [s["tokens"] for s in again["sequences"]] == [s["tokens"] for s in first["sequences"]]
     assert all(len(s["tokens"]) >= 1 for s in first["sequences"])
-    before = _check_against_forward(worker, "vllm_a", first)
-    base = _sample(worker, "sampler_x", base=True, temperature=1.0, seed=3)
-    assert _gap(base["prompt_logprobs"][0][1:], before) > 5 * LOGPROB_TOL  # the adapter is not the base
+    _check_against_forward(worker, "vllm_a", first)
 
-    worker.submit("vllm_a", "save", path=tmp_path / "before").result(WAIT_S)
-    for step in range(3):  # move the weights far: the next samples must follow them
+    # The base model through vLLM: its logprobs are the base's, far from the run's (the adapter counts).
+    (base,) = _sample(worker, "sampler_x", base=True, temperature=1.0, seed=3)["sequences"]
+    ids = PROMPT + base["tokens"]
+    assert _gap(base["logprobs"], _tail(_scored(worker, ids, base=True))) <= LOGPROB_TOL
+    assert _gap(base["logprobs"], _tail(_forward_logprobs(worker, "vllm_a", ids))) > 5 * LOGPROB_TOL
+
+    # A checkpoint through vLLM samples its saved weights; training moves the run away from them,
+    # and the run's next samples follow the new weights (a fresh export).
+    ckpt = str(tmp_path / "before")
+    worker.submit("vllm_a", "save", path=ckpt).result(WAIT_S)
+    for step in range(3):
         rows = [{"input_ids": PROMPT, "labels": [*PROMPT[1:], PROMPT[step]]}]
         _call(worker, "vllm_a", "forward_backward", inputs=rows)
         _call(worker, "vllm_a", "step")
         _call(worker, "vllm_a", "zero_grad")
-    after = _check_against_forward(worker, "vllm_a", _sample(worker, temperature=1.0, seed=4))
-    assert _gap(after, before) > 5 * LOGPROB_TOL
+    (saved,) = _sample(worker, "sampler_x", adapter_path=ckpt, temperature=1.0, seed=3)["sequences"]
+    ids = PROMPT + saved["tokens"]
+    assert _gap(saved["logprobs"], _tail(_scored(worker, ids, adapter_path=ckpt))) <= LOGPROB_TOL
+    assert _gap(saved["logprobs"], _tail(_forward_logprobs(worker, "vllm_a", ids))) > 5 * LOGPROB_TOL
+    _check_against_forward(worker, "vllm_a", _sample(worker, num_samples=2, temperature=1.0, seed=4))
 
-    saved = _sample(worker, "sampler_x", adapter_path=str(tmp_path / "before"), temperature=1.0, seed=3)
-    assert _gap(saved["prompt_logprobs"][0][1:], before) <= LOGPROB_TOL  # the checkpoint's weights
+    # Prompt logprobs are left to the transformers backend: the same result shape, exact.
+    scored = _sample(worker, temperature=1.0, seed=4, prompt_logprobs=True)
+    assert scored["prompt_logprobs"][0][0] is None
+    assert _gap(scored["prompt_logprobs"][0][1:], _forward_logprobs(worker, "vllm_a", PROMPT)) <= LOGPROB_TOL
+    _check_against_forward(worker, "vllm_a", scored)
     worker.release_run("vllm_a").result(WAIT_S)
 
 

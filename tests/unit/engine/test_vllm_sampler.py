@@ -255,6 +255,7 @@ def test_adapters_vllm_would_refuse_or_load_wrongly_go_to_the_transformers_backe
     assert "alpha_pattern" in reason("pattern")
     assert "embedding" in reason("embed")
     assert "temperature 3.0" in reason("plain", temperature=3.0)
+    assert "prompt_logprobs" in reason("plain", prompt_logprobs=True)
     assert lora_unserved({"r": 8, "modules_to_save": ["lm_head"]}) == "modules_to_save"
     assert lora_unserved({"r": 8, "bias": "all"}) == "trained biases"
 
