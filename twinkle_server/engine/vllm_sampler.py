@@ -26,10 +26,13 @@ the same shape and meaning. The translation keeps them so:
 What vLLM cannot serve is decoded by the transformers backend instead (``serves``): temperatures
 above vLLM's 2.0, prompt logprobs (vLLM's depend on request order under prefix caching), and
 adapters it would refuse or load wrongly (DoRA, per-module ranks or alphas, fan_in_fan_out, LoRA
-on embeddings). Tokens drawn for a seed come from vLLM's sampler, not
-torch's: the same seed gives the same tokens within this backend. A streaming request gets its
-tokens when its sequence is complete. Needs vLLM 0.11 or later (an engine built off the main
-thread, ``logprobs_mode``); ``tests/gpu/test_vllm_sampler_gpu.py`` runs it where vLLM and a GPU are.
+on embeddings).
+
+Tokens drawn for a seed come from vLLM's sampler, not torch's: the same seed gives the same tokens
+within this backend, and regardless of the other requests in the batch only under vLLM's
+batch-invariant mode (``VLLM_BATCH_INVARIANT=1``). A streaming request gets its tokens when its
+sequence is complete. Needs vLLM 0.11 or later (an engine built off the main thread,
+``logprobs_mode``); ``tests/gpu/test_vllm_sampler_gpu.py`` runs it where vLLM and a GPU are.
 """
 
 from __future__ import annotations
