@@ -76,6 +76,9 @@ class ServedModel(_Strict):
     fused_optimizer: bool = Field(
         default=True, description="A run's optimizer steps all its tensors at once (fused kernel on CUDA)."
     )
+    pack_rows: bool = Field(
+        default=True, description="Lay a run's short rows end to end in a pass instead of padding each."
+    )
     pass_token_budget: int | None = Field(
         default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."
     )

@@ -26,7 +26,7 @@ import torch
 from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
 
-__all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "Segment", "install_router", "routable"]
+__all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "RowPacking", "Segment", "install_router", "routable"]
 
 BASE_ADAPTER = ""
 """The segment name of base-model rows: no LoRA layer holds an adapter of that name, so the rows of
@@ -34,14 +34,30 @@ such a segment get no update at all (sampling from the base model, a reference p
 
 
 @dataclass(frozen=True)
+class RowPacking:
+    """Where each position of a segment's packed rows came from (``packing.py``).
+
+    ``source[i, j]`` is the flat index (``row * width + column``, at the segment's own width) into
+    the segment's own padded rows of the token at packed row ``i``, column ``j``; -1 marks filler.
+    """
+
+    own_rows: int
+    source: torch.Tensor
+
+
+@dataclass(frozen=True)
 class Segment:
-    """Rows ``start:stop`` of the pass belong to run ``run_id``; ``width`` is their own padded width."""
+    """Rows ``start:stop`` of the pass belong to run ``run_id``; ``width`` is their own padded width.
+
+    ``packing`` is set when those rows hold the run's rows packed end to end.
+    """
 
     run_id: str
     start: int
     stop: int
     width: int
     generator: torch.Generator
+    packing: RowPacking | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,8 @@ def _update(module: LoraLinear, segment: Segment, x: torch.Tensor) -> torch.Tens
 
 def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tensor:
     """Inverted-dropout mask drawn in the run's own shape, then padded to the pass's width."""
+    if segment.packing is not None:
+        return _packed_dropout_mask(rows, segment, segment.packing, p)
     shape = list(rows.shape)
     own = list(shape)
     if rows.dim() >= 3:
@@ -150,3 +168,13 @@ def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tenso
     if own != shape:
         keep = torch.nn.functional.pad(keep, (0, 0, 0, shape[1] - own[1]))
     return keep.to(rows.dtype) / (1.0 - p)
+
+
+def _packed_dropout_mask(rows: torch.Tensor, segment: Segment, packing: RowPacking, p: float) -> torch.Tensor:
+    """The mask of the run's own padded rows (as drawn unpacked), moved to where packing put each token."""
+    own = (packing.own_rows * segment.width, rows.shape[-1])
+    keep = torch.empty(own, device=rows.device, dtype=torch.float32)
+    keep.bernoulli_(1.0 - p, generator=segment.generator)
+    source = packing.source.reshape(-1)
+    moved = keep[source.clamp(min=0)] * (source >= 0).unsqueeze(1)
+    return moved.reshape(rows.shape).to(rows.dtype) / (1.0 - p)

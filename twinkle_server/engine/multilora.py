@@ -96,6 +96,7 @@ class MultiLoraModel:
             self._pick_pad_id(),
             _has_plain_head(self._model),
             loss_chunk_tokens=spec.loss_chunk_tokens,
+            pack_rows=spec.pack_rows,
         )
         self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
         self._sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)

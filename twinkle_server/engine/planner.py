@@ -6,11 +6,11 @@ op per run, so per-run order is the queue's business) and gets back the passes t
 - Items only share a pass when their ``key`` is equal (training with training, evaluation with
   evaluation; a run that cannot be routed gets a key of its own, so it runs alone).
 - A pass costs ``rows x widest row`` positions (every row is padded to the widest), counting every
-  row the pass really runs for an item (``pass_rows``: a preference loss's reference block runs the
-  item's rows a second time, ``reference.py``); an item joins the first open pass it fits in under
-  ``budget``, else opens a new one. An item over the budget on its own still runs, alone: the
-  budget shapes passes, it never refuses work (the server refuses such requests before queueing
-  them, ``api/prechecks.py``).
+  row the pass holds for an item (``pass_rows``: a preference loss's reference block runs the
+  item's rows a second time, ``reference.py``; packing, ``packing.py``, can only run fewer); an
+  item joins the first open pass it fits in under ``budget``, else opens a new one. An item over
+  the budget on its own still runs, alone: the budget shapes passes, it never refuses work (the
+  server refuses such requests before queueing them, ``api/prechecks.py``).
 - Padding is work too: an item joins a pass only while the pass computes at most
   ``max_padding`` times the positions its items would compute alone (short rows of one tenant
   are not padded to another tenant's long ones beyond that; a pass saved pays for some padding).

@@ -259,7 +259,7 @@ def test_the_pass_budget_counts_the_reference_rows_a_pass_really_runs(tiny_model
     rows = _pairs(sc_rows)
     width = max(len(r["input_ids"]) for r in rows)
     budget = 2 * len(rows) * width  # both runs' own rows, padded
-    engine = make_engine(tiny_model_dir, pass_token_budget=budget)
+    engine = make_engine(tiny_model_dir, pass_token_budget=budget, pack_rows=False)  # padded rows run
     for run_id in ("run_a", "run_b"):
         engine.add_run(run_id, lora=LORA, seed=1)
         engine.run_op(run_id, "set_loss", name="DPOLoss")
