@@ -96,7 +96,8 @@ class ServedModel(_Strict):
         if value == "vllm" and importlib.util.find_spec("vllm") is None:
             raise ValueError(
                 "sampler_backend 'vllm' needs the vllm package, which is not installed in this "
-                "environment: install vllm on a GPU machine, or use sampler_backend 'transformers'"
+                "environment: install vllm on a GPU machine (docs/gpu.md), or use sampler_backend "
+                "'transformers'"
             )
         return value
 

@@ -35,7 +35,7 @@ from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
 from twinkle_server.engine.planner import default_token_budget
 from twinkle_server.engine.processor import validate_rows
-from twinkle_server.engine.reference import reference_adapter
+from twinkle_server.engine.reference import reference_adapter, reference_rows
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
 from twinkle_server.engine.sources import SampleSources
@@ -98,10 +98,11 @@ class MultiLoraModel:
             loss_chunk_tokens=spec.loss_chunk_tokens,
             pack_rows=spec.pack_rows,
         )
-        self.token_budget = spec.pass_token_budget or self._default_token_budget()
         self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
         self._sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
+        # After vLLM took its share of the device: the budget is derived from what is left.
+        self.token_budget = spec.pass_token_budget or self._default_token_budget()
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -239,6 +240,18 @@ class MultiLoraModel:
             run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs, reference=reference
         )
 
+    def reference_rows(self, run_id: str, rows: int, *, loss_name: str | None, given: bool) -> int:
+        """Rows a forward of ``rows`` rows of ``run_id`` adds to its pass to score a reference policy
+        (``reference.reference_rows``), with this call's ``loss_name`` or else the run's loss, and
+        ``given`` when every row brings its reference_logprobs. Read from another thread before the
+        op is queued: it sees the run's loss as it stands now, not a set_loss still queued ahead.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            return 0
+        name = loss_name if loss_name is not None else run.loss_config["name"]
+        return reference_rows(rows, loss_name=name, given=given)
+
     def pass_key(self, item: PassItem) -> tuple[str, str]:
         """Items with equal keys may share a pass: same mode, and routable runs only."""
         if item.op == "sample":
@@ -300,21 +313,25 @@ class MultiLoraModel:
                     "accumulation_steps": item.run.accumulation_steps,
                 }
             return
-        if items[0].op == "sample" and self._vllm is not None:
-            self._vllm.sample(items)
-            return
         if items[0].op == "sample":
-            solo = None if items[0].routable else (lambda: self._peft_forward(items[0].run))
-            sample(
-                self._pass_model,
-                items,
-                eos_token_ids=self._eos_ids,
-                tokenizer=self.tokenizer,
-                peft_forward=solo,
-            )
+            self._sample(items)
             return
         solo = None if items[0].run.routable else (lambda: self._peft_forward(items[0].run))
         run_pass(self._pass_model, items, peft_forward=solo)
+
+    def _sample(self, items: Sequence[Any]) -> None:
+        """Decode sample requests: with vLLM those it serves (``sampler_backend: vllm``), the rest
+        in the routed pass (a run the router cannot serve samples alone, through peft)."""
+        served = [item for item in items if self._vllm is not None and self._vllm.serves(item)]
+        if served:
+            self._vllm.sample(served)
+        rest = [item for item in items if all(item is not s for s in served)]
+        if not rest:
+            return
+        solo = None if rest[0].routable else (lambda: self._peft_forward(rest[0].run))
+        sample(
+            self._pass_model, rest, eos_token_ids=self._eos_ids, tokenizer=self.tokenizer, peft_forward=solo
+        )
 
     def _handler(self, op: str) -> Callable[..., dict]:
         handler = _HANDLERS.get(op)

@@ -60,9 +60,15 @@ class PassItem:
         return int(self.batch.input_ids.shape[1]) if self.batch is not None else 0
 
     @property
+    def pass_rows(self) -> int:
+        """Rows the pass holds for this item, padded: its batch's, twice when a reference block
+        scores them (packing may run them as fewer rows, never as more)."""
+        return 2 * self.rows if self.reference is not None else self.rows
+
+    @property
     def tokens(self) -> int:
         """Positions the pass computes for this item (padding included): what the budget counts."""
-        return self.rows * self.width
+        return self.pass_rows * self.width
 
     @property
     def training(self) -> bool:

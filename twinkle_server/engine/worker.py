@@ -237,6 +237,15 @@ class ModelWorker:
         budget = getattr(model, "token_budget", None) if model is not None else None
         return budget if isinstance(budget, int) else self._spec.pass_token_budget
 
+    def reference_rows(self, run_id: str, rows: int, *, loss_name: str | None, given: bool) -> int:
+        """Rows a forward of ``rows`` rows adds to its pass to score a preference loss's reference
+        policy (``MultiLoraModel.reference_rows``); 0 before the model is loaded. They count
+        against the token budget like the rows themselves."""
+        model = self._model
+        if self._state is not WorkerState.READY or model is None or not hasattr(model, "reference_rows"):
+            return 0
+        return model.reference_rows(run_id, rows, loss_name=loss_name, given=given)
+
     def capacity(self) -> Capacity:
         """How many adapters the model holds and can still take. Safe from any thread.
 

@@ -12,7 +12,7 @@ from twinkle_server.engine.planner import CPU_TOKEN_BUDGET, default_token_budget
 @dataclass(frozen=True)
 class Item:
     name: str
-    rows: int
+    pass_rows: int
     width: int
     key: str = "train"
 
@@ -23,7 +23,7 @@ def _plan(items, budget=10_000, max_padding=2.0):
 
 
 def test_equal_work_of_every_run_shares_one_pass():
-    items = [Item(f"run{k}", rows=2, width=64) for k in range(4)]
+    items = [Item(f"run{k}", pass_rows=2, width=64) for k in range(4)]
     passes = plan_passes(items, budget=10_000, key=lambda item: item.key)
     assert [[i.name for i in p.items] for p in passes] == [["run0", "run1", "run2", "run3"]]
     assert (passes[0].rows, passes[0].width, passes[0].tokens) == (8, 64, 512)
