@@ -50,7 +50,7 @@ def check_reference(engine: MultiLoraModel, kwargs: dict[str, Any], folder: str 
         raise InvalidInput(
             f"checkpoint {kwargs['reference_model_path']} could not be found as a reference policy"
         )
-    engine._sources.frozen.adapter_for(folder)
+    engine.sources.frozen.adapter_for(folder)
     return str(folder)
 
 
@@ -96,7 +96,7 @@ def reference_adapter(
             f"the reference checkpoint {path} is not loaded for this run (after load_checkpoint, or "
             "with a per-call loss_name); call set_loss again with reference_model_path"
         )
-    return engine._sources.frozen.adapter_for(run.reference_folder)
+    return engine.sources.frozen.adapter_for(run.reference_folder)
 
 
 def reference_segments(

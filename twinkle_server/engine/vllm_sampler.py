@@ -304,7 +304,7 @@ class VllmSampler:
         return reason is None
 
     def _frozen_config(self, name: str) -> Mapping[str, Any]:
-        folder = Path(self._engine._sources.frozen.folder_of(name))
+        folder = Path(self._engine.sources.frozen.folder_of(name))
         return json.loads((folder / ckpt.ADAPTER_CONFIG).read_text())
 
     def sample(self, requests: Sequence[SampleRequest]) -> None:
@@ -312,7 +312,7 @@ class VllmSampler:
         from vllm import SamplingParams
 
         self._forget_removed()
-        eos = self._engine._eos_ids
+        eos = self._engine.eos_ids
         calls = plan_calls(requests)
         seeds = {id(request): request_seed(request) for request in requests}
         loras = {id(request): self._lora(request) for request in requests}
@@ -336,7 +336,7 @@ class VllmSampler:
             if request.adapter not in self._frozen:
                 self._frozen[request.adapter] = next(self._ids)
             lora_id = self._frozen[request.adapter]
-            folder = self._engine._sources.frozen.folder_of(request.adapter)
+            folder = self._engine.sources.frozen.folder_of(request.adapter)
             return LoRARequest(
                 lora_name=f"{request.adapter}-{lora_id}", lora_int_id=lora_id, lora_path=folder
             )
@@ -365,6 +365,6 @@ class VllmSampler:
         runs = set(self._engine.run_ids)
         for run_id in [r for r in self._runs if r not in runs]:
             shutil.rmtree(self._runs.pop(run_id)[2], ignore_errors=True)
-        loaded = set(self._engine._sources.frozen.names)
+        loaded = set(self._engine.sources.frozen.names)
         for name in [n for n in self._frozen if n not in loaded]:
             del self._frozen[name]
