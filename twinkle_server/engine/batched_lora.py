@@ -178,26 +178,27 @@ def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tenso
 
 
 def _packed_linear(module: LoraLinear, plan: PassPlan, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
-    """The routed forward of a packed pass: each segment's tokens, gathered by their positions."""
-    flat_x = x.reshape(-1, x.shape[-1])
-    positions, updates = [], []
-    for segment in plan.segments:
-        name, packing = segment.run_id, segment.packing
-        if name not in module.lora_A or packing is None:
-            continue
-        lora_a, lora_b = module.lora_A[name], module.lora_B[name]
-        tokens = module._cast_input_dtype(flat_x[packing.pass_index], lora_a.weight.dtype)
-        p = float(getattr(module.lora_dropout[name], "p", 0.0))
-        if module.training and p > 0.0:
-            tokens = tokens * _packed_dropout_mask(tokens, segment, packing, p)
-        positions.append(packing.pass_index)
-        updates.append(lora_b(lora_a(tokens)) * module.scaling[name])
-    if not updates:
+    """The routed forward of a packed pass: every adapted segment's tokens gathered at once by their
+    packed positions (one gather and one scatter per layer, whatever the number of runs)."""
+    adapted = [s for s in plan.segments if s.run_id in module.lora_A and s.packing is not None]
+    if not adapted:
         return result
+    positions = torch.cat([s.packing.pass_index for s in adapted])
+    tokens = x.reshape(-1, x.shape[-1])[positions]
+    pieces = tokens.split([s.packing.pass_index.numel() for s in adapted])
+    update = torch.cat([_packed_update(module, s, piece) for s, piece in zip(adapted, pieces, strict=True)])
     flat = result.reshape(-1, result.shape[-1])
-    update = torch.cat(updates).to(result.dtype)
-    delta = flat.new_zeros(flat.shape).index_copy(0, torch.cat(positions), update)
-    return (flat + delta).reshape(result.shape)
+    return flat.index_add(0, positions, update.to(result.dtype)).reshape(result.shape)
+
+
+def _packed_update(module: LoraLinear, segment: Segment, tokens: torch.Tensor) -> torch.Tensor:
+    name = segment.run_id
+    lora_a, lora_b = module.lora_A[name], module.lora_B[name]
+    tokens = module._cast_input_dtype(tokens, lora_a.weight.dtype)
+    p = float(getattr(module.lora_dropout[name], "p", 0.0))
+    if module.training and p > 0.0:
+        tokens = tokens * _packed_dropout_mask(tokens, segment, segment.packing, p)
+    return lora_b(lora_a(tokens)) * module.scaling[name]
 
 
 def _packed_dropout_mask(
