@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from twinkle_server.engine.lora import (
     lora_config_to_dict,
 )
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
+from twinkle_server.engine.planner import DEFAULT_MAX_PADDING
 from twinkle_server.engine.preparing import backward_item, forward_item
 from twinkle_server.engine.reference import reference_rows
 from twinkle_server.engine.run import RunState
@@ -99,6 +101,9 @@ class MultiLoraModel:
         self.eos_ids = model_facts.eos_ids(self.tokenizer, self._model.config)
         self.sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
+        # Packed passes compute (almost) no padding: rows of any widths may share one. The budget
+        # still counts padded positions, an upper bound on the pass's memory.
+        self.max_padding = math.inf if spec.pack_rows else DEFAULT_MAX_PADDING
         # After vLLM took its share of the device: the budget is derived from what is left.
         self.token_budget = spec.pass_token_budget or model_facts.token_budget(
             self._model, self.device, self.dtype, self.vocab_size

@@ -59,6 +59,16 @@ def test_short_rows_are_not_padded_far_beyond_their_own_length():
     assert _plan([long, Item("near", 2, 900)], budget=100_000) == [["long", "near"]]
 
 
+def test_an_engine_that_packs_rows_fuses_any_widths_under_the_budget(tiny_model_dir):
+    from tests.unit.engine.conftest import make_engine
+
+    padded, packed = make_engine(tiny_model_dir, pack_rows=False), make_engine(tiny_model_dir, pack_rows=True)
+    long, short = Item("long", 2, 1024), Item("short", 8, 32)
+    assert _plan([long, short], budget=100_000, max_padding=padded.max_padding) == [["long"], ["short"]]
+    assert _plan([long, short], budget=100_000, max_padding=packed.max_padding) == [["long", "short"]]
+    assert _plan([long, short], budget=10_000, max_padding=packed.max_padding) == [["long"], ["short"]]
+
+
 def test_default_budget_on_a_gpu_follows_free_memory():
     small = default_token_budget(
         device_type="cuda", free_bytes=10 * 2**30, num_layers=28, hidden_size=3584, vocab_size=152064
