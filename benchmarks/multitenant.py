@@ -1,14 +1,17 @@
 """Many tenants on one base model: plain peft, the engine round robin, fused, and through HTTP.
 
 The workload: ``--tenants`` LoRA adapters on one base model, each trained ``--steps`` steps of
-forward_backward + step + zero_grad on random token batches of ``--batch`` x ``--seq``. The same
+forward_backward + step + zero_grad on random token batches of ``--batch`` rows of ``--seq`` tokens
+(or of lengths drawn from ``--min-seq``..``--seq``, where row packing pays). The same
 batches go through each mode, each mode in a fresh process, one after another, on one device:
 
   peft          plain transformers + peft, tenants one after another (as each would train alone):
                 set_adapter, forward, loss on the logits (labels arrive shifted), backward, AdamW.
   round-robin   the engine's worker with fusion off: tenant threads submit concurrently, the
                 worker runs their ops in turn.
-  fused         the same with fusion on: waiting tenants' forward_backward share passes.
+  fused         the same with fusion on: waiting tenants' forward_backward share passes, a run's
+                short rows packed end to end (``pack_rows``, the default).
+  fused-padded  fused with packing off: every row padded to the pass's widest.
   http-alone    ``twinkle-server serve`` + the Python client, tenants one after another.
   http          the same, all tenants at once (one client, user and key each).
 
@@ -77,7 +80,7 @@ QWEN25_7B = {
 }
 SMALL = {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4}
 CONFIGS = {"0.5b": QWEN25_05B, "7b": QWEN25_7B}
-MODES = ("peft", "round-robin", "fused", "http-alone", "http")
+MODES = ("peft", "round-robin", "fused", "fused-padded", "http-alone", "http")
 
 LORA = {"r": 8, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 LR = 1e-4
@@ -126,14 +129,12 @@ def make_batches(vocab: int, args: argparse.Namespace) -> list[list[list[dict]]]
     for _ in range(args.tenants):
         steps = []
         for _ in range(args.steps + 1):
-            ids = torch.randint(0, vocab, (args.batch, args.seq), generator=gen)
-            labels = torch.cat([ids[:, 1:], torch.full((args.batch, 1), -100)], dim=1)
-            steps.append(
-                [
-                    {"input_ids": i.tolist(), "labels": lab.tolist()}
-                    for i, lab in zip(ids, labels, strict=True)
-                ]
-            )
+            rows = []
+            for _ in range(args.batch):
+                length = int(torch.randint(args.min_seq, args.seq + 1, (1,), generator=gen))
+                ids = torch.randint(0, vocab, (length,), generator=gen).tolist()
+                rows.append({"input_ids": ids, "labels": [*ids[1:], -100]})
+            steps.append(rows)
         out.append(steps)
     return out
 
@@ -176,7 +177,7 @@ def timed(
     seconds = time.perf_counter() - started
     if errors:
         raise errors[0]
-    tokens = args.tenants * args.steps * args.batch * args.seq
+    tokens = sum(len(row["input_ids"]) for tenant in batches for rows in tenant[1:] for row in rows)
     return Result(mode, tokens / seconds, seconds, peak_memory(device), sum(losses) / len(losses))
 
 
@@ -206,9 +207,8 @@ def run_peft(folder: Path, batches, args: argparse.Namespace, device, dtype) -> 
     def step(tenant: int, rows: list[dict]) -> float:
         name = names[tenant]
         model.base_model.set_adapter(name)
-        ids = torch.tensor([r["input_ids"] for r in rows], device=device)
-        labels = torch.tensor([r["labels"] for r in rows], device=device)
-        logits = model(input_ids=ids).logits
+        ids, labels, mask = _padded(rows, device)
+        logits = model(input_ids=ids, attention_mask=mask).logits
         loss = torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
         )
@@ -220,10 +220,25 @@ def run_peft(folder: Path, batches, args: argparse.Namespace, device, dtype) -> 
     return timed("peft", args, device, batches, step, together=False)
 
 
+def _padded(rows: list[dict], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """input_ids, labels and attention_mask of ``rows``, right-padded to the longest."""
+    width = max(len(r["input_ids"]) for r in rows)
+
+    def pad(values: list[int], fill: int) -> list[int]:
+        return values + [fill] * (width - len(values))
+
+    ids = torch.tensor([pad(r["input_ids"], 0) for r in rows], device=device)
+    labels = torch.tensor([pad(r["labels"], -100) for r in rows], device=device)
+    mask = torch.tensor([pad([1] * len(r["input_ids"]), 0) for r in rows], device=device)
+    return ids, labels, mask
+
+
 # ----------------------------------------------------------------------------- the engine
 
 
-def run_engine(folder: Path, batches, args: argparse.Namespace, device, dtype, *, fuse: bool) -> Result:
+def run_engine(
+    folder: Path, batches, args: argparse.Namespace, device, dtype, *, mode: str, fuse: bool, pack_rows: bool
+) -> Result:
     from twinkle_server.engine import ModelSpec, ModelWorker
 
     torch.manual_seed(args.seed)
@@ -235,6 +250,7 @@ def run_engine(folder: Path, batches, args: argparse.Namespace, device, dtype, *
         max_loras=args.tenants,
         max_length=args.seq,
         random_init=True,
+        pack_rows=pack_rows,
     )
     worker = ModelWorker(spec, fuse=fuse, fusion_wait_s=args.fusion_wait_ms / 1000)
     worker.start()
@@ -251,7 +267,7 @@ def run_engine(folder: Path, batches, args: argparse.Namespace, device, dtype, *
             worker.submit(names[tenant], "zero_grad").result()
             return loss
 
-        result = timed("fused" if fuse else "round-robin", args, device, batches, step, together=True)
+        result = timed(mode, args, device, batches, step, together=True)
         stats = worker.stats()
         if stats.passes:
             print(
@@ -328,7 +344,7 @@ def report(args: argparse.Namespace, device: torch.device, dtype, results: dict[
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     lines = [
         f"model {args.model} (random init)  tenants {args.tenants}  steps {args.steps}  batch {args.batch}x"
-        f"{args.seq}  {where}  {dtype_name(dtype)}  torch {torch.__version__}  "
+        f"{_lengths(args)}  {where}  {dtype_name(dtype)}  torch {torch.__version__}  "
         f"OMP_WAIT_POLICY={args.omp_wait_policy}",
         f"{'mode':<14}{'tokens/s':>12}{'seconds':>10}{'peak GiB':>10}{'mean loss':>11}{'vs peft':>9}",
     ]
@@ -339,10 +355,15 @@ def report(args: argparse.Namespace, device: torch.device, dtype, results: dict[
         lines.append(
             f"{r.mode:<14}{r.tokens_per_s:>12.0f}{r.seconds:>10.2f}{mem:>10}{r.mean_loss:>11.4f}{ratio:>9}"
         )
-    for a, b in (("fused", "round-robin"), ("http", "http-alone"), ("http", "fused")):
+    pairs = (("fused", "round-robin"), ("fused", "fused-padded"), ("http", "http-alone"), ("http", "fused"))
+    for a, b in pairs:
         if a in results and b in results:
             lines.append(f"{a} / {b}: {results[a].tokens_per_s / results[b].tokens_per_s:.2f}x")
     return "\n".join(lines)
+
+
+def _lengths(args: argparse.Namespace) -> str:
+    return str(args.seq) if args.min_seq == args.seq else f"[{args.min_seq}..{args.seq}]"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -351,6 +372,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per tenant (after one warm-up)")
     parser.add_argument("--batch", type=int, default=1, help="rows per micro-batch")
     parser.add_argument("--seq", type=int, default=64, help="tokens per row")
+    parser.add_argument(
+        "--min-seq", type=int, help="shortest row; rows draw their length from [min-seq, seq] (default: seq)"
+    )
     parser.add_argument("--tenants", type=int, default=4, help="LoRA adapters trained side by side")
     parser.add_argument(
         "--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}"
@@ -376,6 +400,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("steps", "batch", "seq", "tenants"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    args.min_seq = args.seq if args.min_seq is None else args.min_seq
+    if not 1 <= args.min_seq <= args.seq:
+        parser.error("--min-seq must be between 1 and --seq")
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(args.modes) - set(MODES))
     if unknown:
@@ -419,8 +446,9 @@ def _run_mode(mode: str, args: argparse.Namespace, device: torch.device, dtype: 
         batches = make_batches(vocab, args)
         if mode == "peft":
             return run_peft(folder, batches, args, device, dtype)
-        if mode in ("round-robin", "fused"):
-            return run_engine(folder, batches, args, device, dtype, fuse=mode == "fused")
+        if mode in ("round-robin", "fused", "fused-padded"):
+            fuse, pack_rows = mode != "round-robin", mode != "fused-padded"
+            return run_engine(folder, batches, args, device, dtype, mode=mode, fuse=fuse, pack_rows=pack_rows)
         server = Server(folder, Path(tmp), args, device)
         try:
             return run_http(server, batches, args, device, together=mode == "http")

@@ -76,6 +76,9 @@ class ServedModel(_Strict):
     fused_optimizer: bool = Field(
         default=True, description="A run's optimizer steps all its tensors at once (fused kernel on CUDA)."
     )
+    pack_rows: bool = Field(
+        default=True, description="Lay a pass's short rows end to end (across runs) instead of padding each."
+    )
     pass_token_budget: int | None = Field(
         default=None, ge=1, description="Positions per fused pass; unset: derived from free device memory."
     )
@@ -93,7 +96,8 @@ class ServedModel(_Strict):
         if value == "vllm" and importlib.util.find_spec("vllm") is None:
             raise ValueError(
                 "sampler_backend 'vllm' needs the vllm package, which is not installed in this "
-                "environment: install vllm on a GPU machine, or use sampler_backend 'transformers'"
+                "environment: install vllm on a GPU machine (docs/gpu.md), or use sampler_backend "
+                "'transformers'"
             )
         return value
 

@@ -10,7 +10,7 @@ with the same seed write byte-identical files.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,17 +136,23 @@ def _wrap_tokenizer(tokenizer):
     )
 
 
-def _build_model(tokenizer, seed: int):
+TINY_SHAPE: Mapping[str, int] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
+"""The tiny model's sizes (attention heads of 16)."""
+
+
+def _build_model(tokenizer, seed: int, shape: Mapping[str, int]):
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        **{**TINY_SHAPE, **shape},
         max_position_embeddings=MAX_POSITIONS,
         tie_word_embeddings=False,
         bos_token_id=None,
@@ -159,11 +165,12 @@ def _build_model(tokenizer, seed: int):
     return model.to(torch.float32).eval()
 
 
-def build_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
+def build_tiny_model(out_dir: Path, *, seed: int = 0, shape: Mapping[str, int] | None = None) -> Path:
     """Write the tiny model folder (config, safetensors weights, tokenizer) into ``out_dir``.
 
     Returns ``out_dir``. Existing files of the same names are overwritten; the same seed always
-    gives the same bytes, so a cached folder can be checked against a fresh build.
+    gives the same bytes, so a cached folder can be checked against a fresh build. ``shape``
+    overrides some of ``TINY_SHAPE`` (the vLLM check needs attention heads of 64).
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -172,7 +179,7 @@ def build_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
         raise NotADirectoryError(f"{out_dir} exists and is not a folder; choose another --out path")
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = _wrap_tokenizer(_train_tokenizer())
-    model = _build_model(tokenizer, seed)
+    model = _build_model(tokenizer, seed, shape or {})
     with _quiet_progress():
         model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)

@@ -67,6 +67,7 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         pass_token_budget=served.pass_token_budget,
         loss_chunk_tokens=served.loss_chunk_tokens,
         fused_optimizer=served.fused_optimizer,
+        pack_rows=served.pack_rows,
         max_frozen_adapters=served.max_frozen_adapters,
         sampler_backend=served.sampler_backend,
     )

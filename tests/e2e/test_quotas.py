@@ -94,6 +94,37 @@ def test_a_request_that_cannot_fit_one_pass_is_refused_at_once(server: Any) -> N
     assert fits.status_code in (200, 202), fits.text
 
 
+def test_a_preference_loss_counts_its_reference_rows_against_the_pass(server: Any) -> None:
+    """DPO scores the rows a second time under the reference policy unless they bring its logprobs:
+    4 rows of 40 fit the 256 positions alone (160), not with the 4 reference rows (320)."""
+    srv, keys = server
+    bob = _http(srv, keys["bob"])
+    runs = bob.get("/api/v1/training_runs").json()["training_runs"]
+    run_id = next(r["training_run_id"] for r in runs if r["status"] == "active")
+    base = f"/api/v1/training_runs/{run_id}"
+    assert bob.post(f"{base}/set_loss", json={"loss_name": "DPOLoss"}).status_code in (200, 202)
+    try:
+        pairs = [{**row, "preference": ("chosen", "rejected")[i % 2]} for i, row in enumerate(_rows(4, 40))]
+        over = bob.post(f"{base}/forward_backward", json={"inputs": pairs})
+        assert over.status_code == 400, over.text
+        error = over.json()["error"]
+        assert error["details"] == {
+            "field": "inputs",
+            "pass_token_budget": PASS_BUDGET,
+            "tokens": 320,
+            "reference_rows": 4,
+        }
+        assert "4 rows and the 4 rows that score them under the reference policy" in error["message"]
+        assert "send reference_logprobs with every row" in error["message"]
+        with_refs = [{**row, "reference_logprobs": [-1.0] * 40} for row in pairs]
+        fits = bob.post(f"{base}/forward_backward", json={"inputs": with_refs})
+        assert fits.status_code in (200, 202), fits.text
+        plain = bob.post(f"{base}/forward_only", json={"inputs": pairs, "loss_name": "CrossEntropyLoss"})
+        assert plain.status_code in (200, 202), plain.text  # this call's loss needs no reference
+    finally:
+        bob.post(f"{base}/set_loss", json={"loss_name": "CrossEntropyLoss"})
+
+
 def _settled(http: httpx.Client, response: httpx.Response, status: int = 200) -> dict[str, Any]:
     """The final body of a request that may answer 202 on a loaded machine."""
     if response.status_code == 202:

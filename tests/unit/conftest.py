@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +20,17 @@ def seed_settings(tiny_model_dir: Path) -> Callable[..., Any]:
         return _seed_settings(data_dir, tiny_model_dir, **overrides)
 
     return make
+
+
+@pytest.fixture
+def local(seed_settings: Callable[..., Any], tmp_path: Path) -> Iterator[Path]:
+    """The local face (``twinkle``) configured with the seed settings on a fresh data dir, which it
+    yields; closed and forgotten afterwards, so the next test configures its own."""
+    import twinkle
+    from twinkle import _runtime
+
+    data_dir = tmp_path / "local"
+    runtime = twinkle.configure(seed_settings(data_dir))
+    yield data_dir
+    runtime.close()
+    _runtime._runtime = None

@@ -17,7 +17,6 @@ from twinkle_client.sampler._base import SampledToken, SamplerBase, SampleRespon
 __all__ = ["SampleResponse", "SampledToken", "SamplingParams", "TorchSampler", "vLLMSampler"]
 
 _LOCAL_QUEUE = "sampler_local"
-_RUN_FIELDS = frozenset({"training_run_id", "template_name", "base_model"})
 
 
 class vLLMSampler(SamplerBase):
@@ -34,20 +33,11 @@ class vLLMSampler(SamplerBase):
         self._runtime = get_runtime()
         self.worker = self._runtime.worker(model_id)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(model_id={self.model_id!r})"
-
-    def _sample(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
-        model = source.model
-        if model is not None:
-            run_body = {k: v for k, v in body.items() if k not in _RUN_FIELDS}
-            return model._run(lambda: model._op("sample", run_body))
+    def _sample_model(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
         queue_id, kwargs = self._engine_call(source, body)
         return self.worker.submit(queue_id, "sample", **kwargs).result()
 
-    def _stream(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-        if source.model is not None:
-            source.model._run(lambda: None)  # after the model's queued async calls
+    def _stream_events(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def on_token(rows: list[tuple[int, float] | None]) -> None:

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SampleResponse", "SampledToken", "SamplingParams", "TorchSampler", "vLLMSampler"]
 
-_RUN_FIELDS = frozenset({"training_run_id", "template_name", "base_model"})
-
 
 class vLLMSampler(SamplerBase):
     """A sampler of base model ``model_id`` on the server.
@@ -43,20 +41,10 @@ class vLLMSampler(SamplerBase):
         super().__init__(model_id)
         self.client = get_current_client(client)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(model_id={self.model_id!r})"
-
-    def _sample(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
-        model = source.model
-        if model is not None:
-            # The run's own operation: it runs after every call this model has made so far.
-            run_body = {k: v for k, v in body.items() if k not in _RUN_FIELDS}
-            return model._run(lambda: model._op("sample", run_body))
+    def _sample_model(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
         return self.client.call("sample_model", body=self._body(source, body))
 
-    def _stream(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-        if source.model is not None:
-            source.model._run(lambda: None)  # after the model's queued async calls
+    def _stream_events(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         payload = self._body(source, body)
         with self.client._http.stream("POST", "/api/v1/sample_stream", json=payload) as response:
             if response.status_code >= 400:

@@ -9,8 +9,10 @@ A sampler draws continuations from one of three kinds of weights, chosen per cal
   is that run (train, sample, score and train again without saving);
 - the base model: no adapter named (and no default).
 
-A face supplies ``_sample(source, body)`` (the API's ``SampleResult`` as a dict) and
-``_stream(source, body)`` (the stream's events as ``(name, data)`` pairs).
+A sample from a training model is that run's own ``sample`` operation, on either face, so it runs
+after every call the model has made so far. For the other sources a face supplies
+``_sample_model(source, body)`` (the API's ``SampleResult`` as a dict) and, for every source,
+``_stream_events(source, body)`` (the stream's events as ``(name, data)`` pairs).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from twinkle_client.model._rows import normalize_prompts
 from twinkle_client.types import SampledSequence, _Response
 
 __all__ = ["SampleResponse", "SampledToken", "SamplerBase", "SamplingParams"]
+
+_RUN_FIELDS = frozenset({"training_run_id", "template_name", "base_model"})
+"""Request fields a run's own sample operation does not take: the run names its model and template."""
 
 
 @dataclass
@@ -101,6 +106,9 @@ class SamplerBase:
         self.model_id = model_id
         self._adapters: dict[str, _Source] = {}
         self._templates: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model_id={self.model_id!r})"
 
     def add_adapter_to_sampler(self, adapter_name: str, config_or_dir: Any) -> None:
         """Name a source of weights: a ``twinkle://`` checkpoint path or a training model.
@@ -186,11 +194,25 @@ class SamplerBase:
 
     # -- what a face provides ------------------------------------------------------------------
 
-    def _sample(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
+    def _sample_model(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
+        """Sample a checkpoint or the base model (``source.model`` is None)."""
         raise NotImplementedError
 
-    def _stream(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    def _stream_events(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """The stream's events, for any source (a training model's calls so far have run)."""
         raise NotImplementedError
+
+    def _sample(self, source: _Source, body: dict[str, Any]) -> dict[str, Any]:
+        model = source.model
+        if model is None:
+            return self._sample_model(source, body)
+        run_body = {k: v for k, v in body.items() if k not in _RUN_FIELDS}
+        return model._run(lambda: model._op("sample", run_body))
+
+    def _stream(self, source: _Source, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        if source.model is not None:
+            source.model._run(lambda: None)  # after the model's queued async calls
+        yield from self._stream_events(source, body)
 
     def _raise_stream_error(self, data: Mapping[str, Any]) -> None:
         from twinkle_client.errors import TwinkleClientError

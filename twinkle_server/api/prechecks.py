@@ -16,7 +16,14 @@ from twinkle_server.config import Settings
 from twinkle_server.engine.checks import check_name
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["check_batch_budget", "check_component", "check_dataset_rows", "check_template"]
+__all__ = [
+    "check_batch_budget",
+    "check_component",
+    "check_dataset_rows",
+    "check_pass_budget",
+    "check_template",
+    "every_row_has",
+]
 
 # Setter or data operation -> (registry in component_names(), the name used in messages).
 _KINDS = {
@@ -87,21 +94,35 @@ def check_batch_budget(settings: Settings, inputs: list[Any]) -> None:
         )
 
 
-def check_pass_budget(inputs: list[Any], budget: int | None) -> None:
+def check_pass_budget(inputs: list[Any], budget: int | None, *, reference_rows: int = 0) -> None:
     """Refuse a forward request whose rows, padded to the longest, cannot fit one pass of the
     model (the engine's ``pass_token_budget``): it would otherwise be queued and fail on the device.
-    Rows of chat messages are encoded later and are left to the engine."""
+    ``reference_rows`` are the rows the pass adds to score a preference loss's reference policy
+    (``ModelWorker.reference_rows``), padded like the others. Rows of chat messages are encoded
+    later and are left to the engine."""
     if budget is None:
         return
     longest = max((len(_field(row, "input_ids") or ()) for row in inputs), default=0)
-    tokens = len(inputs) * longest
+    rows = len(inputs) + reference_rows
+    tokens = rows * longest
     if tokens > budget:
+        counted = f"{len(inputs)} rows"
+        if reference_rows:
+            counted += f" and the {reference_rows} rows that score them under the reference policy"
+        details: dict[str, Any] = {"field": "inputs", "pass_token_budget": budget, "tokens": tokens}
+        if reference_rows:
+            details["reference_rows"] = reference_rows
         raise InvalidInput(
-            f"{len(inputs)} rows padded to {longest} tokens are {tokens} tokens, over the {budget} "
+            f"{counted} padded to {longest} tokens are {tokens} tokens, over the {budget} "
             "tokens one pass of this model holds (pass_token_budget); send fewer or shorter rows per "
-            "request",
-            details={"field": "inputs", "pass_token_budget": budget, "tokens": tokens},
+            "request" + (", or send reference_logprobs with every row" if reference_rows else ""),
+            details=details,
         )
+
+
+def every_row_has(inputs: list[Any], name: str) -> bool:
+    """Whether every row carries field ``name`` (rows are models or plain dicts)."""
+    return all(_field(row, name) is not None for row in inputs)
 
 
 def _field(row: Any, name: str) -> Any:

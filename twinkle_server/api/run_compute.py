@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase
-from twinkle_server.api.prechecks import check_batch_budget, check_pass_budget
+from twinkle_server.api.prechecks import check_batch_budget, check_pass_budget, every_row_has
 from twinkle_server.store.runs import RunRoute
 
 __all__ = ["RunComputeOps"]
@@ -59,7 +59,14 @@ def _engine_handler(op: str) -> _Handler:
             check_batch_budget(self.runtime.settings, inputs)
 
             def check(run: RunRoute) -> None:
-                check_pass_budget(inputs, self.runtime.worker_of(run).token_budget)
+                worker = self.runtime.worker_of(run)
+                reference = worker.reference_rows(
+                    run.id,
+                    len(inputs),
+                    loss_name=getattr(body, "loss_name", None),
+                    given=every_row_has(inputs, "reference_logprobs"),
+                )
+                check_pass_budget(inputs, worker.token_budget, reference_rows=reference)
 
         return await self.engine_op(
             ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe, check=check

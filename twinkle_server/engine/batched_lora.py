@@ -26,7 +26,7 @@ import torch
 from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
 
-__all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "Segment", "install_router", "routable"]
+__all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "RowPacking", "Segment", "install_router", "routable"]
 
 BASE_ADAPTER = ""
 """The segment name of base-model rows: no LoRA layer holds an adapter of that name, so the rows of
@@ -34,14 +34,33 @@ such a segment get no update at all (sampling from the base model, a reference p
 
 
 @dataclass(frozen=True)
+class RowPacking:
+    """Where a segment's tokens are in a packed pass (``packing.py``), one entry per token.
+
+    ``pass_index``: the token's flat index in the packed pass (``row * width + column``);
+    ``own_index``: its flat index in the segment's own padded rows (``own_rows`` x its own width),
+    which is where its dropout noise is drawn.
+    """
+
+    own_rows: int
+    own_index: torch.Tensor
+    pass_index: torch.Tensor
+
+
+@dataclass(frozen=True)
 class Segment:
-    """Rows ``start:stop`` of the pass belong to run ``run_id``; ``width`` is their own padded width."""
+    """Rows ``start:stop`` of the pass belong to run ``run_id``; ``width`` is their own padded width.
+
+    ``packing`` is set in a packed pass, whose rows hold several segments' tokens end to end:
+    the segment's tokens are then found by ``packing.pass_index``, not by ``start:stop``.
+    """
 
     run_id: str
     start: int
     stop: int
     width: int
     generator: torch.Generator
+    packing: RowPacking | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,10 @@ class PassPlan:
     """Which rows of a pass go through which adapter: contiguous segments in row order."""
 
     segments: tuple[Segment, ...]
+
+    @property
+    def packed(self) -> bool:
+        return bool(self.segments) and self.segments[0].packing is not None
 
 
 class LoraRouter:
@@ -112,6 +135,8 @@ def _routed_linear(
     module: LoraLinear, plan: PassPlan, x: torch.Tensor, *args: Any, **kwargs: Any
 ) -> torch.Tensor:
     result = module.base_layer(x, *args, **kwargs)
+    if plan.packed:
+        return _packed_linear(module, plan, x, result)
     result_dtype = result.dtype
     updates: list[torch.Tensor | None] = [_update(module, segment, x) for segment in plan.segments]
     if all(update is None for update in updates):
@@ -150,3 +175,37 @@ def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tenso
     if own != shape:
         keep = torch.nn.functional.pad(keep, (0, 0, 0, shape[1] - own[1]))
     return keep.to(rows.dtype) / (1.0 - p)
+
+
+def _packed_linear(module: LoraLinear, plan: PassPlan, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    """The routed forward of a packed pass: every adapted segment's tokens gathered at once by their
+    packed positions (one gather and one scatter per layer, whatever the number of runs)."""
+    adapted = [s for s in plan.segments if s.run_id in module.lora_A and s.packing is not None]
+    if not adapted:
+        return result
+    positions = torch.cat([s.packing.pass_index for s in adapted])
+    tokens = x.reshape(-1, x.shape[-1])[positions]
+    pieces = tokens.split([s.packing.pass_index.numel() for s in adapted])
+    update = torch.cat([_packed_update(module, s, piece) for s, piece in zip(adapted, pieces, strict=True)])
+    flat = result.reshape(-1, result.shape[-1])
+    return flat.index_add(0, positions, update.to(result.dtype)).reshape(result.shape)
+
+
+def _packed_update(module: LoraLinear, segment: Segment, tokens: torch.Tensor) -> torch.Tensor:
+    name = segment.run_id
+    lora_a, lora_b = module.lora_A[name], module.lora_B[name]
+    tokens = module._cast_input_dtype(tokens, lora_a.weight.dtype)
+    p = float(getattr(module.lora_dropout[name], "p", 0.0))
+    if module.training and p > 0.0:
+        tokens = tokens * _packed_dropout_mask(tokens, segment, segment.packing, p)
+    return lora_b(lora_a(tokens)) * module.scaling[name]
+
+
+def _packed_dropout_mask(
+    tokens: torch.Tensor, segment: Segment, packing: RowPacking, p: float
+) -> torch.Tensor:
+    """The mask the run's own padded rows get unpacked, read at each token's own position."""
+    own = (packing.own_rows * segment.width, tokens.shape[-1])
+    keep = torch.empty(own, device=tokens.device, dtype=torch.float32)
+    keep.bernoulli_(1.0 - p, generator=segment.generator)
+    return keep[packing.own_index].to(tokens.dtype) / (1.0 - p)

@@ -86,7 +86,10 @@ class FusedPasses:
                 continue
             prepared[id(item)] = op
             items.append(item)
-        for shape in plan_passes(items, budget=model.token_budget, key=model.pass_key):
+        shapes = plan_passes(
+            items, budget=model.token_budget, key=model.pass_key, max_padding=model.max_padding
+        )
+        for shape in shapes:
             pass_ops = [prepared[id(item)] for item in shape.items]
             self._record(shape, pass_ops)
             try:

@@ -5,7 +5,8 @@ backward) runs in *passes* (``passes.py``): one pass may hold several runs' rows
 through its own adapter by the batched LoRA layer (``batched_lora.py``), and gives every run the
 numbers its solo pass gives. The other operations touch one run's state only (``operations.py``,
 ``saving.py``). Each run's optimizer holds only that run's parameters and each run draws dropout
-noise from its own generator, so one run can neither change nor disturb another.
+noise from its own generator, so one run can neither change nor disturb another. A request becomes
+a pass item in ``preparing.py``; the peft model that holds the adapters lives in ``adapters.py``.
 
 The class is not thread-safe: one worker thread drives it (``ModelWorker`` in ``worker.py``), and
 decides which prepared items share a pass (``planner.py``).
@@ -13,17 +14,18 @@ decides which prepared items share a pass (``planner.py``).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-from twinkle_server.engine import operations, saving
-from twinkle_server.engine.batched_lora import LoraRouter, install_router, routable
-from twinkle_server.engine.checks import boolean, check_kwargs
+from twinkle_server.engine import model_facts, operations, saving
+from twinkle_server.engine.adapters import PeftAdapters
+from twinkle_server.engine.batched_lora import LoraRouter, routable
+from twinkle_server.engine.checks import check_kwargs
 from twinkle_server.engine.loading import load_base_model
 from twinkle_server.engine.lora import (
     adapter_parameters,
@@ -31,12 +33,11 @@ from twinkle_server.engine.lora import (
     lora_config_from_dict,
     lora_config_to_dict,
 )
-from twinkle_server.engine.loss import build_loss, loss_inputs
 from twinkle_server.engine.passes import FORWARD_OPS, PassItem, PassModel, run_backwards, run_pass
-from twinkle_server.engine.planner import default_token_budget
-from twinkle_server.engine.processor import validate_rows
+from twinkle_server.engine.planner import DEFAULT_MAX_PADDING
+from twinkle_server.engine.preparing import backward_item, forward_item
 from twinkle_server.engine.recovery import RECOVERY_OPERATIONS
-from twinkle_server.engine.reference import reference_adapter
+from twinkle_server.engine.reference import reference_rows
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
 from twinkle_server.engine.sources import SampleSources
@@ -87,22 +88,28 @@ class MultiLoraModel:
         self.dtype = loaded.dtype
         self.model_path = loaded.path
         self._model = loaded.model
-        self._peft: Any = None
         self._runs: dict[str, RunState] = {}
-        self._active: str | None = None
         self._router = LoraRouter()
-        self._vocab_size = self._model.get_input_embeddings().num_embeddings
+        self.vocab_size = self._model.get_input_embeddings().num_embeddings
         self._pass_model = PassModel(
             self._model,
             self._router,
-            self._pick_pad_id(),
-            _has_plain_head(self._model),
+            model_facts.pad_id(self.tokenizer, self._model.config, self.vocab_size),
+            model_facts.has_plain_head(self._model),
             loss_chunk_tokens=spec.loss_chunk_tokens,
+            pack_rows=spec.pack_rows,
         )
-        self.token_budget = spec.pass_token_budget or self._default_token_budget()
-        self._eos_ids = _eos_ids(self.tokenizer, self._model.config)
-        self._sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
+        self.adapters = PeftAdapters(self._model, self._router, self._pass_model, self._runs)
+        self.eos_ids = model_facts.eos_ids(self.tokenizer, self._model.config)
+        self.sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
+        # Packed passes compute (almost) no padding: rows of any widths may share one. The budget
+        # still counts padded positions, an upper bound on the pass's memory.
+        self.max_padding = math.inf if spec.pack_rows else DEFAULT_MAX_PADDING
+        # After vLLM took its share of the device: the budget is derived from what is left.
+        self.token_budget = spec.pass_token_budget or model_facts.token_budget(
+            self._model, self.device, self.dtype, self.vocab_size
+        )
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -116,12 +123,11 @@ class MultiLoraModel:
 
     @property
     def peft_model(self) -> Any:
-        return self._peft
+        return self.adapters.peft
 
     @property
-    def draws_sample_seeds(self) -> bool:
-        """Whether a seedless sample draws its seed from the run's generator (vLLM seeds itself)."""
-        return self._vllm is None
+    def pad_id(self) -> int:
+        return self._pass_model.pad_id
 
     def capacity(self) -> Capacity:
         used = len(self._runs)
@@ -155,7 +161,7 @@ class MultiLoraModel:
                 details={"max_loras": self.spec.max_loras, "used": len(self._runs)},
                 retry_after=30.0,
             )
-        self._inject(run_id, config, seed)
+        self.adapters.add(run_id, config, seed)
         run = RunState(
             run_id=run_id,
             lora=config,
@@ -167,7 +173,7 @@ class MultiLoraModel:
             routable=routable(self._model, run_id),
         )
         self._runs[run_id] = run
-        self._all_adapters_trainable()
+        self.adapters.keep_trainable()
         return run.train_configs()
 
     def remove_run(self, run_id: str) -> None:
@@ -177,10 +183,8 @@ class MultiLoraModel:
         run.optimizer = None
         run.scheduler = None
         run.clear_grads()
-        self._peft.delete_adapter(run_id)
         del self._runs[run_id]
-        self._active = None
-        self._all_adapters_trainable()
+        self.adapters.delete(run_id)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -210,7 +214,7 @@ class MultiLoraModel:
         one run never fails the runs that would have shared its pass.
         """
         if op == "sample":  # from a run's adapter, a checkpoint or the base model (``sources.py``)
-            return self._sources.prepare(run_id, kwargs)
+            return self.sources.prepare(run_id, kwargs)
         run = self._get_run(run_id)
         if op not in self.FUSABLE_OPS:
             raise InvalidInput(
@@ -218,32 +222,20 @@ class MultiLoraModel:
             )
         if op == "backward":
             check_kwargs(op, kwargs, ())
-            return _backward_item(run)
-        check_kwargs(op, kwargs, ("inputs", "return_logprobs", "loss_name"))
-        if "inputs" not in kwargs:
-            raise InvalidInput(f"{op} needs argument(s) inputs")
-        return_logprobs = kwargs.get("return_logprobs", False)
-        boolean("return_logprobs", return_logprobs)
-        loss_name, loss_kwargs = run.loss_config["name"], run.loss_config["kwargs"]
-        if kwargs.get("loss_name") is not None:  # this call's loss instead of the run's, with its defaults
-            loss_name, loss_kwargs = kwargs["loss_name"], {}
-        loss_fn = build_loss(loss_name, loss_kwargs)
-        made: dict[str, Any] = {}
-        rows = validate_rows(
-            kwargs["inputs"],
-            vocab_size=self._vocab_size,
-            max_length=self.spec.max_length,
-            need_labels=op == "forward_backward",
-            encode_messages=self._encoder(run, made),
-        )
-        batch = run.processor(rows, pad_token_id=self._pass_model.pad_id, device=self.device)
-        _check_loss_inputs(loss_name, batch)
-        if "template" in made:
-            run.template, run.template_config = made["template"], {"name": "Template", "kwargs": {}}
-        reference = reference_adapter(self, run, loss_name, loss_kwargs, batch)
-        return PassItem(
-            run=run, op=op, batch=batch, loss_fn=loss_fn, return_logprobs=return_logprobs, reference=reference
-        )
+            return backward_item(run)
+        return forward_item(self, run, op, kwargs)
+
+    def reference_rows(self, run_id: str, rows: int, *, loss_name: str | None, given: bool) -> int:
+        """Rows a forward of ``rows`` rows of ``run_id`` adds to its pass to score a reference policy
+        (``reference.reference_rows``), with this call's ``loss_name`` or else the run's loss, and
+        ``given`` when every row brings its reference_logprobs. Read from another thread before the
+        op is queued: it sees the run's loss as it stands now, not a set_loss still queued ahead.
+        """
+        run = self._runs.get(run_id)
+        if run is None:
+            return 0
+        name = loss_name if loss_name is not None else run.loss_config["name"]
+        return reference_rows(rows, loss_name=name, given=given)
 
     def pass_key(self, item: PassItem) -> tuple[str, str]:
         """Items with equal keys may share a pass: same mode, and routable runs only."""
@@ -269,7 +261,7 @@ class MultiLoraModel:
         except _OOM_ERRORS:
             pass
         finally:
-            self._sources.frozen.unpin()  # checkpoint adapters of these items may now be evicted
+            self.sources.frozen.unpin()  # checkpoint adapters of these items may now be evicted
         # Recovery runs outside the except block: the caught error's traceback pins the failed
         # pass's frames, and with them every activation it allocated, until the block is left.
         self._free_memory(items)
@@ -306,21 +298,30 @@ class MultiLoraModel:
                     "accumulation_steps": item.run.accumulation_steps,
                 }
             return
-        if items[0].op == "sample" and self._vllm is not None:
-            self._vllm.sample(items)
-            return
         if items[0].op == "sample":
-            solo = None if items[0].routable else (lambda: self._peft_forward(items[0].run))
-            sample(
-                self._pass_model,
-                items,
-                eos_token_ids=self._eos_ids,
-                tokenizer=self.tokenizer,
-                peft_forward=solo,
-            )
+            self._sample(items)
             return
-        solo = None if items[0].run.routable else (lambda: self._peft_forward(items[0].run))
-        run_pass(self._pass_model, items, peft_forward=solo)
+        run_pass(
+            self._pass_model, items, peft_forward=self._peft_forward(items[0].run, items[0].run.routable)
+        )
+
+    def _sample(self, items: Sequence[Any]) -> None:
+        """Decode sample requests: with vLLM those it serves (``sampler_backend: vllm``), the rest
+        in the routed pass (a run the router cannot serve samples alone, through peft)."""
+        served = [item for item in items if self._vllm is not None and self._vllm.serves(item)]
+        if served:
+            self._vllm.sample(served)
+        rest = [item for item in items if all(item is not s for s in served)]
+        if not rest:
+            return
+        solo = self._peft_forward(rest[0].run, rest[0].routable)
+        sample(
+            self._pass_model, rest, eos_token_ids=self.eos_ids, tokenizer=self.tokenizer, peft_forward=solo
+        )
+
+    def _peft_forward(self, run: RunState, routable: bool) -> Callable[[], Any] | None:
+        """For a run the routed layer cannot serve (it then passes alone), peft's own forward."""
+        return None if routable else (lambda: self.adapters.peft_forward(run, self.device))
 
     def _handler(self, op: str) -> Callable[..., dict]:
         handler = _HANDLERS.get(op)
@@ -345,123 +346,11 @@ class MultiLoraModel:
             raise NotFound(f"run {run_id!r} has no adapter on {self.model_id}; create the run first")
         return run
 
-    def _pick_pad_id(self) -> int:
-        for source in (self.tokenizer, self._model.config):
-            for attr in ("pad_token_id", "eos_token_id"):
-                value = getattr(source, attr, None) if source is not None else None
-                if isinstance(value, list):
-                    value = value[0] if value else None
-                if isinstance(value, int) and 0 <= value < self._vocab_size:
-                    return value
-        return 0
-
-    def _default_token_budget(self) -> int:
-        config = self._model.config
-        free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
-        return default_token_budget(
-            device_type=self.device.type,
-            free_bytes=free,
-            num_layers=getattr(config, "num_hidden_layers", 0),
-            hidden_size=getattr(config, "hidden_size", 0),
-            vocab_size=self._vocab_size,
-            dtype_bytes=torch.finfo(self.dtype).bits // 8,
-        )
-
-    def _inject(self, run_id: str, config: Any, seed: int) -> None:
-        """Add the adapter with its weights drawn from ``seed`` alone (peft initialises on the CPU)."""
-        from peft import get_peft_model
-
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
-            try:
-                if self._peft is None:
-                    self._peft = get_peft_model(self._model, config, adapter_name=run_id)
-                else:
-                    self._peft.add_adapter(run_id, config)
-            except ValueError as exc:
-                raise InvalidInput(f"could not add the LoRA adapter: {exc}") from exc
-        self._model.requires_grad_(False)
-        install_router(self._model, self._router)
-        self._active = None
-        self._pass_model.training = None  # new modules start in train mode: set it again next pass
-
-    def _all_adapters_trainable(self) -> None:
-        """Every adapter's parameters require grad (peft freezes inactive ones); a pass only reaches
-        the adapters of its own runs, so only those get gradients."""
-        for run in self._runs.values():
-            for _, param in run.params:
-                param.requires_grad_(True)
-
-    @contextlib.contextmanager
-    def _peft_forward(self, run: RunState) -> Iterator[None]:
-        """peft's own forward for a run the router cannot serve: its adapter active, its generator
-        standing in for the global random state that peft's dropout draws from."""
-        if self._active != run.run_id:
-            self._peft.set_adapter(run.run_id)
-            self._all_adapters_trainable()
-            self._active = run.run_id
-        cuda = self.device.type == "cuda"
-        saved = torch.cuda.get_rng_state(self.device) if cuda else torch.get_rng_state()
-        _set_global_rng(self.device, run.generator.get_state())
-        try:
-            yield
-        finally:
-            run.generator.set_state(torch.cuda.get_rng_state(self.device) if cuda else torch.get_rng_state())
-            _set_global_rng(self.device, saved)
-
-    def _encoder(self, run: RunState, made: dict[str, Any]):
-        """Encode chat rows with the run's template; without one, the generic ``Template``, which is
-        kept (in ``made``) only once the whole batch has passed validation."""
-
-        def encode(messages: Any) -> Mapping[str, Any]:
-            template = run.template or made.get("template")
-            if template is None:
-                template = made["template"] = self.build_template("Template", {})
-            return template.encode(messages)
-
-        return encode
-
 
 def _vllm_sampler(engine: MultiLoraModel) -> Any:
     from twinkle_server.engine.vllm_sampler import VllmSampler
 
     return VllmSampler(engine)
-
-
-def _check_loss_inputs(loss_name: str, batch: Any) -> None:
-    """Every label token carries the per-token values the loss reads (advantages, ...)."""
-    labelled = batch.labels != -100
-    for name in loss_inputs(loss_name):
-        values = batch.values.get(name)
-        if values is None or bool(torch.isnan(values[labelled]).any()):
-            raise InvalidInput(
-                f"loss {loss_name} needs {name} for every label token of every row; "
-                f"send {name} (one number per input token) with each row",
-                details={"loss": loss_name, "field": name},
-            )
-
-
-def _eos_ids(tokenizer: Any, config: Any) -> list[int]:
-    """Tokens that end a sampled sequence: the model's and the tokenizer's end-of-sequence ids."""
-    ids: set[int] = set()
-    for source in (getattr(config, "eos_token_id", None), getattr(tokenizer, "eos_token_id", None)):
-        ids.update(source if isinstance(source, list) else [source] if isinstance(source, int) else [])
-    return sorted(ids)
-
-
-def _backward_item(run: RunState) -> PassItem:
-    pending = run.pending
-    if pending is None or not pending.has_graph:
-        raise Conflict(
-            "backward needs the outputs of a forward call with gradients; call forward first "
-            "(forward_only keeps none, and each forward can be backpropagated once)"
-        )
-    if pending.loss is None:
-        raise InvalidInput(
-            "the last forward had no label tokens (all labels were -100); nothing to "
-            "backpropagate - mark the target tokens in labels"
-        )
-    return PassItem(run=run, op="backward")
 
 
 def _out_of_memory(item: PassItem) -> OutOfMemory:
@@ -470,26 +359,6 @@ def _out_of_memory(item: PassItem) -> OutOfMemory:
         f"the device ran out of memory during {item.op}{kept}; nothing was applied. Send fewer or "
         "shorter rows per call (use gradient_accumulation_steps for large batches)",
         retry_after=1.0,
-    )
-
-
-def _set_global_rng(device: torch.device, state: torch.Tensor) -> None:
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(state, device)
-    else:
-        torch.set_rng_state(state)
-
-
-# Decoders whose causal-LM forward is exactly ``lm_head(decoder(...).last_hidden_state)``.
-_PLAIN_HEAD_TYPES = frozenset({"qwen2", "qwen3", "llama", "mistral", "qwen2_moe", "qwen3_moe"})
-
-
-def _has_plain_head(model: torch.nn.Module) -> bool:
-    config = getattr(model, "config", None)
-    return (
-        getattr(config, "model_type", None) in _PLAIN_HEAD_TYPES
-        and getattr(model, "base_model", model) is not model
-        and model.get_output_embeddings() is not None
     )
 
 

@@ -29,6 +29,7 @@ import torch
 from twinkle_server.engine.batched_lora import LoraRouter, PassPlan, Segment
 from twinkle_server.engine.head import TargetScores, score_targets
 from twinkle_server.engine.loss import IGNORE_INDEX, LossOutput
+from twinkle_server.engine.packing import pack_pass
 from twinkle_server.engine.processor import Batch
 from twinkle_server.engine.reference import attach_references, reference_segments
 from twinkle_server.engine.run import PendingForward, RunState, SharedGraph
@@ -59,9 +60,15 @@ class PassItem:
         return int(self.batch.input_ids.shape[1]) if self.batch is not None else 0
 
     @property
+    def pass_rows(self) -> int:
+        """Rows the pass holds for this item, padded: its batch's, twice when a reference block
+        scores them (packing may run them as fewer rows, never as more)."""
+        return 2 * self.rows if self.reference is not None else self.rows
+
+    @property
     def tokens(self) -> int:
         """Positions the pass computes for this item (padding included): what the budget counts."""
-        return self.rows * self.width
+        return self.pass_rows * self.width
 
     @property
     def training(self) -> bool:
@@ -78,6 +85,8 @@ class PassModel:
     pad_id: int
     plain_head: bool
     loss_chunk_tokens: int | None = None
+    pack_rows: bool = False
+    rows_saved: int = field(default=0, init=False)  # rows packing spared, over the engine's life
     training: bool | None = field(default=None, init=False)
 
     def set_training(self, training: bool) -> None:
@@ -143,15 +152,21 @@ class _Output:
 
 def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_forward: Any):
     inputs, plan = _fuse(items, engine.pad_id)
+    # peft's own forward (an unroutable run) draws dropout in the shape it is given: no packing.
+    packed = pack_pass(inputs, plan, engine.pad_id) if engine.pack_rows and peft_forward is None else None
     engine.set_training(training)
-    with torch.set_grad_enabled(training), _routing(engine, plan, peft_forward):
-        model_inputs = {**inputs, "use_cache": False}
+    routed_plan = plan if packed is None else packed.plan
+    with torch.set_grad_enabled(training), _routing(engine, routed_plan, peft_forward):
+        model_inputs = {**(inputs if packed is None else packed.inputs), "use_cache": False}
         if engine.plain_head:
             states = engine.model.base_model(**model_inputs).last_hidden_state
             head = engine.model.get_output_embeddings()
         else:
             states = engine.model(**model_inputs).logits
             head = None
+        if packed is not None:
+            states = packed.unpack(states, *inputs["input_ids"].shape)
+            engine.rows_saved += int(inputs["input_ids"].shape[0] - packed.inputs["input_ids"].shape[0])
         attach_references(engine, items, plan, states, head)
         outputs = []
         for item, segment in zip(items, plan.segments[: len(items)], strict=True):

@@ -5,9 +5,12 @@ op per run, so per-run order is the queue's business) and gets back the passes t
 
 - Items only share a pass when their ``key`` is equal (training with training, evaluation with
   evaluation; a run that cannot be routed gets a key of its own, so it runs alone).
-- A pass costs ``rows x widest row`` positions (every row is padded to the widest); an item joins
-  the first open pass it fits in under ``budget``, else opens a new one. An item over the budget
-  on its own still runs, alone: the budget shapes passes, it never refuses work.
+- A pass costs ``rows x widest row`` positions (every row is padded to the widest), counting every
+  row the pass holds for an item (``pass_rows``: a preference loss's reference block runs the
+  item's rows a second time, ``reference.py``; packing, ``packing.py``, can only run fewer); an
+  item joins the first open pass it fits in under ``budget``, else opens a new one. An item over
+  the budget on its own still runs, alone: the budget shapes passes, it never refuses work (the
+  server refuses such requests before queueing them, ``api/prechecks.py``).
 - Padding is work too: an item joins a pass only while the pass computes at most
   ``max_padding`` times the positions its items would compute alone (short rows of one tenant
   are not padded to another tenant's long ones beyond that; a pass saved pays for some padding).
@@ -35,8 +38,10 @@ steps, the allocator's slack). An estimate; a pass that still runs out of memory
 
 
 class Sized2D(Protocol):
+    """What the planner reads of an item: the rows a pass runs for it and their padded width."""
+
     @property
-    def rows(self) -> int: ...
+    def pass_rows(self) -> int: ...
 
     @property
     def width(self) -> int: ...
@@ -60,15 +65,15 @@ class PassShape(Generic[T]):
         return self.rows * self.width
 
     def fits(self, item: Sized2D, *, budget: int, max_padding: float) -> bool:
-        cost = (self.rows + item.rows) * max(self.width, item.width)
-        own = self.own_tokens + item.rows * item.width
+        cost = (self.rows + item.pass_rows) * max(self.width, item.width)
+        own = self.own_tokens + item.pass_rows * item.width
         return cost <= budget and cost <= max_padding * own
 
     def add(self, item: T) -> None:
         self.items.append(item)
-        self.rows += item.rows
+        self.rows += item.pass_rows
         self.width = max(self.width, item.width)
-        self.own_tokens += item.rows * item.width
+        self.own_tokens += item.pass_rows * item.width
 
 
 def plan_passes(

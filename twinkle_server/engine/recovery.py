@@ -74,9 +74,8 @@ def recovery_draw_seeds(engine: MultiLoraModel, run: RunState, *, draws: int = 1
     """Advance the run's generator as ``draws`` seedless samples did (each drew its seed from it),
     so that a replay need not sample again to leave the generator where the lost replica had it."""
     positive("draws", draws)
-    if engine.draws_sample_seeds:
-        for _ in range(int(draws)):
-            draw_seed(run.generator)
+    for _ in range(int(draws)):
+        draw_seed(run.generator)  # what ``sampling.request_seed`` does for either backend
     return {"draws": int(draws)}
 
 

@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from twinkle_server.engine.processor import Batch
     from twinkle_server.engine.run import RunState
 
-__all__ = ["attach_references", "check_reference", "reference_adapter", "reference_segments"]
+__all__ = [
+    "attach_references",
+    "check_reference",
+    "reference_adapter",
+    "reference_rows",
+    "reference_segments",
+]
 
 
 def check_reference(engine: MultiLoraModel, kwargs: dict[str, Any], folder: str | None) -> str | None:
@@ -44,8 +50,15 @@ def check_reference(engine: MultiLoraModel, kwargs: dict[str, Any], folder: str 
         raise InvalidInput(
             f"checkpoint {kwargs['reference_model_path']} could not be found as a reference policy"
         )
-    engine._sources.frozen.adapter_for(folder)
+    engine.sources.frozen.adapter_for(folder)
     return str(folder)
+
+
+def reference_rows(rows: int, *, loss_name: str, given: bool) -> int:
+    """Rows a pass adds to a forward of ``rows`` rows to score its reference: as many again when
+    ``loss_name`` compares with a reference policy that the rows do not bring (``given``), else none.
+    What a request costs a pass, judged before it is queued (``MultiLoraModel.reference_rows``)."""
+    return rows if loss_name in REFERENCE_LOSSES and not given else 0
 
 
 def reference_adapter(
@@ -83,7 +96,7 @@ def reference_adapter(
             f"the reference checkpoint {path} is not loaded for this run (after load_checkpoint, or "
             "with a per-call loss_name); call set_loss again with reference_model_path"
         )
-    return engine._sources.frozen.adapter_for(run.reference_folder)
+    return engine.sources.frozen.adapter_for(run.reference_folder)
 
 
 def reference_segments(

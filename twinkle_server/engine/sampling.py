@@ -29,7 +29,15 @@ from twinkle_server.engine.passes import PassModel
 from twinkle_server.engine.run import RunState
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["SAMPLE_KWARGS", "SOURCE_KWARGS", "SampleRequest", "check_sample_request", "draw_seed", "sample"]
+__all__ = [
+    "SAMPLE_KWARGS",
+    "SOURCE_KWARGS",
+    "SampleRequest",
+    "check_sample_request",
+    "draw_seed",
+    "request_seed",
+    "sample",
+]
 
 SAMPLE_KWARGS = (
     "prompts",
@@ -86,6 +94,11 @@ class SampleRequest:
     @property
     def rows(self) -> int:
         return len(self.prompts) * self.num_samples
+
+    @property
+    def pass_rows(self) -> int:
+        """Rows of the decode batch (what the pass planner counts)."""
+        return self.rows
 
     @property
     def width(self) -> int:
@@ -346,10 +359,15 @@ def _plan(requests: Sequence[SampleRequest]) -> PassPlan:
     return PassPlan(tuple(segments))
 
 
+def request_seed(request: SampleRequest) -> int:
+    """The request's seed, else one drawn from its source's generator: a run's samples without a
+    seed still follow from the run's own seed, whichever backend decodes them."""
+    return request.seed if request.seed is not None else draw_seed(request.generator)
+
+
 def _generator(request: SampleRequest, device: torch.device) -> torch.Generator:
-    """The request's own random stream: from its seed, else a seed drawn from its source's generator."""
-    seed = draw_seed(request.generator) if request.seed is None else request.seed
-    return torch.Generator(device=device).manual_seed(seed)
+    """The request's own random stream (``request_seed``)."""
+    return torch.Generator(device=device).manual_seed(request_seed(request))
 
 
 def draw_seed(source: torch.Generator) -> int:

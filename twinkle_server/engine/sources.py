@@ -188,7 +188,7 @@ class SampleSources:
             sampling,
             adapter=BASE_ADAPTER,
             generator=run.generator if run is not None else self.generator,
-            vocab_size=engine._vocab_size,
+            vocab_size=engine.vocab_size,
             max_length=engine.spec.max_length,
             encode=self._encoder(run_for_template, kwargs.get("template_name")),
         )
@@ -209,12 +209,7 @@ class SampleSources:
         return encode
 
     def _inject(self, name: str, config: LoraConfig) -> None:
-        engine = self._engine
-        engine._inject(name, config, 0)
-        engine._all_adapters_trainable()  # injecting froze every parameter; runs train again
+        self._engine.adapters.add(name, config, 0)
 
     def _remove(self, name: str) -> None:
-        engine = self._engine
-        if engine.peft_model is not None and name in engine.peft_model.peft_config:
-            engine.peft_model.delete_adapter(name)
-        engine._active = None
+        self._engine.adapters.delete(name)

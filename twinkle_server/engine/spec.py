@@ -32,6 +32,8 @@ class ModelSpec:
         loss_chunk_tokens: label positions whose logits exist at once (``head.py``); None or 0
             computes every position's logits together.
         fused_optimizer: each run steps all its parameters at once (fused on CUDA, foreach elsewhere).
+        pack_rows: lay a pass's short rows end to end, across runs, instead of padding each one
+            (``packing.py``).
         max_frozen_adapters: checkpoints kept loaded for sampling and as reference policies (frozen,
             counted apart from ``max_loras``); the least recently used is evicted past this.
         sampler_backend: who decodes ``sample``: ``transformers`` (the routed pass, any device) or
@@ -49,6 +51,7 @@ class ModelSpec:
     pass_token_budget: int | None = None
     loss_chunk_tokens: int | None = 1024
     fused_optimizer: bool = True
+    pack_rows: bool = True
     max_frozen_adapters: int = 4
     sampler_backend: str = "transformers"
 

@@ -35,24 +35,27 @@ Scheduling::
 
 from __future__ import annotations
 
-import enum
 import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twinkle_server.engine.fusion import DEFAULT_FUSION_WAIT_S, FusedPasses, PassStats
 from twinkle_server.engine.queues import DEFAULT_MAX_QUEUE_PER_RUN, QueuedOp, RunQueues
+from twinkle_server.engine.worker_status import (
+    WorkerState,
+    WorkerStats,
+    not_serving,
+    operation_error,
+    shutting_down,
+)
 from twinkle_server.errors import (
     CapacityExceeded,
     Conflict,
     InvalidInput,
-    OutOfMemory,
-    TwinkleError,
     Unavailable,
 )
 
@@ -72,34 +75,6 @@ logger = logging.getLogger(__name__)
 
 _CREATE = "<create_run>"
 _RELEASE = "<release_run>"
-
-
-class WorkerState(enum.StrEnum):
-    """Lifecycle: new ─start()─► loading ─► ready ─stop()─► stopped; loading ─error─► failed."""
-
-    NEW = "new"
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class WorkerStats:
-    """A snapshot for health pages and tests: how busy the worker is and what it has done.
-
-    ``passes`` counts passes over the base model, ``fused_ops`` the ops that ran in them (their
-    ratio is the mean number of runs per pass); ``last_pass`` is the most recent pass's shape.
-    """
-
-    state: WorkerState
-    queued: int
-    queued_by_run: dict[str, int]
-    executed: int
-    failed: int
-    passes: int = 0
-    fused_ops: int = 0
-    last_pass: PassStats | None = None
 
 
 class ModelWorker:
@@ -191,7 +166,7 @@ class ModelWorker:
             if not ready:
                 raise Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
             if self._state is not WorkerState.READY:
-                raise self._unavailable()
+                raise not_serving(self._state, self.model_id, self._load_error)
 
     def stop(self, timeout: float | None = None) -> None:
         """Shut down: the op already running finishes, every op not yet started fails.
@@ -207,7 +182,7 @@ class ModelWorker:
                 self._state = WorkerState.STOPPED
             self._cond.notify_all()
         for op in dropped:
-            _fail(op, self._shutting_down())
+            _fail(op, shutting_down(self.model_id))
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -226,7 +201,7 @@ class ModelWorker:
         """The model's tokenizer; Unavailable until the model is loaded."""
         model = self._model
         if self._state is not WorkerState.READY or model is None:
-            raise self._unavailable()
+            raise not_serving(self._state, self.model_id, self._load_error)
         return model.tokenizer
 
     @property
@@ -236,6 +211,15 @@ class ModelWorker:
         model = self._model
         budget = getattr(model, "token_budget", None) if model is not None else None
         return budget if isinstance(budget, int) else self._spec.pass_token_budget
+
+    def reference_rows(self, run_id: str, rows: int, *, loss_name: str | None, given: bool) -> int:
+        """Rows a forward of ``rows`` rows adds to its pass to score a preference loss's reference
+        policy (``MultiLoraModel.reference_rows``); 0 before the model is loaded. They count
+        against the token budget like the rows themselves."""
+        model = self._model
+        if self._state is not WorkerState.READY or model is None or not hasattr(model, "reference_rows"):
+            return 0
+        return model.reference_rows(run_id, rows, loss_name=loss_name, given=given)
 
     def capacity(self) -> Capacity:
         """How many adapters the model holds and can still take. Safe from any thread.
@@ -313,9 +297,9 @@ class ModelWorker:
     def _enqueue(self, op: QueuedOp, *, owner: str | None = None, replace: bool = True) -> Future:
         with self._cond:
             if self._stop_requested:
-                return _failed_future(self._shutting_down())
+                return _failed_future(shutting_down(self.model_id))
             if self._state is WorkerState.FAILED:
-                return _failed_future(self._unavailable())
+                return _failed_future(not_serving(self._state, self.model_id, self._load_error))
             if owner is not None:
                 self._queues.set_owner(op.run_id, owner, replace=replace)
             try:
@@ -367,7 +351,7 @@ class ModelWorker:
                 dropped = self._queues.drain()
                 self._cond.notify_all()
             for op in dropped:
-                _fail(op, self._unavailable())
+                _fail(op, not_serving(self._state, self.model_id, self._load_error))
             return False
         with self._cond:
             self._model = model
@@ -444,7 +428,7 @@ class ModelWorker:
         started = []
         for op in forward:
             if self._stop_requested:
-                _fail(op, self._shutting_down())
+                _fail(op, shutting_down(self.model_id))
             elif op.future.set_running_or_notify_cancel():
                 started.append(op)
         self._fused.run(
@@ -454,7 +438,7 @@ class ModelWorker:
     def _execute(self, op: QueuedOp) -> None:
         """Run one op on the model and settle its future; never raises."""
         if self._stop_requested:
-            _fail(op, self._shutting_down())
+            _fail(op, shutting_down(self.model_id))
             return
         if not op.future.set_running_or_notify_cancel():
             return  # cancelled by its caller while queued
@@ -471,7 +455,7 @@ class ModelWorker:
             self._executed += 1
             self._failed += failed
         if failed:
-            op.future.set_exception(self._translate(op, outcome))
+            op.future.set_exception(operation_error(self.model_id, op.run_id, _label(op), outcome))
         else:
             op.future.set_result(outcome)
 
@@ -487,58 +471,9 @@ class ModelWorker:
         finally:
             self._capacity = model.capacity()
 
-    def _translate(self, op: QueuedOp, exc: BaseException) -> BaseException:
-        """Domain errors pass unchanged; a device OOM becomes OutOfMemory; bugs keep their type."""
-        if isinstance(exc, TwinkleError):
-            logger.info("run %s op %s failed: %s: %s", op.run_id, _label(op), exc.code, exc)
-            return exc
-        if _is_device_oom(exc):
-            logger.warning("run %s op %s ran out of device memory", op.run_id, _label(op))
-            torch = sys.modules.get("torch")
-            if torch is not None and torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            error = OutOfMemory(
-                f"the device ran out of memory during {_label(op)} on model {self.model_id!r}; "
-                "send fewer or shorter rows per call",
-                details={"run_id": op.run_id, "operation": _label(op)},
-            )
-            error.__cause__ = exc
-            return error
-        logger.error("run %s op %s raised an unexpected error", op.run_id, _label(op), exc_info=exc)
-        return exc
-
-    # ------------------------------------------------------------------ errors
-
-    def _unavailable(self) -> Unavailable:
-        if self._state is WorkerState.FAILED:
-            cause = self._load_error
-            return Unavailable(
-                f"model {self.model_id!r} failed to load: {type(cause).__name__}: {cause}",
-                details={"model_id": self.model_id, "cause": f"{type(cause).__name__}: {cause}"},
-            )
-        if self._state is WorkerState.NEW:
-            return Unavailable(f"model {self.model_id!r} is not started; call start() first")
-        if self._state is WorkerState.LOADING:
-            return Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
-        return self._shutting_down()
-
-    def _shutting_down(self) -> Unavailable:
-        return Unavailable(
-            f"model {self.model_id!r} is shutting down; the operation did not run",
-            details={"model_id": self.model_id},
-        )
-
 
 def _label(op: QueuedOp) -> str:
     return {_CREATE: "create_run", _RELEASE: "release_run"}.get(op.name, op.name)
-
-
-def _is_device_oom(exc: BaseException) -> bool:
-    torch = sys.modules.get("torch")
-    oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def _fail(op: QueuedOp, error: BaseException) -> None:

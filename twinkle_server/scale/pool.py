@@ -180,19 +180,32 @@ class ReplicaPool:
                 raise Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
             time.sleep(0.1)
 
+    @property
+    def token_budget(self) -> int | None:
+        """Positions one pass may hold, for the check before queueing: the configured
+        ``pass_token_budget``. None when each replica derives its own from its device memory,
+        which the pool does not see: that check is then left out, and each replica's planner
+        still sizes its passes."""
+        return getattr(self.spec, "pass_token_budget", None)
+
+    def reference_rows(self, run_id: str, rows: int, *, loss_name: str | None, given: bool) -> int:
+        """Rows a forward adds to score a preference loss's reference (``ModelWorker.reference_rows``),
+        asked of the replica holding the run when it runs in this process. Of a run on another
+        process the pool knows no loss: only this call's ``loss_name`` counts."""
+        worker = getattr(self._holder(run_id), "worker", None)
+        if worker is not None:
+            return worker.reference_rows(run_id, rows, loss_name=loss_name, given=given)
+        if loss_name is None:
+            return 0
+        from twinkle_server.engine.reference import reference_rows
+
+        return reference_rows(rows, loss_name=loss_name, given=given)
+
     def capacity(self) -> Capacity:
         caps = [r.capacity() for r in self._live()]
         limit = sum(c.max_loras for c in caps)
         used = sum(c.used for c in caps)
         return Capacity(max_loras=limit, used=used, free=max(limit - used, 0))
-
-    @property
-    def token_budget(self) -> int | None:
-        """Positions one pass may hold (the HTTP layer refuses larger requests): the smallest a live
-        replica reports, else the model's ``pass_token_budget`` setting (None: derived per device)."""
-        budgets = [getattr(r, "token_budget", None) for r in self._live()]
-        known = [b for b in budgets if isinstance(b, int)]
-        return min(known) if known else getattr(self.spec, "pass_token_budget", None)
 
     def stats(self) -> WorkerStats:
         stats = [r.stats() for r in self._live()]

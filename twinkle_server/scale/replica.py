@@ -83,10 +83,6 @@ class LocalReplica:
     def stats(self) -> WorkerStats:
         return self.worker.stats()
 
-    @property
-    def token_budget(self) -> int | None:
-        return self.worker.token_budget
-
     def submit(self, run_id: str, op: str, /, **kwargs: Any) -> Future[dict]:
         return self.worker.submit(run_id, op, **kwargs)
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.unit._seed_server import MODEL
+from tests.unit._served import served
 
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
-
-from fastapi.testclient import TestClient
 
 from twinkle_client import BadRequestError, init_twinkle_client
 from twinkle_client.model import MultiLoraTransformersModel as RemoteModel
@@ -30,31 +28,11 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def client(seed_settings: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from twinkle_server.app import create_app
-    from twinkle_server.store.db import open_store
-    from twinkle_server.store.users import create_api_key
-
-    settings = seed_settings(tmp_path_factory.mktemp("dpo"))
-    store = open_store(str(settings.database_url))
-    with store.session() as s:
-        key, _ = create_api_key(s, user_name="alice")
-    store.close()
     with (
-        TestClient(create_app(settings)) as test_client,
+        served(seed_settings(tmp_path_factory.mktemp("dpo")), "alice") as (test_client, (key,)),
         init_twinkle_client("http://testserver", key, transport=test_client._transport) as c,
     ):
         yield c
-
-
-@pytest.fixture
-def local(seed_settings: Callable[..., Any], tmp_path: Path) -> Iterator[None]:
-    import twinkle
-    from twinkle import _runtime
-
-    runtime = twinkle.configure(seed_settings(tmp_path / "local"))
-    yield
-    runtime.close()
-    _runtime._runtime = None
 
 
 def _margin(model: Any) -> float:

@@ -7,17 +7,15 @@ local face runs the engine in this process. The same calls must give the same to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.unit._seed_server import MODEL
+from tests.unit._served import served
 
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
-
-from fastapi.testclient import TestClient
 
 from twinkle_client import BadRequestError, NotFoundError, init_twinkle_client
 from twinkle_client.model import MultiLoraTransformersModel as RemoteModel
@@ -31,17 +29,8 @@ LORA = {"r": 4, "lora_alpha": 32, "target_modules": "all-linear", "init_lora_wei
 
 @pytest.fixture(scope="module")
 def server(seed_settings: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from twinkle_server.app import create_app
-    from twinkle_server.store.db import open_store
-    from twinkle_server.store.users import create_api_key
-
-    settings = seed_settings(tmp_path_factory.mktemp("sampler"))
-    store = open_store(str(settings.database_url))
-    with store.session() as s:
-        keys = [create_api_key(s, user_name=name)[0] for name in ("alice", "bob")]
-    store.close()
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client, keys
+    with served(seed_settings(tmp_path_factory.mktemp("sampler")), "alice", "bob") as app_and_keys:
+        yield app_and_keys
 
 
 @pytest.fixture
@@ -56,17 +45,6 @@ def bob(server: Any) -> Iterator[Any]:
     test_client, keys = server
     with init_twinkle_client("http://testserver", keys[1], transport=test_client._transport) as c:
         yield c
-
-
-@pytest.fixture
-def local(seed_settings: Callable[..., Any], tmp_path: Path) -> Iterator[None]:
-    import twinkle
-    from twinkle import _runtime
-
-    runtime = twinkle.configure(seed_settings(tmp_path / "local"))
-    yield
-    runtime.close()
-    _runtime._runtime = None
 
 
 def _trained(model: Any) -> Any:

@@ -137,7 +137,7 @@ def _reference_grad_norm(model_dir, engine, run_id: str, rows: list[dict]) -> fl
         AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32),
         LoraConfig(target_modules="all-linear", **LORA),
     )
-    set_peft_model_state_dict(model, get_peft_model_state_dict(engine._peft, adapter_name=run_id))
+    set_peft_model_state_dict(model, get_peft_model_state_dict(engine.peft_model, adapter_name=run_id))
     width = max(len(r["input_ids"]) for r in rows)
     ids = torch.tensor([r["input_ids"] + [0] * (width - len(r["input_ids"])) for r in rows])
     mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows])

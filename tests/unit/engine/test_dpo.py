@@ -8,6 +8,7 @@ import torch
 from tests.unit.engine.conftest import make_engine
 from twinkle_server.engine.head import TargetScores
 from twinkle_server.engine.loss import build_loss
+from twinkle_server.engine.planner import plan_passes
 from twinkle_server.errors import InvalidInput
 
 LORA = {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"}
@@ -250,3 +251,43 @@ def test_a_checkpoint_reference_fused_beside_other_runs_equals_solo(engine, sc_r
     assert fused[1]["loss"] == pytest.approx(solo_a, abs=1e-5)
     engine.run_op("run_a", "set_loss", name="DPOLoss")
     assert engine.run_op("run_a", "forward_only", inputs=rows)["loss"] != pytest.approx(solo_a, abs=1e-3)
+
+
+def test_the_pass_budget_counts_the_reference_rows_a_pass_really_runs(tiny_model_dir, sc_rows):
+    """Two DPO runs whose rows fit one pass together, but not with the reference block that scores
+    each run's rows once more: the planner gives each its own pass, and plans the rows that run."""
+    rows = _pairs(sc_rows)
+    width = max(len(r["input_ids"]) for r in rows)
+    budget = 2 * len(rows) * width  # both runs' own rows, padded
+    engine = make_engine(tiny_model_dir, pass_token_budget=budget, pack_rows=False)  # padded rows run
+    for run_id in ("run_a", "run_b"):
+        engine.add_run(run_id, lora=LORA, seed=1)
+        engine.run_op(run_id, "set_loss", name="DPOLoss")
+    items = [engine.prepare(run_id, "forward_backward", inputs=rows) for run_id in ("run_a", "run_b")]
+    assert [item.width for item in items] == [width, width]
+    ran: list[int] = []
+    embeddings = engine._model.get_input_embeddings()
+    hook = embeddings.register_forward_hook(lambda _m, args, _out: ran.append(int(args[0].shape[0])))
+    try:
+        passes = plan_passes(items, budget=engine.token_budget, key=engine.pass_key)
+        for shape in passes:
+            assert all(not isinstance(out, BaseException) for out in engine.run_passes(shape.items))
+    finally:
+        hook.remove()
+    assert [len(shape.items) for shape in passes] == [1, 1]
+    assert [shape.rows for shape in passes] == ran == [2 * len(rows), 2 * len(rows)]
+    assert all(shape.tokens <= budget for shape in passes)
+    # Rows that bring their reference logprobs add no block, so both runs share one pass again.
+    with_refs = [{**r, "reference_logprobs": [0.0] * len(r["input_ids"])} for r in rows]
+    items = [engine.prepare(run_id, "forward_only", inputs=with_refs) for run_id in ("run_a", "run_b")]
+    assert [shape.rows for shape in plan_passes(items, budget=budget, key=engine.pass_key)] == [2 * len(rows)]
+
+
+def test_the_rows_a_request_adds_for_its_reference_before_it_is_queued(engine):
+    engine.run_op("run_a", "set_loss", name="DPOLoss")
+    assert engine.reference_rows("run_a", 4, loss_name=None, given=False) == 4
+    assert engine.reference_rows("run_a", 4, loss_name=None, given=True) == 0
+    assert engine.reference_rows("run_a", 4, loss_name="CrossEntropyLoss", given=False) == 0
+    assert engine.reference_rows("run_b", 4, loss_name=None, given=False) == 0
+    assert engine.reference_rows("run_b", 6, loss_name="DPOLoss", given=False) == 6
+    assert engine.reference_rows("run_missing", 4, loss_name="DPOLoss", given=False) == 0

@@ -12,7 +12,7 @@ from twinkle_server.engine.planner import CPU_TOKEN_BUDGET, default_token_budget
 @dataclass(frozen=True)
 class Item:
     name: str
-    rows: int
+    pass_rows: int
     width: int
     key: str = "train"
 
@@ -23,7 +23,7 @@ def _plan(items, budget=10_000, max_padding=2.0):
 
 
 def test_equal_work_of_every_run_shares_one_pass():
-    items = [Item(f"run{k}", rows=2, width=64) for k in range(4)]
+    items = [Item(f"run{k}", pass_rows=2, width=64) for k in range(4)]
     passes = plan_passes(items, budget=10_000, key=lambda item: item.key)
     assert [[i.name for i in p.items] for p in passes] == [["run0", "run1", "run2", "run3"]]
     assert (passes[0].rows, passes[0].width, passes[0].tokens) == (8, 64, 512)
@@ -57,6 +57,16 @@ def test_short_rows_are_not_padded_far_beyond_their_own_length():
     assert _plan([long, short], budget=100_000, max_padding=5.0) == [["long", "short"]]
     # Rows of similar width fuse under the default.
     assert _plan([long, Item("near", 2, 900)], budget=100_000) == [["long", "near"]]
+
+
+def test_an_engine_that_packs_rows_fuses_any_widths_under_the_budget(tiny_model_dir):
+    from tests.unit.engine.conftest import make_engine
+
+    padded, packed = make_engine(tiny_model_dir, pack_rows=False), make_engine(tiny_model_dir, pack_rows=True)
+    long, short = Item("long", 2, 1024), Item("short", 8, 32)
+    assert _plan([long, short], budget=100_000, max_padding=padded.max_padding) == [["long"], ["short"]]
+    assert _plan([long, short], budget=100_000, max_padding=packed.max_padding) == [["long", "short"]]
+    assert _plan([long, short], budget=10_000, max_padding=packed.max_padding) == [["long"], ["short"]]
 
 
 def test_default_budget_on_a_gpu_follows_free_memory():

@@ -44,7 +44,7 @@ class _active:
         self.engine.peft_model.set_adapter(self.name)
 
     def __exit__(self, *exc):
-        self.engine._active = None
+        self.engine.adapters.active = None
 
 
 def _greedy_from_logits(engine, prompt, adapter=None, n=6):
@@ -84,7 +84,7 @@ def test_a_checkpoint_samples_as_the_weights_it_saved(engine, sc_rows, tmp_path)
     assert _tokens(from_ckpt) == saved
     # The frozen entry holds no run slot and never trains.
     assert engine.capacity().used == 1
-    (name,) = engine._sources.frozen.names
+    (name,) = engine.sources.frozen.names
     assert all(not p.requires_grad for n, p in engine.peft_model.named_parameters() if name in n)
     assert all(p.requires_grad for _, p in engine._runs["run_a"].params)
 
@@ -93,7 +93,7 @@ def test_frozen_entries_are_cached_and_the_least_recent_is_evicted(engine, sc_ro
     prompt = _prompt(sc_rows)
     for name in ("a", "b", "c"):
         engine.run_op("run_a", "save", path=str(tmp_path / name))
-    frozen = engine._sources.frozen
+    frozen = engine.sources.frozen
     first = frozen.adapter_for(tmp_path / "a")
     assert frozen.adapter_for(tmp_path / "a") == first  # cached
     frozen.adapter_for(tmp_path / "b")

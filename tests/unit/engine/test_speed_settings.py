@@ -64,3 +64,47 @@ def test_fused_optimizer_steps_match_the_per_tensor_ones(tiny_model_dir, sc_rows
         weights[fused] = [p.detach().clone() for _, p in engine._runs["run_a"].params]
     for a, b in zip(weights[False], weights[True], strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def _short_and_long(rows: list[dict]) -> list[dict]:
+    """Every other row cut to its last 10 tokens, so that short rows can share a row of a pass."""
+    return [
+        row if i % 2 == 0 else {"input_ids": row["input_ids"][-10:], "labels": row["labels"][-10:]}
+        for i, row in enumerate(rows)
+    ]
+
+
+def _train_fused(engine, rows: list[dict]) -> tuple[list[list[float]], list[list[float]]]:
+    """Four runs (dropout, left padding, head adapters among them) in fused passes, SGD steps."""
+    runs = {
+        "run_q": ({"r": 4, "target_modules": ["q_proj", "v_proj"]}, "right"),
+        "run_all": ({"r": 8, "lora_dropout": 0.2, "target_modules": "all-linear"}, "right"),
+        "run_left": ({"r": 2, "target_modules": ["down_proj", "up_proj"]}, "left"),
+        "run_head": ({"r": 4, "lora_dropout": 0.1, "target_modules": ["o_proj", "lm_head"]}, "right"),
+    }
+    for seed, (run_id, (lora, side)) in enumerate(runs.items()):
+        engine.add_run(run_id, lora=lora, seed=seed)
+        engine.run_op(run_id, "set_optimizer", name="SGD", lr=0.5)
+        engine.run_op(run_id, "set_processor", name="InputProcessor", padding_side=side)
+    losses, norms = [], []
+    for step in range(3):
+        batches = [rows[12 * k + 4 * step : 12 * k + 4 * step + 4] for k in range(len(runs))]
+        items = [engine.prepare(r, "forward_backward", inputs=b) for r, b in zip(runs, batches, strict=True)]
+        losses.append([out["loss"] for out in engine.run_passes(items)])
+        norms.append([engine.run_op(r, "clip_grad_and_step")["grad_norm"] for r in runs])
+    return losses, norms
+
+
+def test_packed_rows_train_as_padded_ones(tiny_model_dir, sc_rows):
+    rows = _short_and_long(sc_rows)
+    padded, packed = make_engine(tiny_model_dir, pack_rows=False), make_engine(tiny_model_dir, pack_rows=True)
+    losses_a, norms_a = _train_fused(padded, rows)
+    losses_b, norms_b = _train_fused(packed, rows)
+    assert padded._pass_model.rows_saved == 0
+    # 16 rows a pass, half of them 10 tokens: a short row fits after a long one of any run.
+    assert packed._pass_model.rows_saved >= 3 * 6
+    for a, b in zip(losses_a + norms_a, losses_b + norms_b, strict=True):
+        assert b == pytest.approx(a, rel=1e-5)
+    for run_id, run in padded._runs.items():
+        for (name, a), (_, b) in zip(run.params, packed._runs[run_id].params, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=f"{run_id}: {name} differs")

@@ -12,6 +12,7 @@ import pytest
 
 from tests.unit.engine.conftest import MODEL_ID
 from tests.unit.scale.conftest import LORA
+from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.errors import Unavailable
 from twinkle_server.scale.pool import ReplicaPool
 from twinkle_server.store import create_checkpoint, create_run
@@ -88,3 +89,17 @@ def test_lost_replica_fails_in_flight_ops_and_the_retry_continues_on_the_other_r
     assert pool.placement("run_x")[0] == "tiny#0"
     assert got == pytest.approx(expected, abs=1e-6)
     assert pool.capacity().max_loras == 2  # only the live replica counts
+
+
+def test_the_pass_budget_check_reads_the_setting_and_the_runs_loss(pool: ReplicaPool, tiny_model_dir) -> None:
+    """What the HTTP layer's check before queueing asks of a model's worker, asked of a pool."""
+    assert pool.token_budget is None  # each replica derives its own
+    pool.spec = ModelSpec(MODEL_ID, path=tiny_model_dir, pass_token_budget=300)
+    assert pool.token_budget == 300
+    _new_run(pool, "run_r")
+    assert pool.reference_rows("run_r", 4, loss_name=None, given=False) == 0
+    pool.submit("run_r", "set_loss", name="DPOLoss").result(30)
+    assert pool.reference_rows("run_r", 4, loss_name=None, given=False) == 4  # the holder's run loss
+    assert pool.reference_rows("run_r", 4, loss_name=None, given=True) == 0
+    assert pool.reference_rows("run_elsewhere", 4, loss_name="DPOLoss", given=False) == 4
+    assert pool.reference_rows("run_elsewhere", 4, loss_name=None, given=False) == 0

@@ -8,29 +8,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.unit._seed_server import DATASET, MODEL
+from tests.unit._served import served
 
 pytest.importorskip("torch")
 pytest.importorskip("fastapi")
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def local(seed_settings: Callable[..., Any], tmp_path: Path) -> Iterator[Path]:
-    import twinkle
-    from twinkle import _runtime
-
-    runtime = twinkle.configure(seed_settings(tmp_path / "local"))
-    yield tmp_path / "local"
-    runtime.close()
-    _runtime._runtime = None
 
 
 def seed_loop(
@@ -110,8 +100,6 @@ def test_local_loop_trains_saves_loads_and_uploads(local: Path) -> None:
 def test_local_and_remote_faces_give_the_same_losses(
     local: Path, seed_settings: Callable[..., Any], tmp_path: Path
 ) -> None:
-    from fastapi.testclient import TestClient
-
     import twinkle.dataloader
     import twinkle.dataset
     import twinkle.model
@@ -119,22 +107,14 @@ def test_local_and_remote_faces_give_the_same_losses(
     import twinkle_client.dataset
     import twinkle_client.model
     from twinkle_client import init_twinkle_client
-    from twinkle_server.app import create_app
-    from twinkle_server.store.db import open_store
-    from twinkle_server.store.users import create_api_key
 
     local_losses, local_model = seed_loop(
         twinkle.dataset.Dataset, twinkle.dataloader.DataLoader, twinkle.model.MultiLoraTransformersModel
     )
     local_model.close()
 
-    settings = seed_settings(tmp_path / "remote")
-    store = open_store(str(settings.database_url))
-    with store.session() as s:
-        key, _ = create_api_key(s, user_name="alice")
-    store.close()
     with (
-        TestClient(create_app(settings)) as app,
+        served(seed_settings(tmp_path / "remote"), "alice") as (app, (key,)),
         init_twinkle_client("http://testserver", key, transport=app._transport),
     ):
         remote_losses, _ = seed_loop(

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from tests.unit._seed_server import MODEL
@@ -33,17 +29,6 @@ def test_rows_from_samples_put_the_loss_on_the_completion_only():
     assert rows[1]["labels"] == [-100, -100, 9, -100]
     with pytest.raises(ValueError, match="logprobs=True"):
         rows_from_samples([[1]], [{"tokens": [2], "logprobs": None}], [1.0])
-
-
-@pytest.fixture
-def local(seed_settings: Callable[..., Any], tmp_path: Path) -> Iterator[None]:
-    import twinkle
-    from twinkle import _runtime
-
-    runtime = twinkle.configure(seed_settings(tmp_path / "local"))
-    yield
-    runtime.close()
-    _runtime._runtime = None
 
 
 def _rows() -> list[dict]:

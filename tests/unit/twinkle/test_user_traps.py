@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.twinkle.test_local_face import local, seed_loop  # noqa: F401 (local: a fixture)
+from tests.unit.twinkle.test_local_face import seed_loop
 
 pytest.importorskip("torch")
 
