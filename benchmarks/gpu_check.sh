@@ -2,15 +2,17 @@
 # The engine's GPU checks and figures in one run, on one CUDA device (H100/H200 class).
 #
 #   bash benchmarks/gpu_check.sh            # writes its JSON figures to $OUT (default /tmp/twinkle-gpu)
+#   STAGES="tests packed" bash benchmarks/gpu_check.sh   # some stages only (a device call is 10 min)
 #
-# 1. tests/gpu: bf16 training on the Qwen2.5-0.5B shape, run isolation, fused pass = each run alone,
+# Stages, in order (STAGES, default all: tests fused packed 7b):
+# - tests: tests/gpu: bf16 training on the Qwen2.5-0.5B shape, run isolation, fused pass = each run alone,
 #    packed rows = padded rows; the vLLM sampler backend end to end (test_vllm_sampler_gpu.py),
 #    skipped without vllm. vLLM pins its own torch: with VLLM_PYTHON=/path/to/python (a venv that
 #    has vllm and this project's server packages) that test runs under it. docs/gpu.md: carrying
 #    vLLM to a machine without internet.
-# 2. 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused.
-# 3. 0.5B shape, 4 tenants x bs8 of 64..512 tokens: plain peft, fused with rows padded, fused packed.
-# 4. 7B shape, 1 tenant at bs8x1024: plain peft, the engine in-process, and through HTTP + client.
+# - fused: 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused.
+# - packed: 0.5B shape, 4 tenants x bs8 of 64..512 tokens: plain peft, fused with rows padded, fused packed.
+# - 7b: 7B shape, 1 tenant at bs8x1024: plain peft, the engine in-process, and through HTTP + client.
 #
 # Needs torch, transformers, peft, httpx, attrs, pytest; the HTTP rows also need the server's own
 # packages (fastapi, uvicorn, pydantic, pydantic-settings, sqlalchemy, pyyaml, starlette, anyio...).
@@ -22,19 +24,23 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/twinkle-gpu}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD:$PWD/generated:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
+STAGES=${STAGES:-tests fused packed 7b}
 status=0
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || status=1
-if [ -n "${VLLM_PYTHON:-}" ]; then
+if ! stage tests; then
+    :
+elif [ -n "${VLLM_PYTHON:-}" ]; then
     python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider \
         --ignore=tests/gpu/test_vllm_sampler_gpu.py || status=1
     "$VLLM_PYTHON" -m pytest -q -rs -m gpu tests/gpu/test_vllm_sampler_gpu.py -p no:cacheprovider || status=1
 else
     python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider || status=1
 fi
-python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
-    --modes peft,round-robin,fused --json "$OUT/qwen05b-4x-bs8x512.json" || status=1
-python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 --steps 10 \
-    --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1
-python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
-    --modes peft,fused,http --json "$OUT/qwen7b-1x-bs8x1024.json" || status=1
+stage fused && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
+    --modes peft,round-robin,fused --json "$OUT/qwen05b-4x-bs8x512.json" || status=1; }
+stage packed && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 \
+    --steps 10 --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1; }
+stage 7b && { python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
+    --modes peft,fused,http --json "$OUT/qwen7b-1x-bs8x1024.json" || status=1; }
 exit $status

@@ -1,4 +1,5 @@
-"""What the engine reads off a loaded model once: its padding and end tokens, head, pass budget."""
+"""What the engine reads off a loaded model once: its padding and end tokens, head, pass budget,
+and whether it keeps packed rows apart."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from twinkle_server.engine.planner import default_token_budget
 
-__all__ = ["eos_ids", "has_plain_head", "pad_id", "token_budget"]
+__all__ = ["eos_ids", "has_plain_head", "packs_rows_exactly", "pad_id", "token_budget"]
 
 # Decoders whose causal-LM forward is exactly ``lm_head(decoder(...).last_hidden_state)``.
 _PLAIN_HEAD_TYPES = frozenset({"qwen2", "qwen3", "llama", "mistral", "qwen2_moe", "qwen3_moe"})
@@ -57,3 +58,37 @@ def token_budget(model: torch.nn.Module, device: torch.device, dtype: torch.dtyp
         vocab_size=vocab_size,
         dtype_bytes=torch.finfo(dtype).bits // 8,
     )
+
+
+def packs_rows_exactly(model: torch.nn.Module, pad_id: int, vocab_size: int, device: torch.device) -> bool:
+    """Whether the model keeps packed rows apart (``packing.py``): two rows laid end to end, told
+    apart by their ``position_ids`` only, must give the hidden states they give padded.
+
+    transformers' own decoders read the position restarts as sequence boundaries; a model whose
+    attention does not would let a row see its neighbour's tokens (another tenant's, in a fused
+    pass), so it is checked on the loaded model instead of trusted by its type.
+    """
+    gen = torch.Generator().manual_seed(0)
+    lengths = (3, 5)
+    rows = [torch.randint(0, vocab_size, (n,), generator=gen) for n in lengths]
+    width = max(lengths)
+    padded = torch.full((len(rows), width), pad_id)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, ids in enumerate(rows):
+        padded[r, : ids.numel()], mask[r, : ids.numel()] = ids, 1
+    positions = torch.cat([torch.arange(n) for n in lengths]).unsqueeze(0)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            alone = model(input_ids=padded.to(device), attention_mask=mask.to(device), use_cache=False).logits
+            packed = model(
+                input_ids=torch.cat(rows).unsqueeze(0).to(device),
+                position_ids=positions.to(device),
+                use_cache=False,
+            ).logits
+    finally:
+        model.train(was_training)
+    expected = torch.cat([alone[r, :n] for r, n in enumerate(lengths)]).float()
+    error = (packed[0].float() - expected).abs().max() / expected.abs().max().clamp(min=1e-6)
+    return bool(error < 1e-2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -45,6 +46,8 @@ from twinkle_server.engine.spec import Capacity, ModelSpec
 from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound, OutOfMemory, Unavailable
 
 __all__ = ["DEFAULT_SEED", "MultiLoraModel", "PassItem"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SEED = 42
 _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -91,13 +94,14 @@ class MultiLoraModel:
         self._runs: dict[str, RunState] = {}
         self._router = LoraRouter()
         self.vocab_size = self._model.get_input_embeddings().num_embeddings
+        pad_id = model_facts.pad_id(self.tokenizer, self._model.config, self.vocab_size)
         self._pass_model = PassModel(
             self._model,
             self._router,
-            model_facts.pad_id(self.tokenizer, self._model.config, self.vocab_size),
+            pad_id,
             model_facts.has_plain_head(self._model),
             loss_chunk_tokens=spec.loss_chunk_tokens,
-            pack_rows=spec.pack_rows,
+            pack_rows=spec.pack_rows and self._packs_rows(pad_id),
         )
         self.adapters = PeftAdapters(self._model, self._router, self._pass_model, self._runs)
         self.eos_ids = model_facts.eos_ids(self.tokenizer, self._model.config)
@@ -105,7 +109,7 @@ class MultiLoraModel:
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
         # Packed passes compute (almost) no padding: rows of any widths may share one. The budget
         # still counts padded positions, an upper bound on the pass's memory.
-        self.max_padding = math.inf if spec.pack_rows else DEFAULT_MAX_PADDING
+        self.max_padding = math.inf if self._pass_model.pack_rows else DEFAULT_MAX_PADDING
         # After vLLM took its share of the device: the budget is derived from what is left.
         self.token_budget = spec.pass_token_budget or model_facts.token_budget(
             self._model, self.device, self.dtype, self.vocab_size
@@ -339,6 +343,16 @@ class MultiLoraModel:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+    def _packs_rows(self, pad_id: int) -> bool:
+        if model_facts.packs_rows_exactly(self._model, pad_id, self.vocab_size, self.device):
+            return True
+        logger.warning(
+            "%s does not keep packed rows apart (its attention ignores position restarts): "
+            "pack_rows is off for it, rows are padded",
+            self.model_id,
+        )
+        return False
 
     def _get_run(self, run_id: str) -> RunState:
         run = self._runs.get(run_id) if isinstance(run_id, str) else None

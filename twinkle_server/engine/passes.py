@@ -155,16 +155,11 @@ def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_
     # peft's own forward (an unroutable run) draws dropout in the shape it is given: no packing.
     packed = pack_pass(inputs, plan, engine.pad_id) if engine.pack_rows and peft_forward is None else None
     engine.set_training(training)
-    routed_plan = plan if packed is None else packed.plan
-    with torch.set_grad_enabled(training), _routing(engine, routed_plan, peft_forward):
-        model_inputs = {**(inputs if packed is None else packed.inputs), "use_cache": False}
-        if engine.plain_head:
-            states = engine.model.base_model(**model_inputs).last_hidden_state
-            head = engine.model.get_output_embeddings()
+    with torch.set_grad_enabled(training), _routing(engine, packed.plan if packed else plan, peft_forward):
+        if packed is None:
+            states, head = _decode(engine, inputs)
         else:
-            states = engine.model(**model_inputs).logits
-            head = None
-        if packed is not None:
+            states, head = _decode(engine, packed.inputs)
             states = packed.unpack(states, *inputs["input_ids"].shape)
             engine.rows_saved += int(inputs["input_ids"].shape[0] - packed.inputs["input_ids"].shape[0])
         attach_references(engine, items, plan, states, head)
@@ -173,6 +168,15 @@ def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_
             own = states[segment.start : segment.stop, : item.width]
             outputs.append(_item_output(engine, item, own, head, routed=peft_forward is None))
     return outputs
+
+
+def _decode(engine: PassModel, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
+    """The decoder's last hidden states and the head that scores them, or (a model whose head is
+    not plain) the logits and no head."""
+    model_inputs = {**inputs, "use_cache": False}
+    if engine.plain_head:
+        return engine.model.base_model(**model_inputs).last_hidden_state, engine.model.get_output_embeddings()
+    return engine.model(**model_inputs).logits, None
 
 
 def _routing(engine: PassModel, plan: PassPlan, peft_forward: Any):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 
 from twinkle_server.engine.batched_lora import PassPlan, Segment
+from twinkle_server.engine.model_facts import packs_rows_exactly
 from twinkle_server.engine.packing import pack_pass
 
 
@@ -55,3 +58,26 @@ def test_passes_that_would_save_nothing_or_bring_their_own_positions_stay_padded
     shifted["position_ids"] = shifted["position_ids"] + shifted["attention_mask"] * 7
     assert pack_pass(shifted, plan, pad_id=0) is None
     assert pack_pass(_inputs([2, 2], width=4), plan, pad_id=0) is not None
+
+
+class _RunningMean(torch.nn.Module):
+    """A causal LM whose every position sees all earlier tokens, whatever the position ids say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 8)
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=False):
+        states = self.embed(input_ids)
+        if attention_mask is not None:
+            states = states * attention_mask.unsqueeze(-1)
+        steps = torch.arange(1, input_ids.shape[1] + 1).view(1, -1, 1)
+        return SimpleNamespace(logits=states.cumsum(dim=1) / steps)
+
+
+def test_packing_is_kept_only_for_models_that_keep_packed_rows_apart(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    tiny = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    assert packs_rows_exactly(tiny, pad_id=0, vocab_size=100, device=torch.device("cpu"))
+    assert not packs_rows_exactly(_RunningMean(), pad_id=0, vocab_size=50, device=torch.device("cpu"))
