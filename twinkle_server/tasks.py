@@ -168,11 +168,16 @@ class TaskRunner:
         store: where task rows live.
         wait_window_s: how long an operation's HTTP request waits before answering 202.
         threads: size of the pool for work that is not engine work (data ops, uploads, follow-ups).
+        instance_id: the server instance recorded on the tasks (``store/instances.py``); its
+            tasks are left alone by other processes while it lives.
     """
 
-    def __init__(self, store: Store, *, wait_window_s: float, threads: int = 8) -> None:
+    def __init__(
+        self, store: Store, *, wait_window_s: float, threads: int = 8, instance_id: str | None = None
+    ) -> None:
         self.store = store
         self.wait_window_s = wait_window_s
+        self.instance_id = instance_id
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="twinkle-task")
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinkle-task-record")
         self._live: dict[str, _Live] = {}
@@ -182,9 +187,9 @@ class TaskRunner:
     # -- life cycle -------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Mark tasks and uploads left unfinished by a previous process as failed; how many."""
+        """Mark failed the unfinished tasks and uploads that no live server instance runs; how many."""
         with self.store.session() as s:
-            return len(task_records.fail_unfinished_tasks(s))
+            return len(task_records.fail_orphaned_tasks(s))
 
     def close(self, *, wait: bool = True) -> None:
         self.executor.shutdown(wait=wait, cancel_futures=not wait)
@@ -284,7 +289,9 @@ class TaskRunner:
         request_id: str,
     ) -> TaskView:
         with self.store.session() as s:
-            row = task_records.create_task(s, user_id=user_id, operation=operation, run_id=run_id)
+            row = task_records.create_task(
+                s, user_id=user_id, operation=operation, run_id=run_id, instance_id=self.instance_id
+            )
             if future.running():
                 row = task_records.start_task(s, task_id=row.id)
             view = _view(row)

@@ -14,15 +14,15 @@ from twinkle_server.store import (
     create_run,
     create_task,
     create_upload_task,
-    fail_unfinished_tasks,
+    fail_orphaned_tasks,
     finish_task,
     get_checkpoint,
     get_run,
     get_task,
     get_upload_task,
     open_store,
-    recover_at_startup,
-    release_active_runs,
+    recover_orphans,
+    release_orphaned_runs,
     start_task,
 )
 from twinkle_server.store.migrations import MIGRATIONS
@@ -49,12 +49,12 @@ def test_state_survives_reopen(db_url):
     with store.session() as s:
         claim_idempotency(s, user_id=key.user_id, key="in-flight", fingerprint="POST /x")
     with store.session() as s:
-        recovery = recover_at_startup(s)
+        recovery = recover_orphans(s)
     assert sorted(recovery.failed_task_ids) == sorted([running.id, upload.id])
     assert recovery.released_run_ids == [run.id]
     assert recovery.purged_idempotency_records == 1
     with store.session() as s:  # a second pass finds nothing left to do
-        assert fail_unfinished_tasks(s) == [] and release_active_runs(s) == []
+        assert fail_orphaned_tasks(s) == [] and release_orphaned_runs(s) == []
     with store.session() as s:
         user = authenticate(s, plaintext=plaintext)
         assert user.id == key.user_id
