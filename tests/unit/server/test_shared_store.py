@@ -196,7 +196,7 @@ def test_operations_at_once_count_across_processes(db_url: str, tmp_path: Path) 
         second.quotas.claim_task("alice", quota)  # one of the two finished: room for one more
 
 
-def test_counting_a_users_runs_and_adding_one_is_one_step_across_processes(db_url: str, tmp_path: Path) -> None:
+def test_counting_a_users_runs_and_adding_one_is_one_step_across_processes(db_url: str) -> None:
     """Two processes each create a run of the same user at once: the second counts after the first
     has committed, so a quota of one adapter cannot be passed twice."""
     stores = [open_store(db_url), open_store(db_url)]  # two processes' connections
