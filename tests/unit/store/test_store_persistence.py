@@ -215,3 +215,39 @@ def test_writers_queue_and_readers_do_not_wait(db_url, store):
     with other.read_session() as r:
         assert get_user_by_name(r, name="bob") is not None
     other.close()
+
+
+def test_a_database_from_before_server_instances_is_upgraded_and_its_runs_recovered(db_url):
+    """Version 7 had no ``server_instances`` and no ``instance_id`` columns: migration 8 adds them,
+    and the single process's runs and tasks, recorded under no instance, are recovered."""
+    from sqlalchemy import create_engine, inspect
+
+    from twinkle_server.store.migrations import migrate
+
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        migrate(conn, MIGRATIONS[:7])
+    engine.dispose()
+    tables = ("training_runs", "tasks", "upload_tasks", "idempotency_records")
+    _raw(
+        db_url,
+        "DROP TABLE server_instances",
+        "DROP INDEX ix_training_runs_instance_id",
+        *(f"ALTER TABLE {table} DROP COLUMN instance_id" for table in tables),
+        "INSERT INTO users (id, name, created_at) VALUES ('usr_a', 'alice', '2026-01-01 00:00:00')",
+        "INSERT INTO training_runs (id, user_id, base_model, adapter_name, lora_config,"
+        " gradient_accumulation_steps, status, metadata, created_at) VALUES ('run_old', 'usr_a',"
+        " 'tiny', 'a', '{}', 1, 'active', '{}', '2026-01-01 00:00:00')",
+        "INSERT INTO tasks (id, user_id, operation, run_id, status, created_at) VALUES"
+        " ('task_old', 'usr_a', 'step', 'run_old', 'running', '2026-01-01 00:00:00')",
+    )
+    store = open_store(db_url)  # the upgrade
+    assert store.schema_version() == CURRENT_VERSION
+    with store.engine.connect() as conn:
+        for table in tables:
+            assert "instance_id" in [c["name"] for c in inspect(conn).get_columns(table)]
+        assert "server_instances" in inspect(conn).get_table_names()
+    with store.session() as s:
+        recovery = recover_orphans(s)
+    assert (recovery.released_run_ids, recovery.failed_task_ids) == (["run_old"], ["task_old"])
+    store.close()
