@@ -21,20 +21,18 @@ from collections.abc import Iterable
 from concurrent.futures import wait
 from typing import Any
 
-from twinkle_server import liveness
 from twinkle_server.config import ServedModel, Settings
-from twinkle_server.errors import Conflict, HeldElsewhere, InvalidInput, Unavailable
+from twinkle_server.errors import Conflict, InvalidInput
 from twinkle_server.history import HistoryRecorder
+from twinkle_server.instance import ThisInstance
 from twinkle_server.quotas import Quotas
 from twinkle_server.requests.idempotency import IdempotencyGuard
 from twinkle_server.requests.ordering import RunSequencer
-from twinkle_server.store import instances as instance_records
 from twinkle_server.store import runs as run_records
 from twinkle_server.store import sessions as session_records
 from twinkle_server.store.db import Store, open_store
-from twinkle_server.store.ids import new_id
-from twinkle_server.store.models import TrainingRun, utcnow
-from twinkle_server.store.recovery import Recovery, recover_orphans
+from twinkle_server.store.models import TrainingRun
+from twinkle_server.store.recovery import Recovery
 from twinkle_server.store.runs import RunRoute
 from twinkle_server.tasks import TaskRunner
 from twinkle_server.workers import build_resolver, build_worker
@@ -107,8 +105,8 @@ class Runtime:
         sequencer: keeps one run's operations in arrival order.
         history: records every run's steps (``twinkle_server.history``).
         quotas: per-user quotas (adapters per model, operations at once, request rate).
-        instance_id: this server instance among the processes sharing the database; recorded on
-            the runs, tasks and idempotency claims it holds (``store/instances.py``).
+        instance: this server instance among the processes sharing the database; its id is
+            recorded on the runs, tasks and idempotency claims it holds (``twinkle_server.instance``).
     """
 
     def __init__(self, settings: Settings, store: Store, *, workers: dict[str, Any] | None = None) -> None:
@@ -116,9 +114,8 @@ class Runtime:
         self.store = store
         self.resolver = self._build_resolver(settings)
         self.workers: dict[str, Any] = workers if workers is not None else {}
-        self.instance_id = new_id("inst")
-        self.process = liveness.this_process()
-        self.tasks = TaskRunner(store, wait_window_s=settings.wait_window_s, instance_id=self.instance_id)
+        self.instance = ThisInstance(store, timeout_s=settings.instance_timeout_s)
+        self.tasks = TaskRunner(store, wait_window_s=settings.wait_window_s, instance_id=self.instance.id)
         self.idempotency = IdempotencyGuard(store, self.tasks, ttl_s=settings.idempotency_ttl_s)
         self.sequencer = RunSequencer()
         self.quotas = Quotas(settings)
@@ -161,7 +158,7 @@ class Runtime:
                 OPEN_MODE_USER,
             )
         self._started = True
-        self._register()
+        self.instance.register()
         self.recover_gone()
         for worker in self.workers.values():
             worker.start()
@@ -184,62 +181,21 @@ class Runtime:
         self.history.close()
         self.tasks.close(wait=False)
         if self._started:
-            try:
-                with self.store.session() as s:
-                    instance_records.drop_instances(s, [self.instance_id])
-            except Exception:
-                logger.exception("could not deregister server instance %s", self.instance_id)
-            liveness.let_go(self.instance_id)
+            self.instance.retire()
         self.store.close()
 
     # -- this server instance among those sharing the database ----------------------------------
 
-    def _register(self) -> None:
-        liveness.hold(self.instance_id)
-        with self.store.session() as s:
-            instance_records.register_instance(
-                s,
-                instance_id=self.instance_id,
-                host=self.process.host,
-                pid=self.process.pid,
-                process=self.process.tag,
-            )
+    @property
+    def instance_id(self) -> str:
+        """This server instance's id, recorded on the runs, tasks and claims it holds."""
+        return self.instance.id
 
     def recover_gone(self) -> Recovery:
-        """Recover what server instances that are gone held (see the module doc); also beats this
-        instance and takes in the other live instances' load (for the quotas)."""
-        now = utcnow()
-        timeout_s = self.settings.instance_timeout_s
-        with self.store.session() as s:
-            if not instance_records.beat_instance(
-                s, instance_id=self.instance_id, load=self.quotas.load(), now=now
-            ):
-                logger.error(
-                    "server instance %s was taken for gone by a peer (no beat for %.0f s): its runs "
-                    "were released and its unfinished tasks failed; registering again",
-                    self.instance_id,
-                    timeout_s,
-                )
-                self._register()
-            gone, peer_loads = [], []
-            for row in instance_records.list_instances(s):
-                if row.id == self.instance_id:
-                    continue
-                if liveness.is_gone(row, me=self.process, now=now, timeout_s=timeout_s):
-                    gone.append(row.id)
-                else:
-                    peer_loads.append(row.load or {})
-            recovery = recover_orphans(s, gone_instances=gone, now=now)
-        self.quotas.set_peer_load(peer_loads)
-        if recovery:
-            logger.info(
-                "recovered what %d gone server instances held: %d runs released (continue them from "
-                "a checkpoint), %d unfinished tasks failed, %d idempotency records dropped",
-                len(gone),
-                len(recovery.released_run_ids),
-                len(recovery.failed_task_ids),
-                recovery.purged_idempotency_records,
-            )
+        """Beat this instance, recover what gone instances held, and count the live peers'
+        operations in this process's quotas (``twinkle_server.instance``)."""
+        recovery = self.instance.beat(self.quotas.load())
+        self.quotas.set_peer_load(self.instance.peer_loads)
         return recovery
 
     # -- models and runs ----------------------------------------------------------------------
@@ -273,39 +229,9 @@ class Runtime:
                 "training run and load one of this run's checkpoints to continue",
                 details={"training_run_id": run.id, "status": run.status},
             )
-        if run.instance_id != self.instance_id:
-            raise self._not_held_here(run)
+        if run.instance_id != self.instance.id:
+            raise self.instance.refusal(run)
         return self.served_model(run.base_model)[1]
-
-    def _not_held_here(self, run: TrainingRun | RunRoute) -> Exception:
-        """Why this process cannot run ``run``'s operations: whose memory its adapter is in."""
-        with self.store.read_session() as s:
-            holder = None
-            if run.instance_id is not None:
-                holder = instance_records.get_instance(s, instance_id=run.instance_id)
-        timeout_s = self.settings.instance_timeout_s
-        if holder is not None and not liveness.is_gone(
-            holder, me=self.process, now=utcnow(), timeout_s=timeout_s
-        ):
-            where = f"{holder.host}, pid {holder.pid}"
-            return HeldElsewhere(
-                f"training run {run.id} is held by another server process ({where}, instance "
-                f"{holder.id}): its adapter lives in that process's memory, and this process "
-                f"({self.process.host}, pid {self.process.pid}) cannot run its operations. Send the "
-                "run's requests to the process that created it (route a session's requests to one "
-                "process)",
-                details={
-                    "training_run_id": run.id,
-                    "held_by": {"instance_id": holder.id, "host": holder.host, "pid": holder.pid},
-                },
-            )
-        return Unavailable(
-            f"the server process that held training run {run.id} has stopped; the run is released "
-            f"once that process has been silent for instance_timeout_s={timeout_s:g} s. Then create "
-            "a new training run and load this run's last checkpoint to continue",
-            details={"training_run_id": run.id, "instance_id": run.instance_id},
-            retry_after=timeout_s,
-        )
 
     def release_adapters(self, runs: Iterable[tuple[str, str]], *, wait_s: float = RELEASE_WAIT_S) -> None:
         """Free the adapters of ``(run_id, base_model)`` pairs whose rows are already released.
