@@ -12,6 +12,7 @@ which are gone), never a live peer's.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from twinkle_server import liveness
 from twinkle_server.errors import HeldElsewhere, TwinkleError, Unavailable
 from twinkle_server.store import instances as records
 from twinkle_server.store.db import Store
+from twinkle_server.store.idempotency import purge_idempotency
 from twinkle_server.store.ids import new_id
 from twinkle_server.store.models import TrainingRun, utcnow
 from twinkle_server.store.recovery import Recovery, recover_orphans
@@ -43,6 +45,7 @@ class ThisInstance:
         self.id = new_id("inst")
         self.process = liveness.this_process()
         self.peer_loads: list[dict[str, int]] = []
+        self._swept = False  # whether a beat has recovered every orphan once (at start-up)
 
     def register(self) -> None:
         with self.store.session() as s:
@@ -57,35 +60,28 @@ class ThisInstance:
         """Deregister (a clean shutdown): peers recover what it held at their next beat."""
         try:
             with self.store.session() as s:
-                records.drop_instances(s, [self.id])
+                records.retire_instance(s, instance_id=self.id)
         except Exception:
             logger.exception("could not deregister server instance %s", self.id)
         liveness.let_go(self.id)
 
     def beat(self, load: dict[str, int]) -> Recovery:
         """Mark this instance alive with its ``load`` (operations in flight per user), read the live
-        peers' loads into :attr:`peer_loads`, and recover what the gone ones held."""
+        peers' loads into :attr:`peer_loads`, and recover what the gone ones held.
+
+        The first beat (at start-up) recovers every orphan, rows of no instance included (written
+        before this schema, or by tools); later beats do so only when a peer is newly gone, and
+        otherwise just drop expired idempotency records: the beat stays a few indexed queries."""
         now = utcnow()
         with self.store.session() as s:
-            if not records.beat_instance(s, instance_id=self.id, load=load, now=now):
-                logger.error(
-                    "server instance %s was taken for gone by a peer (no beat for %.0f s): its runs "
-                    "were released and its unfinished tasks failed; registering again",
-                    self.id,
-                    self.timeout_s,
-                )
-                self._register(s)
-            gone, loads = [], []
-            for row in records.list_instances(s):
-                if row.id == self.id:
-                    continue
-                if liveness.is_gone(row, me=self.process, now=now, timeout_s=self.timeout_s):
-                    gone.append(row.id)
-                else:
-                    loads.append(row.load or {})
-            recovery = recover_orphans(s, gone_instances=gone, now=now)
-        self.peer_loads = loads
-        if recovery:
+            gone = self._beat(s, load, now)
+            recover = bool(gone) or not self._swept
+            if recover:
+                recovery = recover_orphans(s, gone_instances=gone, now=now)
+            else:
+                recovery = Recovery([], [], purge_idempotency(s, now=now))
+        self._swept = True
+        if recover and recovery:
             logger.info(
                 "recovered what %d gone server instances held: %d runs released (continue them from "
                 "a checkpoint), %d unfinished tasks failed, %d idempotency records dropped",
@@ -95,6 +91,27 @@ class ThisInstance:
                 recovery.purged_idempotency_records,
             )
         return recovery
+
+    def _beat(self, s: Session, load: dict[str, int], now: datetime) -> list[str]:
+        """Write this instance's beat, read the live peers' loads; the ids of the gone peers."""
+        if not records.beat_instance(s, instance_id=self.id, load=load, now=now):
+            logger.error(
+                "server instance %s was taken for gone by a peer (no beat for %.0f s): its runs "
+                "were released and its unfinished tasks failed; registering again",
+                self.id,
+                self.timeout_s,
+            )
+            self._register(s)
+        gone, loads = [], []
+        for row in records.list_instances(s):
+            if row.id == self.id:
+                continue
+            if liveness.is_gone(row, me=self.process, now=now, timeout_s=self.timeout_s):
+                gone.append(row.id)
+            else:
+                loads.append(row.load or {})
+        self.peer_loads = loads
+        return gone
 
     def refusal(self, run: RunRoute | TrainingRun) -> TwinkleError:
         """Why this process cannot run the operations of ``run``, held by another instance: 409

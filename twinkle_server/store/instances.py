@@ -14,7 +14,7 @@ beat, so that a quota can be counted over every live process without a write per
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, String, delete, or_, select
@@ -30,7 +30,11 @@ __all__ = [
     "list_instances",
     "orphaned",
     "register_instance",
+    "retire_instance",
 ]
+
+
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ServerInstance(Base):
@@ -76,6 +80,15 @@ def beat_instance(s: Session, *, instance_id: str, load: dict[str, int], now: da
     row.load = dict(load)
     s.flush()
     return True
+
+
+def retire_instance(s: Session, *, instance_id: str) -> None:
+    """A clean shutdown: the row stays, with a beat so old that every peer takes the instance for
+    gone at its next beat and recovers what it held (then drops the row)."""
+    row = s.get(ServerInstance, instance_id)
+    if row is not None:
+        row.heartbeat_at = _LONG_AGO
+        s.flush()
 
 
 def get_instance(s: Session, *, instance_id: str) -> ServerInstance | None:
