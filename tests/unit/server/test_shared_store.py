@@ -228,3 +228,22 @@ def test_counting_a_users_runs_and_adding_one_is_one_step_across_processes(db_ur
     assert counted == [0, 1]
     for store in stores:
         store.close()
+
+
+def test_a_long_poll_of_a_task_another_process_runs_answers_when_it_finishes(
+    pair: tuple[Runtime, Runtime],
+) -> None:
+    first, second = pair
+    with first.store.session() as s:
+        user_id = create_user(s, name="alice").id
+    work: Future = Future()
+    work.set_running_or_notify_cancel()
+
+    async def start() -> str:
+        _, task = await first.tasks.run(work, user_id=user_id, operation="save_checkpoint", wait_s=0)
+        return task.task_id
+
+    task_id = asyncio.run(start())
+    threading.Timer(0.5, work.set_result, args=({"saved": True},)).start()
+    view = asyncio.run(second.tasks.get(task_id, user_id=user_id, wait_s=20))
+    assert (view.status, view.result) == ("succeeded", {"saved": True})
