@@ -195,8 +195,11 @@ def take_released_runs(
 def lock_user_runs(s: Session, *, user_id: str) -> None:
     """Hold the user's row until the transaction ends, so that counting the user's runs and adding
     one is a single step for every server process on the database (PostgreSQL: a row lock that a
-    second creation waits for; SQLite's write transaction already excludes every other writer)."""
-    s.execute(select(User.id).where(User.id == user_id).with_for_update())
+    second creation waits for; SQLite's write transaction already excludes every other writer).
+
+    ``FOR NO KEY UPDATE``: it excludes another creation's lock, but not the key-share locks that
+    inserting the user's other rows (tasks, claims) takes for their foreign key, so those go on."""
+    s.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
 
 
 def count_active_runs(

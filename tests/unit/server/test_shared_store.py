@@ -30,7 +30,7 @@ from twinkle_server.store.db import open_store
 from twinkle_server.store.idempotency import get_idempotency
 from twinkle_server.store.instances import ServerInstance, list_instances
 from twinkle_server.store.models import TrainingRun, utcnow
-from twinkle_server.store.tasks import get_task
+from twinkle_server.store.tasks import create_task, get_task
 from twinkle_server.store.users import create_user
 
 TIMEOUT_S = 30.0
@@ -247,3 +247,25 @@ def test_a_long_poll_of_a_task_another_process_runs_answers_when_it_finishes(
     threading.Timer(0.5, work.set_result, args=({"saved": True},)).start()
     view = asyncio.run(second.tasks.get(task_id, user_id=user_id, wait_s=20))
     assert (view.status, view.result) == ("succeeded", {"saved": True})
+
+
+def test_a_run_creation_in_progress_does_not_hold_up_the_users_other_writes(postgres_server) -> None:
+    """PostgreSQL: the lock that orders a user's run creations lets their tasks be recorded meanwhile
+    (a task's foreign key only needs a key-share lock on the user)."""
+    db_url = postgres_server.url(postgres_server.create_database())
+    creating, other = open_store(db_url), open_store(db_url)
+    with creating.session() as s:
+        user_id = create_user(s, name="alice").id
+    with creating.session() as s:
+        run_records.lock_user_runs(s, user_id=user_id)
+        done = threading.Event()
+
+        def record_task() -> None:
+            with other.session() as s2:
+                create_task(s2, user_id=user_id, operation="forward_backward")
+            done.set()
+
+        threading.Thread(target=record_task).start()
+        assert done.wait(10)  # while the creation still holds its lock
+    creating.close()
+    other.close()
