@@ -50,6 +50,8 @@ class ThisInstance:
     def register(self) -> None:
         with self.store.session() as s:
             self._register(s)
+        me = self.process
+        logger.info("serving as server instance %s (%s, pid %d)", self.id, me.host, me.pid)
 
     def _register(self, s: Session) -> None:
         liveness.hold(self.id)
