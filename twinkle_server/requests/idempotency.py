@@ -9,7 +9,8 @@ the task again (202) while it runs, so the operation is never started twice.
 Only answers are stored: a request that fails releases its claim, so a retry after a 429 or 503
 runs again. (A corrected request has a different body and so needs a new key.)
 
-After a restart (``store.recover_at_startup`` / ``Runtime.start``):
+After a restart (``store.recover_orphans`` in ``Runtime.start``), or once a peer process sharing
+the database is gone (its claims only):
 
 - a claim that had no answer yet is purged, so the same POST with the same key runs again;
 - a claim answered 202 points at a task that the restart failed (``INTERRUPTED_ERROR``). Whether
@@ -68,6 +69,7 @@ class IdempotencyGuard:
         self.store = store
         self.tasks = tasks
         self.ttl_s = ttl_s
+        self.instance_id = tasks.instance_id  # claims are this server instance's, as its tasks are
         self._inflight: dict[tuple[str, str], asyncio.Future[Reply]] = {}
 
     async def once(
@@ -151,7 +153,12 @@ class IdempotencyGuard:
     def _claim(self, user_id: str, key: str, fingerprint: str) -> Reply | None:
         with self.store.session() as s:
             claim = records.claim_idempotency(
-                s, user_id=user_id, key=key, fingerprint=fingerprint, ttl_s=self.ttl_s
+                s,
+                user_id=user_id,
+                key=key,
+                fingerprint=fingerprint,
+                ttl_s=self.ttl_s,
+                instance_id=self.instance_id,
             )
             if claim.is_new:
                 return None
