@@ -158,6 +158,14 @@ class Settings(_Strict):
         ),
     )
     idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    instance_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "A server process sharing the database that has not beaten for this long is taken for "
+            "gone: its runs are released and its tasks failed. Each process beats every sixth of it."
+        ),
+    )
     max_rows_per_request: int = Field(
         default=256, ge=1, description="Rows one forward/forward_only/forward_backward request may carry."
     )

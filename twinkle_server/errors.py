@@ -8,6 +8,7 @@ component raises the error that describes what went wrong and never picks a stat
     ├── Forbidden                403 forbidden       (valid key, but not allowed to do this)
     ├── NotFound                 404 not_found       (missing, or owned by someone else)
     ├── Conflict                 409 conflict        (valid, but not in the resource's current state)
+    │   └── HeldElsewhere        409 held_elsewhere (the run's adapter is in another server process)
     ├── CapacityExceeded         429 capacity_exceeded (retry later; carries retry_after)
     │   ├── QuotaExceeded        429 quota_exceeded (a per-user quota: adapters, concurrent tasks)
     │   └── RateLimited          429 rate_limited (the user's request rate; retry after retry_after)
@@ -24,6 +25,7 @@ __all__ = [
     "CapacityExceeded",
     "Conflict",
     "Forbidden",
+    "HeldElsewhere",
     "InvalidInput",
     "NotFound",
     "OutOfMemory",
@@ -67,6 +69,13 @@ class NotFound(TwinkleError):
 
 class Conflict(TwinkleError):
     code = "conflict"
+
+
+class HeldElsewhere(Conflict):
+    """The run's adapter lives in another live server process sharing the database: only that
+    process can run its operations (``details.held_by`` names it), so the request goes there."""
+
+    code = "held_elsewhere"
 
 
 class CapacityExceeded(TwinkleError):

@@ -9,8 +9,18 @@ and clients report it at once instead of retrying.
 
 The server's settings give the defaults (``max_runs_per_user``, ``max_tasks_per_user``,
 ``rate_limit_per_s``, ``rate_limit_burst``); an operator can override them for one API key
-(``twinkle-server keys limits KEY --max-runs N --rate R``). Counting is per process, which is what
-one server process serving its models needs.
+(``twinkle-server keys limits KEY --max-runs N --rate R``).
+
+Several server processes on one database (docs/scaling.md):
+
+* adapters are counted from the store, and the count and the new run's row are one locked step
+  (``store.runs.lock_user_runs``), so the quota holds over every process;
+* operations at once are this process's, counted here, plus the other live processes' as each
+  published with its last beat (:meth:`Quotas.set_peer_load`): no database write per operation,
+  and a peer's count is at most one beat old;
+* the request rate is a bucket per process: it guards what a flood exhausts, one process's
+  threads and event loop. A user whose requests spread over N processes may send up to N times
+  the rate.
 
 Example::
 
@@ -78,6 +88,7 @@ class Quotas:
         self._lock = threading.Lock()
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: dict[str, int] = {}
+        self._peer_tasks: dict[str, int] = {}
         self._run_locks: dict[str, asyncio.Lock] = {}
 
     def quota_for(self, limits: KeyLimits | None) -> Quota:
@@ -116,9 +127,11 @@ class Quotas:
 
     def claim_task(self, user_id: str, quota: Quota) -> Callable[[], None]:
         """Count one more operation of ``user_id`` in flight; the returned callable releases it
-        (once, however often it is called). Raises :class:`QuotaExceeded` at ``max_tasks``."""
+        (once, however often it is called). Raises :class:`QuotaExceeded` at ``max_tasks``,
+        counting the user's operations in the other server processes too."""
         with self._lock:
-            held = self._tasks.get(user_id, 0)
+            here = self._tasks.get(user_id, 0)
+            held = here + self._peer_tasks.get(user_id, 0)
             if held >= quota.max_tasks:
                 raise QuotaExceeded(
                     f"you already have {held} operations queued or running (max_tasks_per_user="
@@ -126,7 +139,7 @@ class Quotas:
                     details={"limit": "max_tasks_per_user", "max_tasks": quota.max_tasks, "in_flight": held},
                     retry_after=1.0,
                 )
-            self._tasks[user_id] = held + 1
+            self._tasks[user_id] = here + 1
         released = threading.Event()
 
         def release() -> None:
@@ -143,8 +156,23 @@ class Quotas:
         return release
 
     def tasks_in_flight(self, user_id: str) -> int:
+        """The user's operations in flight in this process."""
         with self._lock:
             return self._tasks.get(user_id, 0)
+
+    def load(self) -> dict[str, int]:
+        """Operations in flight per user in this process (what it publishes with its beat)."""
+        with self._lock:
+            return dict(self._tasks)
+
+    def set_peer_load(self, loads: list[dict[str, int]]) -> None:
+        """The loads the other live server processes published: counted from now on."""
+        total: dict[str, int] = {}
+        for load in loads:
+            for user_id, count in load.items():
+                total[user_id] = total.get(user_id, 0) + int(count)
+        with self._lock:
+            self._peer_tasks = total
 
     # -- adapters per model ---------------------------------------------------------------------
 

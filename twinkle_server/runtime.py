@@ -3,10 +3,14 @@
 The HTTP service (``twinkle_server.api``) is a thin translation over a :class:`Runtime`; everything
 that outlives a request lives here, with its start-up and shutdown order in one place:
 
-start-up: open the database (migrating it), mark runs left active by a previous process as
-released (adapters live in memory only), fail its unfinished tasks, drop its unfinished
-idempotency claims, start one worker per served model (they load in the background), start the
-session sweeper. shutdown: stop the sweeper, stop the workers, close the task pools and database.
+start-up: open the database (migrating it), register this process as a server instance, then
+recover what instances that are gone left behind (this server's previous life, or a peer that
+stopped beating; ``twinkle_server.liveness``): mark their runs released (adapters live in memory
+only), fail their unfinished tasks, drop their unanswered idempotency claims. A live peer's are
+never touched: several processes may share one database. Then start one worker per served model
+(they load in the background) and the sweeper, which beats this instance, recovers peers that
+went away, frees adapters of runs released elsewhere and expires sessions. shutdown: stop the
+sweeper, stop the workers, close the task pools, deregister, close the database.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ from typing import Any
 from twinkle_server.config import ServedModel, Settings
 from twinkle_server.errors import Conflict, InvalidInput
 from twinkle_server.history import HistoryRecorder
+from twinkle_server.instance import ThisInstance
 from twinkle_server.quotas import Quotas
 from twinkle_server.requests.idempotency import IdempotencyGuard
 from twinkle_server.requests.ordering import RunSequencer
-from twinkle_server.store import idempotency as idem_records
 from twinkle_server.store import runs as run_records
 from twinkle_server.store import sessions as session_records
 from twinkle_server.store.db import Store, open_store
 from twinkle_server.store.models import TrainingRun
+from twinkle_server.store.recovery import Recovery
 from twinkle_server.store.runs import RunRoute
 from twinkle_server.tasks import TaskRunner
 from twinkle_server.workers import build_resolver, build_worker
@@ -100,6 +105,8 @@ class Runtime:
         sequencer: keeps one run's operations in arrival order.
         history: records every run's steps (``twinkle_server.history``).
         quotas: per-user quotas (adapters per model, operations at once, request rate).
+        instance: this server instance among the processes sharing the database; its id is
+            recorded on the runs, tasks and idempotency claims it holds (``twinkle_server.instance``).
     """
 
     def __init__(self, settings: Settings, store: Store, *, workers: dict[str, Any] | None = None) -> None:
@@ -107,13 +114,15 @@ class Runtime:
         self.store = store
         self.resolver = self._build_resolver(settings)
         self.workers: dict[str, Any] = workers if workers is not None else {}
-        self.tasks = TaskRunner(store, wait_window_s=settings.wait_window_s)
+        self.instance = ThisInstance(store, timeout_s=settings.instance_timeout_s)
+        self.tasks = TaskRunner(store, wait_window_s=settings.wait_window_s, instance_id=self.instance.id)
         self.idempotency = IdempotencyGuard(store, self.tasks, ttl_s=settings.idempotency_ttl_s)
         self.sequencer = RunSequencer()
         self.quotas = Quotas(settings)
         self.history = HistoryRecorder(store, flush_interval_s=settings.history_flush_interval_s)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._beater: threading.Thread | None = None
         self._started = False
         self.open_mode = False
 
@@ -136,7 +145,8 @@ class Runtime:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover from the previous process, start the workers and the session sweeper."""
+        """Register this instance, recover what gone instances left, start the workers and the
+        sweeper."""
         if self._started:
             return
         keys = check_exposure(self.settings, self.store)
@@ -148,32 +158,45 @@ class Runtime:
                 OPEN_MODE_USER,
             )
         self._started = True
-        with self.store.session() as s:
-            released = run_records.release_active_runs(s)
-            purged = idem_records.purge_idempotency(s, include_pending=True)
-        failed = self.tasks.recover()
-        if released or failed or purged:
-            logger.info(
-                "recovered from the previous process: %d runs released (continue them from a checkpoint), "
-                "%d unfinished tasks failed, %d idempotency records dropped",
-                len(released),
-                failed,
-                purged,
-            )
+        self.instance.register()
+        self.recover_gone()
         for worker in self.workers.values():
             worker.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="twinkle-session-sweeper", daemon=True)
         self._sweeper.start()
+        # Its own thread: a sweep may wait for adapters to be freed, and a late beat would make
+        # peers take this instance for gone.
+        self._beater = threading.Thread(target=self._beat_loop, name="twinkle-instance-beat", daemon=True)
+        self._beater.start()
 
     def close(self) -> None:
+        """Stop; then deregister, so that peers recover what this instance held at their next sweep
+        (its runs' adapters are gone with it), not only after the heartbeat timeout."""
         self._stop.set()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=5)
+        for thread in (self._sweeper, self._beater):
+            if thread is not None:
+                thread.join(timeout=5)
         for worker in self.workers.values():
             worker.stop(timeout=30)
         self.history.close()
         self.tasks.close(wait=False)
+        if self._started:
+            self.instance.retire()
         self.store.close()
+
+    # -- this server instance among those sharing the database ----------------------------------
+
+    @property
+    def instance_id(self) -> str:
+        """This server instance's id, recorded on the runs, tasks and claims it holds."""
+        return self.instance.id
+
+    def recover_gone(self) -> Recovery:
+        """Beat this instance, recover what gone instances held, and count the live peers'
+        operations in this process's quotas (``twinkle_server.instance``)."""
+        recovery = self.instance.beat(self.quotas.load())
+        self.quotas.set_peer_load(self.instance.peer_loads)
+        return recovery
 
     # -- models and runs ----------------------------------------------------------------------
 
@@ -197,6 +220,8 @@ class Runtime:
 
         Raises:
             Conflict: the run is released (its session ended, or the server restarted).
+            HeldElsewhere: another live server process holds the adapter (409, naming it).
+            Unavailable: the process that held it is gone and not yet recovered (503).
         """
         if run.status != "active":
             raise Conflict(
@@ -204,6 +229,8 @@ class Runtime:
                 "training run and load one of this run's checkpoints to continue",
                 details={"training_run_id": run.id, "status": run.status},
             )
+        if run.instance_id != self.instance.id:
+            raise self.instance.refusal(run)
         return self.served_model(run.base_model)[1]
 
     def release_adapters(self, runs: Iterable[tuple[str, str]], *, wait_s: float = RELEASE_WAIT_S) -> None:
@@ -225,18 +252,27 @@ class Runtime:
             logger.warning("%d adapters are still being released after %.0f s", len(pending), wait_s)
 
     def end_sessions(self, ended: list[session_records.EndedSession]) -> None:
-        """Release the adapters of runs whose sessions just ended (rows already marked)."""
+        """Release the adapters of runs whose sessions just ended (rows already marked) that this
+        instance holds; another process's adapters are freed by that process's sweeper."""
         run_ids = [run_id for item in ended for run_id in item.run_ids]
         if not run_ids:
             return
+        self.free_released(run_ids)
+
+    def free_released(self, run_ids: list[str] | None = None) -> int:
+        """Free the adapters this instance holds of runs released in the store (of ``run_ids``, or
+        all: those released by another process too); how many."""
         with self.store.session() as s:
-            pairs = [(rid, row.base_model) for rid in run_ids if (row := s.get(TrainingRun, rid)) is not None]
-        self.release_adapters(pairs)
+            pairs = run_records.take_released_runs(s, instance_id=self.instance_id, run_ids=run_ids)
+        if pairs:
+            self.release_adapters(pairs)
+        return len(pairs)
 
     # -- the session sweeper ------------------------------------------------------------------
 
     def sweep_once(self) -> int:
-        """Expire sessions past their timeout, free their adapters, purge old idempotency records."""
+        """Expire sessions past their timeout, free the adapters of runs released here or by
+        another process; how many sessions expired."""
         with self.store.session() as s:
             ended = session_records.expire_sessions(s, timeout_s=self.settings.session_timeout_s)
         if ended:
@@ -247,14 +283,21 @@ class Runtime:
                 sum(len(e.run_ids) for e in ended),
             )
         self.end_sessions(ended)
-        with self.store.session() as s:
-            idem_records.purge_idempotency(s)
+        self.free_released()
         return len(ended)
 
     def _sweep_loop(self) -> None:
         interval = max(0.2, min(self.settings.heartbeat_interval_s, self.settings.session_timeout_s / 4))
+        self._every(interval, self.sweep_once, "session sweep")
+
+    def _beat_loop(self) -> None:
+        """Beat every sixth of the timeout (recovering gone peers and purging old idempotency
+        records as it goes), so that a few late beats do not make peers take this one for gone."""
+        self._every(max(0.1, self.settings.instance_timeout_s / 6), self.recover_gone, "instance beat")
+
+    def _every(self, interval: float, step: Any, what: str) -> None:
         while not self._stop.wait(interval):
             try:
-                self.sweep_once()
+                step()
             except Exception:
-                logger.exception("session sweep failed; trying again in %.1f s", interval)
+                logger.exception("%s failed; trying again in %.1f s", what, interval)

@@ -38,6 +38,8 @@ __all__ = ["MAX_POLL_WAIT_S", "TaskFailed", "TaskRunner", "TaskView", "chain", "
 logger = logging.getLogger("twinkle_server.tasks")
 
 MAX_POLL_WAIT_S = 60.0
+ROW_POLL_INTERVAL_S = 0.25
+"""How often a long-poll of a task run by another server process reads its row again."""
 PROGRESS_WRITE_INTERVAL_S = 1.0
 """A running task's progress is written to its row at most this often (pollers in this process
 read it live; the row serves other processes and keeps the last figure after the task ends)."""
@@ -168,11 +170,16 @@ class TaskRunner:
         store: where task rows live.
         wait_window_s: how long an operation's HTTP request waits before answering 202.
         threads: size of the pool for work that is not engine work (data ops, uploads, follow-ups).
+        instance_id: the server instance recorded on the tasks (``store/instances.py``); its
+            tasks are left alone by other processes while it lives.
     """
 
-    def __init__(self, store: Store, *, wait_window_s: float, threads: int = 8) -> None:
+    def __init__(
+        self, store: Store, *, wait_window_s: float, threads: int = 8, instance_id: str | None = None
+    ) -> None:
         self.store = store
         self.wait_window_s = wait_window_s
+        self.instance_id = instance_id
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="twinkle-task")
         self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinkle-task-record")
         self._live: dict[str, _Live] = {}
@@ -182,9 +189,9 @@ class TaskRunner:
     # -- life cycle -------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Mark tasks and uploads left unfinished by a previous process as failed; how many."""
+        """Mark failed the unfinished tasks and uploads that no live server instance runs; how many."""
         with self.store.session() as s:
-            return len(task_records.fail_unfinished_tasks(s))
+            return len(task_records.fail_orphaned_tasks(s))
 
     def close(self, *, wait: bool = True) -> None:
         self.executor.shutdown(wait=wait, cancel_futures=not wait)
@@ -284,7 +291,9 @@ class TaskRunner:
         request_id: str,
     ) -> TaskView:
         with self.store.session() as s:
-            row = task_records.create_task(s, user_id=user_id, operation=operation, run_id=run_id)
+            row = task_records.create_task(
+                s, user_id=user_id, operation=operation, run_id=run_id, instance_id=self.instance_id
+            )
             if future.running():
                 row = task_records.start_task(s, task_id=row.id)
             view = _view(row)
@@ -394,12 +403,12 @@ class TaskRunner:
             return view
         with self._lock:
             live = self._live.get(task_id)
+        wait = min(max(wait_s, 0.0), MAX_POLL_WAIT_S)
         if live is None:
             # Finished since the read (its row, written before it left _live, is final now), or
-            # held by another process: read the row again rather than answer the older view, whose
-            # progress can be behind what a poll of the live task already showed.
-            return await asyncio.to_thread(self._read, task_id, user_id)
-        wait = min(max(wait_s, 0.0), MAX_POLL_WAIT_S)
+            # run by another server process: read the row again rather than answer the older view,
+            # whose progress can be behind what a poll of the live task already showed.
+            return await self._read_until_finished(task_id, user_id, wait)
         if wait > 0:
             try:
                 await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(live.future)), timeout=wait)
@@ -408,6 +417,17 @@ class TaskRunner:
             except BaseException:  # the failure is reported through the task, not raised here
                 pass
         return self._from_live(live)
+
+    async def _read_until_finished(self, task_id: str, user_id: str, wait_s: float) -> TaskView:
+        """The task's row, read again every :data:`ROW_POLL_INTERVAL_S` until it has finished or
+        ``wait_s`` has passed: a long-poll of a task that another server process runs."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            view = await asyncio.to_thread(self._read, task_id, user_id)
+            left = deadline - asyncio.get_running_loop().time()
+            if view.status in ("succeeded", "failed") or left <= 0:
+                return view
+            await asyncio.sleep(min(ROW_POLL_INTERVAL_S, left))
 
     def view_of_live(self, task_id: str) -> TaskView | None:
         """The in-process state of a task this runner holds, or None."""

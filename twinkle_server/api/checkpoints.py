@@ -335,7 +335,12 @@ class CheckpointOps(ServiceBase):
                         details={"hub": hub, "hub_model_id": hub_model_id},
                     )
                 upload = task_records.create_upload_task(
-                    s, user_id=user_id, checkpoint_id=row.id, hub=hub, hub_model_id=hub_model_id
+                    s,
+                    user_id=user_id,
+                    checkpoint_id=row.id,
+                    hub=hub,
+                    hub_model_id=hub_model_id,
+                    instance_id=self.runtime.instance_id,
                 )
                 body = _upload_body(upload, row.id)
             job = _UploadJob(

@@ -10,6 +10,7 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, iso, payload_of
 from twinkle_server.errors import CapacityExceeded, InvalidInput, NotFound, Unavailable
+from twinkle_server.quotas import Quota
 from twinkle_server.requests.idempotency import Reply
 from twinkle_server.store import checkpoints as checkpoint_records
 from twinkle_server.store import runs as run_records
@@ -85,16 +86,24 @@ class TrainingRunOps(ServiceBase):
         caller = self.caller(ctx)
         quota = self.runtime.quotas.quota_for(caller.limits)
         async with self.runtime.quotas.run_lock(user_id):
+            # Checked before the adapter is made (cheap), and again as the run is recorded, where
+            # the count and the new row are one step for every server process on the database.
             held = await self.db(self._adapters_held, user_id, served.ids)
             self.runtime.quotas.check_runs(quota, model_id=served.model_id, held=held)
-            return await self._add_run(payload, user_id, served, worker, lora)
+            return await self._add_run(payload, user_id, served, worker, lora, quota)
 
     def _adapters_held(self, user_id: str, model_ids: list[str]) -> int:
         with self.runtime.store.read_session() as s:
             return run_records.count_active_runs(s, base_model=model_ids, user_id=user_id)
 
     async def _add_run(
-        self, payload: dict[str, Any], user_id: str, served: Any, worker: Any, lora: dict[str, Any]
+        self,
+        payload: dict[str, Any],
+        user_id: str,
+        served: Any,
+        worker: Any,
+        lora: dict[str, Any],
+        quota: Quota,
     ) -> Reply:
         session_id = payload["session_id"]
 
@@ -124,6 +133,9 @@ class TrainingRunOps(ServiceBase):
 
         def record() -> dict[str, Any]:
             with self.runtime.store.session() as s:
+                run_records.lock_user_runs(s, user_id=user_id)
+                held = run_records.count_active_runs(s, base_model=served.ids, user_id=user_id)
+                self.runtime.quotas.check_runs(quota, model_id=served.model_id, held=held)
                 row = run_records.create_run(
                     s,
                     user_id=user_id,
@@ -135,6 +147,7 @@ class TrainingRunOps(ServiceBase):
                     seed=payload.get("seed"),
                     metadata=payload.get("metadata"),
                     run_id=run_id,
+                    instance_id=self.runtime.instance_id,
                 )
                 return run_body(row, None)
 

@@ -12,7 +12,8 @@ that failed with ``replica_lost`` (its engine replica died before the operation 
 so it did not take effect: ``scale/pool.py``) is run again by a retry with the same key, as a new
 operation; the other failures of a task are replayed.
 
-After a restart (``store.recover_at_startup`` / ``Runtime.start``):
+After a restart (``store.recover_orphans`` in ``Runtime.start``), or once a peer process sharing
+the database is gone (its claims only):
 
 - a claim that had no answer yet is purged, so the same POST with the same key runs again;
 - a claim answered 202 points at a task that the restart failed (``INTERRUPTED_ERROR``). Whether
@@ -74,6 +75,7 @@ class IdempotencyGuard:
         self.store = store
         self.tasks = tasks
         self.ttl_s = ttl_s
+        self.instance_id = tasks.instance_id  # claims are this server instance's, as its tasks are
         self._inflight: dict[tuple[str, str], asyncio.Future[Reply]] = {}
 
     async def once(
@@ -157,7 +159,12 @@ class IdempotencyGuard:
     def _claim(self, user_id: str, key: str, fingerprint: str) -> Reply | None:
         with self.store.session() as s:
             claim = records.claim_idempotency(
-                s, user_id=user_id, key=key, fingerprint=fingerprint, ttl_s=self.ttl_s
+                s,
+                user_id=user_id,
+                key=key,
+                fingerprint=fingerprint,
+                ttl_s=self.ttl_s,
+                instance_id=self.instance_id,
             )
             if claim.is_new:
                 return None
@@ -166,7 +173,9 @@ class IdempotencyGuard:
                 return Reply(0, None)  # in progress elsewhere
             if _lost_task(
                 s, user_id, record.status_code, record.response_body
-            ) and records.reopen_idempotency(s, user_id=user_id, key=key, status_code=202):
+            ) and records.reopen_idempotency(
+                s, user_id=user_id, key=key, status_code=202, instance_id=self.instance_id
+            ):
                 return None  # its first run did not take effect: this request runs it again
             return Reply(record.status_code, record.response_body)
 

@@ -11,7 +11,7 @@ Example::
 
     store = open_store(settings.database_url)
     with store.session() as s:
-        recover_at_startup(s)    # fail unfinished tasks, release runs, drop stale idempotency claims
+        recover_orphans(s)       # what no live server instance holds: fail tasks, release runs...
     with store.session() as s:
         user = authenticate(s, plaintext=bearer_token)        # None -> 401
         run = get_run(s, user_id=user.id, run_id=run_id)       # None -> 404
@@ -48,7 +48,7 @@ from twinkle_server.store.models import (
     User,
     utcnow,
 )
-from twinkle_server.store.recovery import Recovery, recover_at_startup
+from twinkle_server.store.recovery import Recovery, recover_orphans
 from twinkle_server.store.runs import (
     RunRoute,
     count_active_runs,
@@ -56,7 +56,7 @@ from twinkle_server.store.runs import (
     get_run,
     get_run_route,
     list_runs,
-    release_active_runs,
+    release_orphaned_runs,
     release_run,
 )
 from twinkle_server.store.sessions import (
@@ -71,7 +71,7 @@ from twinkle_server.store.sessions import (
 from twinkle_server.store.tasks import (
     create_task,
     create_upload_task,
-    fail_unfinished_tasks,
+    fail_orphaned_tasks,
     finish_task,
     finish_upload_task,
     get_task,
@@ -127,7 +127,7 @@ __all__ = [
     "create_user",
     "delete_checkpoint",
     "expire_sessions",
-    "fail_unfinished_tasks",
+    "fail_orphaned_tasks",
     "find_key_owner",
     "finish_task",
     "finish_upload_task",
@@ -154,9 +154,9 @@ __all__ = [
     "new_id",
     "open_store",
     "purge_idempotency",
-    "recover_at_startup",
-    "release_active_runs",
+    "recover_orphans",
     "release_idempotency",
+    "release_orphaned_runs",
     "release_run",
     "request_fingerprint",
     "revoke_api_key",

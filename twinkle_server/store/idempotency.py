@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from twinkle_server.errors import Conflict, InvalidInput, NotFound, Unavailable
+from twinkle_server.store.instances import orphaned
 from twinkle_server.store.models import IdempotencyRecord, utcnow
 
 __all__ = [
@@ -87,6 +88,7 @@ def claim_idempotency(
     key: str,
     fingerprint: str,
     ttl_s: float = 86400.0,
+    instance_id: str | None = None,
     now: datetime | None = None,
 ) -> IdempotencyClaim:
     """Claim ``key`` for this request, or return the record of the request that claimed it first.
@@ -95,6 +97,8 @@ def claim_idempotency(
         fingerprint: what identifies the request, e.g. ``"POST /api/v1/training_runs"`` plus a hash of
             the body; the same key with another fingerprint is refused.
         ttl_s: how long the record is kept; an expired record is replaced by a new claim.
+        instance_id: the server instance handling the request (its claim is dropped if that
+            instance goes away before answering).
 
     Raises:
         InvalidInput: the key is empty or longer than 256 characters.
@@ -108,12 +112,16 @@ def claim_idempotency(
     now = now or utcnow()
     expires_at = now + timedelta(seconds=ttl_s)
     for _attempt in range(3):
-        if _insert_if_absent(
-            s, user_id=user_id, key=key, fingerprint=fingerprint, now=now, expires_at=expires_at
-        ):
-            record = IdempotencyRecord(
-                user_id=user_id, key=key, fingerprint=fingerprint, created_at=now, expires_at=expires_at
-            )
+        values = {
+            "user_id": user_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "created_at": now,
+            "expires_at": expires_at,
+            "instance_id": instance_id,
+        }
+        if _insert_if_absent(s, values):
+            record = IdempotencyRecord(**values)
             return IdempotencyClaim(is_new=True, record=record)
         existing = _find(s, user_id, key)
         if existing is None:  # purged between the two statements: try again
@@ -132,22 +140,13 @@ def claim_idempotency(
     raise Unavailable(f"Idempotency-Key {key!r} could not be claimed; retry the request", retry_after=1.0)
 
 
-def _insert_if_absent(
-    s: Session, *, user_id: str, key: str, fingerprint: str, now: datetime, expires_at: datetime
-) -> bool:
-    """Insert a claim unless ``(user_id, key)`` has a record; whether this call inserted it. Any
-    other integrity error (an unknown user) is raised.
+def _insert_if_absent(s: Session, values: dict[str, Any]) -> bool:
+    """Insert a claim (the record's column ``values``) unless its ``(user_id, key)`` has a record;
+    whether this call inserted it. Any other integrity error (an unknown user) is raised.
 
     One ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL; elsewhere an ORM insert in
     a savepoint, whose unique-constraint failure means "already there".
     """
-    values = {
-        "user_id": user_id,
-        "key": key,
-        "fingerprint": fingerprint,
-        "created_at": now,
-        "expires_at": expires_at,
-    }
     connection = s.connection()
     statement = _CLAIMS.get(connection.dialect.name)
     if statement is not None:
@@ -156,7 +155,7 @@ def _insert_if_absent(
         with s.begin_nested():
             s.add(IdempotencyRecord(**values))
     except IntegrityError:
-        if _find(s, user_id, key) is None:
+        if _find(s, values["user_id"], values["key"]) is None:
             raise
         return False
     return True
@@ -190,10 +189,12 @@ def release_idempotency(s: Session, *, user_id: str, key: str) -> bool:
     return bool(result.rowcount)
 
 
-def reopen_idempotency(s: Session, *, user_id: str, key: str, status_code: int) -> bool:
-    """Turn the completed record of ``key`` back into an unfinished claim, so that this request runs
-    the operation again (its first run provably did not take effect). Only while the record still
-    holds ``status_code``: of two retries reopening at once, exactly one gets True."""
+def reopen_idempotency(
+    s: Session, *, user_id: str, key: str, status_code: int, instance_id: str | None = None
+) -> bool:
+    """Turn the completed record of ``key`` back into an unfinished claim of ``instance_id``, so that
+    this request runs the operation again (its first run provably did not take effect). Only while
+    the record still holds ``status_code``: of two retries reopening at once, exactly one gets True."""
     result = s.execute(
         update(IdempotencyRecord)
         .where(
@@ -201,16 +202,18 @@ def reopen_idempotency(s: Session, *, user_id: str, key: str, status_code: int) 
             IdempotencyRecord.key == key,
             IdempotencyRecord.status_code == status_code,
         )
-        .values(status_code=None, response_body=None)
+        .values(status_code=None, response_body=None, instance_id=instance_id)
     )
     return bool(result.rowcount)
 
 
-def purge_idempotency(s: Session, *, now: datetime | None = None, include_pending: bool = False) -> int:
-    """Delete expired records (and, with ``include_pending``, every unfinished claim: at start-up,
-    no request from before the restart is still running). Returns how many were deleted."""
+def purge_idempotency(s: Session, *, now: datetime | None = None, include_orphaned: bool = False) -> int:
+    """Delete expired records (and, with ``include_orphaned``, every unanswered claim that no
+    registered server instance handles: its request died with its process, so the same key may
+    run again). Returns how many were deleted."""
     condition = IdempotencyRecord.expires_at <= (now or utcnow())
-    if include_pending:
-        condition = condition | IdempotencyRecord.status_code.is_(None)
+    if include_orphaned:
+        unanswered = IdempotencyRecord.status_code.is_(None)
+        condition = condition | (unanswered & orphaned(IdempotencyRecord.instance_id))
     result = s.execute(delete(IdempotencyRecord).where(condition))
     return int(result.rowcount or 0)

@@ -12,14 +12,25 @@ database created by it is complete and is then marked as being at the latest ver
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, inspect, select, text
 
 from twinkle_server.errors import Conflict
 from twinkle_server.store.data_recipes import DataRecipe
 from twinkle_server.store.history import HistoryPoint
+from twinkle_server.store.instances import ServerInstance
 from twinkle_server.store.journal import JournalEntry, RecoverySnapshot
-from twinkle_server.store.models import ApiKeyLimits, Base, HubRepository, SchemaVersion, Task, UploadTask
+from twinkle_server.store.models import (
+    ApiKeyLimits,
+    Base,
+    HubRepository,
+    IdempotencyRecord,
+    SchemaVersion,
+    Task,
+    TrainingRun,
+    UploadTask,
+)
 from twinkle_server.store.placements import RunPlacement
 
 __all__ = ["CURRENT_VERSION", "MIGRATIONS", "Migration", "current_version", "migrate"]
@@ -43,14 +54,19 @@ def _add_hub_repositories(conn: Connection) -> None:
     HubRepository.__table__.create(conn, checkfirst=True)
 
 
+def _add_column(conn: Connection, table: Any, column: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` as the model defines it, unless the table already has it (a
+    database created by migration 1 from today's models does)."""
+    if column in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+        return
+    column_type = table.c[column].type.compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column} {column_type}"))
+
+
 def _add_task_progress(conn: Connection) -> None:
     """The ``progress`` column of tasks and upload tasks."""
     for table in (Task.__table__, UploadTask.__table__):
-        # A database created by migration 1 from today's models already has the column.
-        if "progress" in {c["name"] for c in inspect(conn).get_columns(table.name)}:
-            continue
-        column_type = table.c.progress.type.compile(dialect=conn.dialect)
-        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN progress {column_type}"))
+        _add_column(conn, table, "progress")
 
 
 def _add_run_placements(conn: Connection) -> None:
@@ -63,6 +79,18 @@ def _add_api_key_limits(conn: Connection) -> None:
 
 def _add_data_recipes(conn: Connection) -> None:
     DataRecipe.__table__.create(conn, checkfirst=True)
+
+
+def _add_server_instances(conn: Connection) -> None:
+    """Several server processes on one database: the ``server_instances`` table, and the
+    ``instance_id`` that runs, tasks, uploads and idempotency claims record (rows from before
+    have none, so the next start-up recovers them as the single process's leftovers)."""
+    ServerInstance.__table__.create(conn, checkfirst=True)
+    for model in (TrainingRun, Task, UploadTask, IdempotencyRecord):
+        _add_column(conn, model.__table__, "instance_id")
+    for index in TrainingRun.__table__.indexes:
+        if [c.name for c in index.columns] == ["instance_id"]:
+            index.create(conn, checkfirst=True)
 
 
 def _add_run_recovery_journal(conn: Connection) -> None:
@@ -79,7 +107,8 @@ MIGRATIONS: Sequence[tuple[int, Migration]] = (
     (5, _add_run_placements),
     (6, _add_api_key_limits),
     (7, _add_data_recipes),
-    (8, _add_run_recovery_journal),
+    (8, _add_server_instances),
+    (9, _add_run_recovery_journal),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

@@ -134,6 +134,9 @@ class TrainingRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)  # active|released
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The server instance whose memory holds the adapter (store/instances.py); a released run keeps
+    # it until that instance has freed the adapter, then None.
+    instance_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
 
 
 class Checkpoint(Base):
@@ -165,6 +168,8 @@ class IdempotencyRecord(Base):
     response_body: Mapped[Any | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The server instance handling the request while it is unanswered (store/instances.py).
+    instance_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Task(Base):
@@ -185,6 +190,8 @@ class Task(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     # {"done", "total", "unit", "stage"}: how far the work got (rows encoded, ops ahead in a queue).
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # The server instance running it (store/instances.py).
+    instance_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class UploadTask(Base):
@@ -205,6 +212,8 @@ class UploadTask(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     # {"done", "total", "unit": "bytes", "stage"}: how much of the adapter was published.
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # The server instance running it (store/instances.py).
+    instance_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class HubRepository(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from twinkle_server.errors import Conflict, NotFound
 from twinkle_server.store.ids import new_id
+from twinkle_server.store.instances import orphaned
 from twinkle_server.store.models import Task, UploadTask, utcnow
 from twinkle_server.store.pagination import paginate
 
@@ -23,7 +24,7 @@ __all__ = [
     "INTERRUPTED_ERROR",
     "create_task",
     "create_upload_task",
-    "fail_unfinished_tasks",
+    "fail_orphaned_tasks",
     "finish_task",
     "finish_upload_task",
     "get_task",
@@ -49,11 +50,23 @@ INTERRUPTED_ERROR = {
 
 
 def create_task(
-    s: Session, *, user_id: str, operation: str, run_id: str | None = None, now: datetime | None = None
+    s: Session,
+    *,
+    user_id: str,
+    operation: str,
+    run_id: str | None = None,
+    instance_id: str | None = None,
+    now: datetime | None = None,
 ) -> Task:
-    """A pending task; ``operation`` is the operationId (``forward_backward``...)."""
+    """A pending task; ``operation`` is the operationId (``forward_backward``...), ``instance_id``
+    the server instance running it."""
     row = Task(
-        id=new_id("task"), user_id=user_id, operation=operation, run_id=run_id, created_at=now or utcnow()
+        id=new_id("task"),
+        user_id=user_id,
+        operation=operation,
+        run_id=run_id,
+        instance_id=instance_id,
+        created_at=now or utcnow(),
     )
     s.add(row)
     s.flush()
@@ -156,15 +169,24 @@ def set_upload_progress(s: Session, *, upload_id: str, progress: dict[str, Any])
 
 
 def create_upload_task(
-    s: Session, *, user_id: str, checkpoint_id: str, hub: str, hub_model_id: str, now: datetime | None = None
+    s: Session,
+    *,
+    user_id: str,
+    checkpoint_id: str,
+    hub: str,
+    hub_model_id: str,
+    instance_id: str | None = None,
+    now: datetime | None = None,
 ) -> UploadTask:
-    """A pending upload of ``checkpoint_id`` to ``hub`` as ``hub_model_id``."""
+    """A pending upload of ``checkpoint_id`` to ``hub`` as ``hub_model_id``, run by the server
+    instance ``instance_id``."""
     row = UploadTask(
         id=new_id("upl"),
         user_id=user_id,
         checkpoint_id=checkpoint_id,
         hub=hub,
         hub_model_id=hub_model_id,
+        instance_id=instance_id,
         created_at=now or utcnow(),
     )
     s.add(row)
@@ -213,15 +235,17 @@ def finish_upload_task(
     return row
 
 
-def fail_unfinished_tasks(s: Session, *, now: datetime | None = None) -> list[str]:
-    """At start-up: mark every pending or running task and upload failed (their worker is gone).
+def fail_orphaned_tasks(s: Session, *, now: datetime | None = None) -> list[str]:
+    """Mark failed every pending or running task and upload that no registered server instance
+    runs (its process is gone, and the work with it); a live instance's tasks are left alone.
 
     They answer 503 ``unavailable`` so a client retries. Returns the ids marked.
     """
     now = now or utcnow()
     marked: list[str] = []
     for model in (Task, UploadTask):
-        for row in s.scalars(select(model).where(model.status.in_(("pending", "running")))):
+        unfinished = model.status.in_(("pending", "running"))
+        for row in s.scalars(select(model).where(unfinished, orphaned(model.instance_id))):
             row.status = "failed"
             row.error = dict(INTERRUPTED_ERROR)
             row.finished_at = now

@@ -12,7 +12,7 @@ import pytest
 from twinkle_server.requests.idempotency import IdempotencyGuard, Interrupted, Reply
 from twinkle_server.requests.statuses import status_for
 from twinkle_server.store.db import Store, open_store
-from twinkle_server.store.recovery import recover_at_startup
+from twinkle_server.store.recovery import recover_orphans
 from twinkle_server.store.users import create_user
 from twinkle_server.tasks import TaskRunner
 
@@ -32,7 +32,7 @@ def store_and_user(tmp_path: Path) -> Iterator[tuple[Store, str]]:
 def _restart(store: Store) -> tuple[TaskRunner, IdempotencyGuard]:
     """What a new process does before serving: recover the database, then a fresh guard."""
     with store.session() as s:
-        recover_at_startup(s)
+        recover_orphans(s)
     runner = TaskRunner(store, wait_window_s=0.1)
     return runner, IdempotencyGuard(store, runner, ttl_s=3600)
 

@@ -116,7 +116,7 @@ def test_expiry_purge_and_reclaim(store, users):
         assert purge_idempotency(s, now=t0 + timedelta(seconds=30)) == 1
         assert get_idempotency(s, user_id=alice.id, key="old") is None
         assert get_idempotency(s, user_id=alice.id, key="young") is not None
-        assert purge_idempotency(s, now=t0, include_pending=True) == 1
+        assert purge_idempotency(s, now=t0, include_orphaned=True) == 1
 
 
 def test_release_lets_a_retry_run_again(store, users):

@@ -14,15 +14,15 @@ from twinkle_server.store import (
     create_run,
     create_task,
     create_upload_task,
-    fail_unfinished_tasks,
+    fail_orphaned_tasks,
     finish_task,
     get_checkpoint,
     get_run,
     get_task,
     get_upload_task,
     open_store,
-    recover_at_startup,
-    release_active_runs,
+    recover_orphans,
+    release_orphaned_runs,
     start_task,
 )
 from twinkle_server.store.migrations import MIGRATIONS
@@ -49,12 +49,12 @@ def test_state_survives_reopen(db_url):
     with store.session() as s:
         claim_idempotency(s, user_id=key.user_id, key="in-flight", fingerprint="POST /x")
     with store.session() as s:
-        recovery = recover_at_startup(s)
+        recovery = recover_orphans(s)
     assert sorted(recovery.failed_task_ids) == sorted([running.id, upload.id])
     assert recovery.released_run_ids == [run.id]
     assert recovery.purged_idempotency_records == 1
     with store.session() as s:  # a second pass finds nothing left to do
-        assert fail_unfinished_tasks(s) == [] and release_active_runs(s) == []
+        assert fail_orphaned_tasks(s) == [] and release_orphaned_runs(s) == []
     with store.session() as s:
         user = authenticate(s, plaintext=plaintext)
         assert user.id == key.user_id
@@ -215,3 +215,39 @@ def test_writers_queue_and_readers_do_not_wait(db_url, store):
     with other.read_session() as r:
         assert get_user_by_name(r, name="bob") is not None
     other.close()
+
+
+def test_a_database_from_before_server_instances_is_upgraded_and_its_runs_recovered(db_url):
+    """Version 7 had no ``server_instances`` and no ``instance_id`` columns: migration 8 adds them,
+    and the single process's runs and tasks, recorded under no instance, are recovered."""
+    from sqlalchemy import create_engine, inspect
+
+    from twinkle_server.store.migrations import migrate
+
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        migrate(conn, MIGRATIONS[:7])
+    engine.dispose()
+    tables = ("training_runs", "tasks", "upload_tasks", "idempotency_records")
+    _raw(
+        db_url,
+        "DROP TABLE server_instances",
+        "DROP INDEX ix_training_runs_instance_id",
+        *(f"ALTER TABLE {table} DROP COLUMN instance_id" for table in tables),
+        "INSERT INTO users (id, name, created_at) VALUES ('usr_a', 'alice', '2026-01-01 00:00:00')",
+        "INSERT INTO training_runs (id, user_id, base_model, adapter_name, lora_config,"
+        " gradient_accumulation_steps, status, metadata, created_at) VALUES ('run_old', 'usr_a',"
+        " 'tiny', 'a', '{}', 1, 'active', '{}', '2026-01-01 00:00:00')",
+        "INSERT INTO tasks (id, user_id, operation, run_id, status, created_at) VALUES"
+        " ('task_old', 'usr_a', 'step', 'run_old', 'running', '2026-01-01 00:00:00')",
+    )
+    store = open_store(db_url)  # the upgrade
+    assert store.schema_version() == CURRENT_VERSION
+    with store.engine.connect() as conn:
+        for table in tables:
+            assert "instance_id" in [c["name"] for c in inspect(conn).get_columns(table)]
+        assert "server_instances" in inspect(conn).get_table_names()
+    with store.session() as s:
+        recovery = recover_orphans(s)
+    assert (recovery.released_run_ids, recovery.failed_task_ids) == (["run_old"], ["task_old"])
+    store.close()
