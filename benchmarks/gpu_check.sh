@@ -11,7 +11,8 @@
 #    has vllm and this project's server packages) that test runs under it. docs/gpu.md: carrying
 #    vLLM to a machine without internet.
 # - fused: 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused.
-# - packed: 0.5B shape, 4 tenants x bs8 of 64..512 tokens: plain peft, fused with rows padded, fused packed.
+# - packed: 0.5B shape, 4 tenants x bs8 of 64..512 tokens: plain peft, fused with rows padded, fused packed;
+#   and one pass of 8 tenants' rows of 60..512 tokens, padded against packed, in turns (packing.py).
 # - 7b: 7B shape, 1 tenant at bs8x1024: plain peft, the engine in-process, and through HTTP + client.
 #
 # Needs torch, transformers, peft, httpx, attrs, pytest; the HTTP rows also need the server's own
@@ -40,7 +41,8 @@ fi
 stage fused && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
     --modes peft,round-robin,fused --json "$OUT/qwen05b-4x-bs8x512.json" || status=1; }
 stage packed && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 \
-    --steps 10 --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1; }
+    --steps 10 --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1
+    python benchmarks/packing.py --model 0.5b --device cuda --lengths 512,64,200,96,300,60,128,400 || status=1; }
 stage 7b && { python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
     --modes peft,fused,http --json "$OUT/qwen7b-1x-bs8x1024.json" || status=1; }
 exit $status
