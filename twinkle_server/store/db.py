@@ -10,6 +10,8 @@ writers. PostgreSQL is used as is from its URL.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +31,30 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "twinkle_sqlite_immediate"
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database to write-ahead logging (kept in the file: a no-op once done).
+
+    The switch needs the write lock, and SQLite may answer "database is locked" at once instead of
+    waiting out the busy timeout while another connection holds it (server processes starting
+    together on a new database, one of them migrating): so it is tried again until the timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN itself (see _sqlite_begin)
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _enable_wal(cursor)
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
