@@ -198,6 +198,25 @@ def settle(client: Any, response: Any, *, timeout: float = 120.0, status: int = 
     raise AssertionError(f"task {task_id} did not finish within {timeout} s")
 
 
+def settled_json(http: httpx.Client, response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The final body of a raw HTTP request that may answer 202 on a loaded machine."""
+    if response.status_code == 202:
+        task = http.get(f"/api/v1/tasks/{response.json()['task_id']}", params={"wait": 60}).json()
+        assert task["status"] == "succeeded", task
+        return task["result"]
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 @dataclass
 class Run:
     """A session and a training run made through the API, ready for compute."""

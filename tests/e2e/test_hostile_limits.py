@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e._server import DATASET_ID, MODEL_ALIAS, ServerProcess
+from tests.e2e._server import DATASET_ID, MODEL_ALIAS, ServerProcess, process_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -40,14 +40,6 @@ def _encode_workers(server_pid: int) -> set[int]:
         if ppid == server_pid and b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
             found.add(int(entry.name))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _prepare_dataset(http: httpx.Client) -> str:
@@ -88,7 +80,7 @@ def test_num_proc_64_stays_in_budget_and_leaves_no_orphans(make_server: Any) -> 
     most = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and request.is_alive():
-        now = {pid for pid in _encode_workers(srv.process.pid) if _alive(pid)}
+        now = {pid for pid in _encode_workers(srv.process.pid) if process_alive(pid)}
         seen |= now
         most = max(most, len(now))
         if len(seen) >= 2:
@@ -99,9 +91,9 @@ def test_num_proc_64_stays_in_budget_and_leaves_no_orphans(make_server: Any) -> 
     srv.process.send_signal(sig)
     srv.process.wait(timeout=60)
     deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in seen) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in seen) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in seen), f"encode workers outlived the server ({sig.name})"
+    assert not any(process_alive(pid) for pid in seen), f"encode workers outlived the server ({sig.name})"
     request.join(timeout=30)
     http.close()
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e._server import DATASET_ID, MODEL_ALIAS, ServerProcess
+from tests.e2e._server import DATASET_ID, MODEL_ALIAS, ServerProcess, process_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -52,14 +52,6 @@ def _children(pid: int) -> set[int]:
         if ppid == pid:
             found.add(int(entry.name))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _answer(http: httpx.Client, response: httpx.Response, acked: Acknowledged) -> dict[str, Any]:
@@ -186,9 +178,9 @@ def _run_until_killed(srv: ServerProcess, key: str, trial: int) -> tuple[Acknowl
 
 def _verify(srv: ServerProcess, key: str, acked: Acknowledged, children: set[int]) -> None:
     deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    orphans = [pid for pid in children if _alive(pid)]
+    orphans = [pid for pid in children if process_alive(pid)]
     assert not orphans, f"processes of the killed server still run: {orphans}"
     http = httpx.Client(base_url=srv.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
     for run_id in {run for run, _ in acked.checkpoints}:

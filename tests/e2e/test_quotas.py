@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e._server import MODEL_ALIAS, MODEL_ID, ServerProcess, cli, create_key
+from tests.e2e._server import MODEL_ALIAS, MODEL_ID, ServerProcess, cli, create_key, settled_json
 
 pytestmark = pytest.mark.e2e
 
@@ -125,16 +125,6 @@ def test_a_preference_loss_counts_its_reference_rows_against_the_pass(server: An
         bob.post(f"{base}/set_loss", json={"loss_name": "CrossEntropyLoss"})
 
 
-def _settled(http: httpx.Client, response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    """The final body of a request that may answer 202 on a loaded machine."""
-    if response.status_code == 202:
-        task = http.get(f"/api/v1/tasks/{response.json()['task_id']}", params={"wait": 60}).json()
-        assert task["status"] == "succeeded", task
-        return task["result"]
-    assert response.status_code == status, response.text
-    return response.json()
-
-
 def _refusal(http: httpx.Client, response: httpx.Response) -> dict[str, Any]:
     """The error of a refused request: its 400 body, or the failed task's error after a 202."""
     if response.status_code == 202:
@@ -149,12 +139,14 @@ def test_dataset_add_past_max_dataset_rows_is_refused_and_changes_nothing(server
     srv, keys = server
     bob = _http(srv, keys["bob"])
     rows = [{"query": f"q{i}", "response": "r"} for i in range(12)]
-    ds = _settled(bob, bob.post("/api/v1/datasets", json={"dataset_meta": {"data": rows}}), 201)["dataset_id"]
+    ds = settled_json(bob, bob.post("/api/v1/datasets", json={"dataset_meta": {"data": rows}}), 201)[
+        "dataset_id"
+    ]
     error = _refusal(bob, bob.post(f"/api/v1/datasets/{ds}/add", json={"dataset_meta": {"data": rows}}))
     assert error["message"].startswith(
         "add_dataset would make the dataset 24 rows long, over this server's limit of 20 (max_dataset_rows)"
     )
     assert bob.get(f"/api/v1/datasets/{ds}").json()["length"] == 12
-    _settled(bob, bob.post(f"/api/v1/datasets/{ds}/add", json={"dataset_meta": {"data": rows[:8]}}))
-    mixed = _settled(bob, bob.post(f"/api/v1/datasets/{ds}/mix", json={"mode": "concatenate"}))
+    settled_json(bob, bob.post(f"/api/v1/datasets/{ds}/add", json={"dataset_meta": {"data": rows[:8]}}))
+    mixed = settled_json(bob, bob.post(f"/api/v1/datasets/{ds}/mix", json={"mode": "concatenate"}))
     assert mixed["length"] == 20

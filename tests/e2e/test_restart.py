@@ -25,6 +25,7 @@ from tests.e2e._server import (
     chat_rows,
     ok,
     settle,
+    settled_json,
     start_run,
 )
 
@@ -90,15 +91,6 @@ def test_runs_and_checkpoints_survive_a_restart(server: tuple[ServerProcess, dic
     assert loss_after == pytest.approx(loss_before, rel=1e-5)
 
 
-def _settled(http: httpx.Client, response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    if response.status_code == 202:
-        task = http.get(f"/api/v1/tasks/{response.json()['task_id']}", params={"wait": 60}).json()
-        assert task["status"] == "succeeded", task
-        return task["result"]
-    assert response.status_code == status, response.text
-    return response.json()
-
-
 def test_datasets_and_dataloaders_are_rebuilt_after_a_restart(
     server: tuple[ServerProcess, dict[str, str]],
 ) -> None:
@@ -108,7 +100,7 @@ def test_datasets_and_dataloaders_are_rebuilt_after_a_restart(
     )
     bob = httpx.Client(base_url=srv.base_url, headers={"Authorization": f"Bearer {keys['bob']}"}, timeout=120)
     meta = {"dataset_id": DATASET_ID, "data_slice": {"start": 0, "stop": 24}}
-    ds = _settled(alice, alice.post("/api/v1/datasets", json={"dataset_meta": meta}), 201)["dataset_id"]
+    ds = settled_json(alice, alice.post("/api/v1/datasets", json={"dataset_meta": meta}), 201)["dataset_id"]
     steps = [
         ("add", {"dataset_meta": {"dataset_id": DATASET_ID, "data_slice": {"start": 30, "stop": 40}}}),
         ("mix", {"mode": "interleave", "seed": 3, "probabilities": [0.5, 0.5]}),
@@ -120,26 +112,26 @@ def test_datasets_and_dataloaders_are_rebuilt_after_a_restart(
         ("encode", {}),
     ]
     for path, body in steps:
-        _settled(alice, alice.post(f"/api/v1/datasets/{ds}/{path}", json=body))
+        settled_json(alice, alice.post(f"/api/v1/datasets/{ds}/{path}", json=body))
     loader_body = {"dataset_id": ds, "batch_size": 3, "shuffle": True, "seed": 7}
-    dl = _settled(alice, alice.post("/api/v1/dataloaders", json=loader_body), 201)["dataloader_id"]
-    before = [_settled(alice, alice.get(f"/api/v1/dataloaders/{dl}/batches/{i}")) for i in (0, 2)]
-    info_before = _settled(alice, alice.get(f"/api/v1/datasets/{ds}"))
-    row_before = _settled(alice, alice.get(f"/api/v1/datasets/{ds}/rows/5"))
+    dl = settled_json(alice, alice.post("/api/v1/dataloaders", json=loader_body), 201)["dataloader_id"]
+    before = [settled_json(alice, alice.get(f"/api/v1/dataloaders/{dl}/batches/{i}")) for i in (0, 2)]
+    info_before = settled_json(alice, alice.get(f"/api/v1/datasets/{ds}"))
+    row_before = settled_json(alice, alice.get(f"/api/v1/datasets/{ds}/rows/5"))
     # a step after the loader was made changes the dataset, not the loader (it captured its rows)
     lengths = sorted(row["length"] for batch in before for row in batch["rows"])
     keep_short = {"filter_name": "MaxLengthFilter", "init_args": {"max_length": lengths[len(lengths) // 2]}}
-    _settled(alice, alice.post(f"/api/v1/datasets/{ds}/filter", json=keep_short))
-    info_filtered = _settled(alice, alice.get(f"/api/v1/datasets/{ds}"))
+    settled_json(alice, alice.post(f"/api/v1/datasets/{ds}/filter", json=keep_short))
+    info_filtered = settled_json(alice, alice.get(f"/api/v1/datasets/{ds}"))
 
     srv.restart()
 
     assert bob.get(f"/api/v1/dataloaders/{dl}/batches/0").status_code == 404  # still alice's only
     assert bob.get(f"/api/v1/datasets/{ds}").status_code == 404
-    after = [_settled(alice, alice.get(f"/api/v1/dataloaders/{dl}/batches/{i}")) for i in (0, 2)]
+    after = [settled_json(alice, alice.get(f"/api/v1/dataloaders/{dl}/batches/{i}")) for i in (0, 2)]
     assert after == before
-    assert _settled(alice, alice.get(f"/api/v1/dataloaders/{dl}/state"))["consumed_batches"] == 3
-    assert _settled(alice, alice.get(f"/api/v1/datasets/{ds}")) == info_filtered
+    assert settled_json(alice, alice.get(f"/api/v1/dataloaders/{dl}/state"))["consumed_batches"] == 3
+    assert settled_json(alice, alice.get(f"/api/v1/datasets/{ds}")) == info_filtered
     assert info_filtered["length"] != info_before["length"]
     assert alice.get(f"/api/v1/datasets/ds_{'x' * 16}").status_code == 404
     assert row_before["row"]  # the rows were real rows
