@@ -30,6 +30,7 @@ extra (fastapi, uvicorn); on a machine without them, leave them out of ``--modes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -185,6 +186,11 @@ def timed(
 
 
 def run_peft(folder: Path, batches, args: argparse.Namespace, device, dtype) -> Result:
+    return timed("peft", args, device, batches, peft_trainer(folder, args, device, dtype), together=False)
+
+
+def peft_trainer(folder: Path, args: argparse.Namespace, device, dtype) -> Callable[[int, list[dict]], float]:
+    """``step(tenant, rows) -> loss`` of plain transformers + peft: one adapter and AdamW per tenant."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -217,7 +223,7 @@ def run_peft(folder: Path, batches, args: argparse.Namespace, device, dtype) -> 
         optimizers[name].zero_grad(set_to_none=True)
         return loss.item()
 
-    return timed("peft", args, device, batches, step, together=False)
+    return step
 
 
 def _padded(rows: list[dict], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -310,6 +316,15 @@ class Server:
 
 
 def run_http(server: Server, batches, args: argparse.Namespace, device, *, together: bool) -> Result:
+    with http_trainer(server) as step:
+        result = timed("http" if together else "http-alone", args, device, batches, step, together=together)
+    print_pass_stats(result.mode, server.url)
+    return result
+
+
+@contextlib.contextmanager
+def http_trainer(server: Server) -> Iterator[Callable[[int, list[dict]], float]]:
+    """``step(tenant, rows) -> loss`` through the server: one client, user and adapter per tenant."""
     from peft import LoraConfig
 
     from twinkle_client import TwinkleClient
@@ -331,15 +346,13 @@ def run_http(server: Server, batches, args: argparse.Namespace, device, *, toget
             model.zero_grad()
             return loss
 
-        result = timed("http" if together else "http-alone", args, device, batches, step, together=together)
-        _print_pass_stats(result.mode, server.url)
-        return result
+        yield step
     finally:
         for client in clients:
             client.close()
 
 
-def _print_pass_stats(mode: str, url: str) -> None:
+def print_pass_stats(mode: str, url: str) -> None:
     """The server's pass counters (``/metrics``, open to loopback), as the engine modes print them."""
     import httpx
 

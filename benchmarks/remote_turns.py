@@ -1,0 +1,143 @@
+"""Tenants through the server, alone and at once, against plain peft: in turns, in one run.
+
+`multitenant.py` runs each mode in a process of its own, one after another, so on a shared or
+busy machine a change of load between modes moves their ratio. Here one process holds plain
+transformers + peft and the Python clients of one ``twinkle-server serve``, and every round runs
+each mode for ``--round-steps`` steps per tenant, in turns:
+
+  peft          plain peft in this process, tenants one after another;
+  http-alone    through the server and client, tenants one after another;
+  http          through the server and client, all tenants at once.
+
+Each round's ratios are taken between modes that ran seconds apart, and the median, the lowest and
+the highest over the rounds are printed (the spread is the noise). The workload and the models are
+`multitenant.py`'s.
+
+    python benchmarks/remote_turns.py --tenants 4 --batch 1 --seq 64 --rounds 6
+    python benchmarks/remote_turns.py --tenants 4 --batch 4 --seq 128 --rounds 4 --round-steps 3
+
+This is a measurement, not a test: it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+from multitenant import Server, http_trainer, model_folder, peft_trainer, print_pass_stats  # noqa: E402
+
+MODES = ("peft", "http-alone", "http")
+Step = Callable[[int, list[dict]], float]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=["tiny", "small", "0.5b", "7b"], default="small")
+    parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1, help="rows per micro-batch")
+    parser.add_argument("--seq", type=int, default=64, help="tokens per row")
+    parser.add_argument("--rounds", type=int, default=6, help="timed rounds (after one warm-up)")
+    parser.add_argument("--round-steps", type=int, default=5, help="steps per tenant per mode per round")
+    parser.add_argument("--fusion-wait-ms", type=float, default=20.0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    # What multitenant.Server and the workload read.
+    args.steps, args.min_seq, args.seed = args.round_steps, args.seq, 0
+    return args
+
+
+def tenant_batches(vocab: int, args: argparse.Namespace) -> list[list[list[dict]]]:
+    """batches[tenant][step] of random ids; every round trains on the same ``round_steps`` batches."""
+    gen = torch.Generator().manual_seed(0)
+    return [
+        [[_row(vocab, args.seq, gen) for _ in range(args.batch)] for _ in range(args.round_steps)]
+        for _ in range(args.tenants)
+    ]
+
+
+def _row(vocab: int, length: int, gen: torch.Generator) -> dict:
+    ids = torch.randint(0, vocab, (length,), generator=gen).tolist()
+    return {"input_ids": ids, "labels": [*ids[1:], -100]}
+
+
+def one_round(step: Step, batches: list[list[list[dict]]], *, together: bool) -> float:
+    """Tokens per second of every tenant's ``round_steps`` steps: one tenant after another, or all
+    at once (a thread per tenant)."""
+    errors: list[BaseException] = []
+
+    def tenant_loop(tenant: int) -> None:
+        try:
+            for rows in batches[tenant]:
+                step(tenant, rows)
+        except BaseException as exc:
+            errors.append(exc)
+
+    started = time.perf_counter()
+    if together:
+        threads = [threading.Thread(target=tenant_loop, args=(t,)) for t in range(len(batches))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for tenant in range(len(batches)):
+            tenant_loop(tenant)
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return sum(len(row["input_ids"]) for tenant in batches for rows in tenant for row in rows) / seconds
+
+
+def _spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f}x  (min {min(values):.2f}x, max {max(values):.2f}x)"
+
+
+def main() -> int:
+    args = parse_args()
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory(prefix="twinkle-turns-") as tmp:
+        folder = model_folder(args.model, Path(tmp))
+        vocab = int(json.loads((folder / "config.json").read_text())["vocab_size"])
+        batches = tenant_batches(vocab, args)
+        peft = peft_trainer(folder, args, device, torch.float32)
+        server = Server(folder, Path(tmp), args, device)
+        try:
+            with http_trainer(server) as http:
+                runs = {"peft": (peft, False), "http-alone": (http, False), "http": (http, True)}
+                figures: dict[str, list[float]] = {mode: [] for mode in MODES}
+                for _ in range(args.rounds + 1):  # the first round is a warm-up
+                    for mode, (step, together) in runs.items():
+                        figures[mode].append(one_round(step, batches, together=together))
+            print_pass_stats("http-alone and http", server.url)
+        finally:
+            server.stop()
+    figures = {mode: values[1:] for mode, values in figures.items()}
+    where = f"CPU ({os.cpu_count()} cores)" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    print(
+        f"model {args.model}  tenants {args.tenants}  batch {args.batch}x{args.seq}  {where}  "
+        f"{args.rounds} rounds of {args.round_steps} steps per tenant per mode, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'round':<8}" + "".join(f"{mode + ' tok/s':>18}" for mode in MODES))
+    for k in range(args.rounds):
+        print(f"{k + 1:<8}" + "".join(f"{figures[mode][k]:>18.0f}" for mode in MODES))
+    together = [h / a for h, a in zip(figures["http"], figures["http-alone"], strict=True)]
+    alone = [a / p for a, p in zip(figures["http-alone"], figures["peft"], strict=True)]
+    print(f"http / http-alone (tenants at once against one after another): {_spread(together)}")
+    print(f"http-alone / peft (one tenant through the server against plain peft): {_spread(alone)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
