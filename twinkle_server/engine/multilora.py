@@ -41,6 +41,7 @@ from twinkle_server.engine.recovery import RECOVERY_OPERATIONS
 from twinkle_server.engine.reference import reference_rows
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
+from twinkle_server.engine.sharding import shard_decoder
 from twinkle_server.engine.sources import SampleSources
 from twinkle_server.engine.spec import Capacity, ModelSpec
 from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound, OutOfMemory, Unavailable
@@ -85,6 +86,8 @@ class MultiLoraModel:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"ModelSpec.{field_name} must be a whole number >= 1, got {value!r}")
         loaded = load_base_model(spec, resolver=resolver)
+        if spec.shard_ranks > 1:  # this process is one rank of a sharded replica (``replica.py``)
+            shard_decoder(loaded.model, spec.shard_ranks, device_type=loaded.device.type)
         self.spec = spec
         self.tokenizer = loaded.tokenizer
         self.device = loaded.device
