@@ -81,7 +81,7 @@ class MultiLoraModel:
     OPERATIONS: frozenset[str] = frozenset({*FUSABLE_OPS, *_HANDLERS})
 
     def __init__(self, spec: ModelSpec, *, resolver: Any | None = None) -> None:
-        for field_name in ("max_loras", "max_r", "max_length"):
+        for field_name in ("max_loras", "max_r", "max_length", "shard_ranks"):
             value = getattr(spec, field_name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"ModelSpec.{field_name} must be a whole number >= 1, got {value!r}")

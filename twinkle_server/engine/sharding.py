@@ -126,6 +126,12 @@ def shard_decoder(model: torch.nn.Module, world_size: int, *, device_type: str) 
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    if not dist.is_initialized() or dist.get_world_size() != world_size:
+        joined = dist.get_world_size() if dist.is_initialized() else 0
+        raise InvalidInput(
+            f"sharding over {world_size} ranks needs a process group of {world_size} (this process is "
+            f"in one of {joined}): serve the model through replica.ShardedReplica"
+        )
     mesh = init_device_mesh(device_type, (world_size,))
     layers = _decoder_layers(model)
     for layer in layers:
