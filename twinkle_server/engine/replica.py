@@ -53,7 +53,7 @@ from twinkle_server.engine.sharding import free_port, sharded_elements
 from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.errors import InvalidInput, Unavailable
 
-__all__ = ["DEFAULT_TIMEOUT_S", "RANK0_ONLY_OPS", "ShardedReplica"]
+__all__ = ["DEFAULT_TIMEOUT_S", "RANK0_ONLY_KWARGS", "RANK0_ONLY_OPS", "ShardedReplica"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ declared broken. Every rank does the same work, so a healthy one lags by millise
 
 RANK0_ONLY_OPS = frozenset({"save", "recovery_snapshot"})
 """Operations that only read the run and write files: rank 0 writes, the other ranks skip them."""
+
+RANK0_ONLY_KWARGS = frozenset({"on_token"})
+"""Arguments only rank 0 acts on (a sample's streaming callback): not sent to the other ranks."""
 
 _POLL_S = 0.2
 
@@ -137,14 +140,14 @@ class ShardedReplica:
         if op in RANK0_ONLY_OPS:
             self._check_serving()
             return self._local.run_op(run_id, op, **kwargs)
-        return self._mirror(("run_op", run_id, op, kwargs), lambda: self._local.run_op(run_id, op, **kwargs))
+        command = ("run_op", run_id, op, _sendable(kwargs))
+        return self._mirror(command, lambda: self._local.run_op(run_id, op, **kwargs))
 
     def prepare(self, run_id: str, op: str, **kwargs: Any) -> Any:
         number = self._next_item
         self._next_item += 1
-        item = self._mirror(
-            ("prepare", number, run_id, op, kwargs), lambda: self._local.prepare(run_id, op, **kwargs)
-        )
+        command = ("prepare", number, run_id, op, _sendable(kwargs))
+        item = self._mirror(command, lambda: self._local.prepare(run_id, op, **kwargs))
         self._prepared[id(item)] = number
         return item
 
@@ -214,6 +217,9 @@ class ShardedReplica:
     def _mirror(self, command: tuple, call: Callable[[], Any]) -> Any:
         """Send ``command`` to the other ranks, make the same ``call`` here, compare the outcomes."""
         self._check_serving()
+        for follower in self._followers:  # one that died between calls is noticed before any collective
+            if not follower.process.is_alive():
+                self._break(f"rank {follower.rank} exited with code {follower.process.exitcode}")
         try:
             payload = pickle.dumps(command)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -259,6 +265,10 @@ class ShardedReplica:
             details={"cause": reason},
         )
         raise self.failure
+
+
+def _sendable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in kwargs.items() if key not in RANK0_ONLY_KWARGS}
 
 
 def _outcome(result: Any, error: BaseException | None) -> Any:
