@@ -5,9 +5,12 @@ stops with the server."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
 
@@ -56,7 +59,8 @@ def _train(base_url: str, key: str, model_id: str, batches: list[list[dict]]) ->
             norms.append(model.clip_grad_norm(1.0).grad_norm)
             model.step()
             model.zero_grad()
-        return {"losses": losses, "norms": norms, "saved": model.save("final")}
+        saved = model.save("final")
+        return {"losses": losses, "norms": norms, "saved": saved, "run_id": model.training_run_id}
     finally:
         client.close()
 
@@ -92,3 +96,31 @@ def test_a_sharded_model_trains_like_the_whole_one(make_server: Any, tiny_model_
 
     server.stop()
     assert not any(process_alive(pid) for pid in followers), "a rank outlived the server"
+
+
+@pytest.mark.slow  # a server of its own; the worker's side is in tests/unit/engine/test_replica.py
+def test_a_lost_rank_answers_503_naming_it(make_server: Any, tiny_model_dir: Path) -> None:
+    from twinkle_client import TwinkleClient
+    from twinkle_client.model import MultiLoraTransformersModel
+
+    server, keys = make_server(users=("alice",), models=_models(tiny_model_dir))
+    vocab = json.loads((tiny_model_dir / "config.json").read_text())["vocab_size"]
+    rows = _batches(vocab)[0]
+    client = TwinkleClient(server.base_url, keys["alice"])
+    try:
+        model = MultiLoraTransformersModel(SHARDED, client=client)
+        model.add_adapter_to_model("default", LORA, seed=3)
+        model.forward_backward(inputs=rows)
+        (rank,) = _ranks(server.process.pid)
+        os.kill(rank, signal.SIGKILL)
+        path = f"/api/v1/training_runs/{model.training_run_id}/forward_backward"
+        headers = {"Authorization": f"Bearer {keys['alice']}"}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60.0) as http:
+            for _ in range(2):  # the op that finds the rank gone, and every later one
+                response = http.post(path, json={"inputs": rows})
+                assert response.status_code == 503, response.text
+                assert "rank 1" in response.json()["error"]["message"]
+    finally:
+        client.close()
+    whole = _train(server.base_url, keys["alice"], MODEL_ALIAS, _batches(vocab)[:1])
+    assert whole["saved"].endswith("/weights/final")  # the server and its other model keep serving
