@@ -342,14 +342,20 @@ class ModelWorker:
         if failure is None:
             return False
         logger.error("model %r stopped serving: %s", self.model_id, failure)
+        self._fail_serving(lost=failure)
+        return True
+
+    def _fail_serving(
+        self, *, load_error: BaseException | None = None, lost: BaseException | None = None
+    ) -> None:
+        """The worker reports FAILED, and every queued op fails with the reason (503)."""
         with self._cond:
-            self._lost = failure
+            self._load_error, self._lost = load_error, lost
             self._state = WorkerState.FAILED
             dropped = self._queues.drain()
             self._cond.notify_all()
         for op in dropped:
-            _fail(op, failure)
-        return True
+            _fail(op, self._not_serving())
 
     def _load(self) -> bool:
         started = time.perf_counter()
@@ -359,13 +365,7 @@ class ModelWorker:
             capacity = model.capacity()
         except BaseException as exc:
             logger.exception("model %r failed to load", self.model_id)
-            with self._cond:
-                self._load_error = exc
-                self._state = WorkerState.FAILED
-                dropped = self._queues.drain()
-                self._cond.notify_all()
-            for op in dropped:
-                _fail(op, self._not_serving())
+            self._fail_serving(load_error=exc)
             return False
         with self._cond:
             self._model = model
