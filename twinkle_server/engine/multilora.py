@@ -160,6 +160,12 @@ class MultiLoraModel:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidInput(f"seed must be a whole number in [0, 2**63), got {seed!r}")
         config = lora_config_from_dict(lora, max_r=self.spec.max_r)
+        if self.spec.shard_ranks > 1 and getattr(config, "use_dora", False):
+            raise InvalidInput(
+                f"use_dora is not available on {self.model_id}: its base model is sharded across "
+                f"{self.spec.shard_ranks} ranks and DoRA reads whole base weights when it is created; "
+                "use plain LoRA (use_dora: false)"
+            )
         settings = lora_config_to_dict(config)  # before peft expands "all-linear" in place
         if len(self._runs) >= self.spec.max_loras:
             raise CapacityExceeded(

@@ -341,8 +341,9 @@ class ModelWorker:
         failure = getattr(self._model, "failure", None)
         if failure is None:
             return False
-        logger.error("model %r stopped serving: %s", self.model_id, failure)
-        self._fail_serving(lost=failure)
+        if self._lost is None:  # first noticed: by the op that failed with it, or after its round
+            logger.error("model %r stopped serving: %s", self.model_id, failure)
+            self._fail_serving(lost=failure)
         return True
 
     def _fail_serving(
@@ -474,6 +475,7 @@ class ModelWorker:
             self._executed += 1
             self._failed += failed
         if failed:
+            self._model_lost()  # its caller then finds the worker failed, not still ready
             op.future.set_exception(operation_error(self.model_id, op.run_id, _label(op), outcome))
         else:
             op.future.set_result(outcome)

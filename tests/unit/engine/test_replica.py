@@ -14,7 +14,7 @@ import torch
 
 from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.engine.worker import ModelWorker, WorkerState
-from twinkle_server.errors import Unavailable
+from twinkle_server.errors import InvalidInput, Unavailable
 
 pytest.importorskip("torch.distributed.fsdp")
 
@@ -79,6 +79,14 @@ def _train(worker: ModelWorker, out: Path) -> dict[str, Any]:
     _done(worker.create_run("run_c", lora={"r": 4, "lora_alpha": 8, "lora_dropout": 0.0}, seed=6))
     _done(worker.submit("run_c", "load", path=str(out / "run_a")))
     seen["loaded_eval"] = _done(worker.submit("run_c", "forward_only", inputs=_rows(9)))["loss"]
+    embedding = {"r": 4, "lora_dropout": 0.0, "target_modules": ["embed_tokens", "q_proj"]}
+    _done(worker.create_run("run_e", lora=embedding, seed=7))  # peft's own forward, not the router
+    seen["embedding"] = _done(worker.submit("run_e", "forward_backward", inputs=_rows(3)))["loss"]
+    try:
+        _done(worker.create_run("run_d", lora={"r": 4, "use_dora": True}))
+        seen["dora"] = None
+    except InvalidInput as exc:
+        seen["dora"] = str(exc)
     return seen
 
 
@@ -117,6 +125,8 @@ def test_sharded_worker_trains_like_one_process(trained: dict[int, dict[str, Any
         assert two["grad_norms"][run] == pytest.approx(one["grad_norms"][run], abs=1e-5, rel=0)
     assert two["eval"] == pytest.approx(one["eval"], abs=1e-5, rel=0)
     assert two["samples"] == one["samples"] and two["streamed"] == one["streamed"] > 0
+    assert two["embedding"] == pytest.approx(one["embedding"], abs=1e-5, rel=0)
+    assert one["dora"] is None and "use_dora is not available" in two["dora"]  # refused, clearly
     assert two["loaded_eval"] == pytest.approx(two["eval"], abs=1e-6, rel=0)  # load ran on both ranks
     for run in RUNS:
         ref, got = _adapter(one["folder"] / run), _adapter(two["folder"] / run)
