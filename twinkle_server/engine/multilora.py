@@ -264,7 +264,7 @@ class MultiLoraModel:
 
         Returns one outcome per item: its result dict, or the error that failed it. A pass that runs
         out of device memory is split in halves and run again; only an item that cannot fit alone
-        fails, with OutOfMemory.
+        fails, with OutOfMemory. On a sharded model (``shard_ranks`` > 1) the error is raised instead.
         """
         if not items:
             return []
@@ -272,7 +272,8 @@ class MultiLoraModel:
             self._run_pass(items)
             return [item.result for item in items]
         except _OOM_ERRORS:
-            pass
+            if self.spec.shard_ranks > 1:  # the other ranks ran on: halves here would meet their
+                raise  # collectives out of step (``replica.py`` stops the replica instead)
         finally:
             self.sources.frozen.unpin()  # checkpoint adapters of these items may now be evicted
         # Recovery runs outside the except block: the caught error's traceback pins the failed

@@ -23,7 +23,9 @@ holds the same runs, adapters, optimizers and random generators, and meets the s
 - Operations that only write files (``save``, ``recovery_snapshot``) run on rank 0 alone: the
   adapters are the same on every rank. ``load`` and every other operation run on all ranks.
 - Every rank answers each call with its outcome; one that fails where rank 0 succeeded (or the
-  reverse), dies, or does not answer within ``timeout_s`` of rank 0 breaks the replica: the call
+  reverse), dies, or does not answer within ``timeout_s`` of rank 0 breaks the replica, and so does
+  an error on rank 0 other than a refusal (``TwinkleError``), out of memory included, since it may
+  have left a pass with the other ranks waiting in a collective: the call
   and every later one fail with Unavailable (503) and ``failure`` says why, for the worker to stop
   serving (``ModelWorker`` then reports FAILED). A rank never waits forever: gloo and NCCL give up
   on a collective after ``timeout_s``.
@@ -51,7 +53,7 @@ from twinkle_server.engine.loading import model_folder, resolve_device
 from twinkle_server.engine.multilora import MultiLoraModel
 from twinkle_server.engine.sharding import free_port, sharded_elements
 from twinkle_server.engine.spec import ModelSpec
-from twinkle_server.errors import InvalidInput, Unavailable
+from twinkle_server.errors import InvalidInput, TwinkleError, Unavailable
 
 __all__ = ["DEFAULT_TIMEOUT_S", "RANK0_ONLY_KWARGS", "RANK0_ONLY_OPS", "ShardedReplica"]
 
@@ -233,8 +235,10 @@ class ShardedReplica:
         result: Any = None
         try:
             result = call()
-        except BaseException as exc:
+        except TwinkleError as exc:  # refused before any collective, alike on every rank
             error = exc
+        except BaseException as exc:  # possibly inside a pass: the ranks' collectives are out of step
+            self._break(f"rank 0 failed during {command[0]}: {type(exc).__name__}: {exc}")
         ours = _outcome(result, error)
         for follower in self._followers:
             theirs = self._answer(follower, command[0])

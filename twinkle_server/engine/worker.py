@@ -84,7 +84,9 @@ class ModelWorker:
         spec: the model to serve and its limits.
         resolver: passed to the model to find the weights (`twinkle_server.resolver.Resolver`).
         model_factory: builds the model on the worker thread as ``model_factory(spec, resolver=...)``;
-            `MultiLoraModel` unless given.
+            unless given, `MultiLoraModel`, or `ShardedReplica` (``replica.py``) when
+            ``spec.shard_ranks`` > 1. A model with a ``failure`` attribute that becomes set (a
+            sharded replica that lost a rank) makes the worker FAILED: its ops then get that error.
         max_queue_per_run: ops one run may have waiting; more fail with CapacityExceeded.
         fuse: run several runs' forward work in shared passes (the model's ``FUSABLE_OPS``); False
             runs every op on its own, one after another.
