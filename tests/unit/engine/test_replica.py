@@ -153,3 +153,20 @@ def test_a_lost_rank_fails_the_worker_clearly(tiny_model_dir: Path) -> None:
         assert worker.state is WorkerState.FAILED
         with pytest.raises(Unavailable, match="rank 1"):  # later ops fail at once, with the cause
             _done(worker.submit("run_a", "step"))
+
+
+def test_out_of_memory_on_rank_0_stops_the_replica_instead_of_retrying(tiny_model_dir: Path) -> None:
+    """Unsharded, a pass out of memory is retried in halves; sharded, the other ranks ran on
+    without rank 0, so the replica stops (503) rather than meet their collectives out of step."""
+    spec = ModelSpec("tiny", path=tiny_model_dir, device="cpu", dtype="float32", shard_ranks=2)
+    with ModelWorker(spec) as worker:
+        worker.wait_ready(WAIT_S)
+        _done(worker.create_run("run_a", lora={"r": 4}))
+
+        def out_of_memory(items: Any) -> None:
+            raise torch.OutOfMemoryError("injected on rank 0 only")
+
+        worker._model._local._run_pass = out_of_memory  # rank 0's own model; rank 1 runs the pass
+        with pytest.raises(Unavailable, match="rank 0 failed during run_passes: OutOfMemoryError"):
+            _done(worker.submit("run_a", "forward_backward", inputs=_rows(0)))
+        assert worker.state is WorkerState.FAILED
