@@ -40,8 +40,8 @@ import dataclasses
 import datetime
 import logging
 import multiprocessing
-import os
 import pickle
+import signal
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -70,6 +70,27 @@ RANK0_ONLY_KWARGS = frozenset({"on_token"})
 """Arguments only rank 0 acts on (a sample's streaming callback): not sent to the other ranks."""
 
 _POLL_S = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """How the ranks of one replica meet: their number, the collective backend, the rendezvous."""
+
+    ranks: int
+    backend: str
+    port: int
+    timeout_s: float
+
+    def join(self, rank: int, device: str) -> None:
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        dist.init_process_group(
+            self.backend,
+            init_method=f"tcp://127.0.0.1:{self.port}",
+            rank=rank,
+            world_size=self.ranks,
+            timeout=datetime.timedelta(seconds=self.timeout_s),
+        )
 
 
 @dataclasses.dataclass
@@ -117,10 +138,10 @@ class ShardedReplica:
         folder = model_folder(spec, resolver)
         devices, backend = _rank_devices(spec.device, ranks)
         specs = [dataclasses.replace(spec, path=folder, device=device) for device in devices]
-        port = free_port()
+        group = _Group(ranks, backend, free_port(), timeout_s)
         try:
-            self._start_followers(specs, backend, port)
-            _join_group(0, ranks, backend, port, devices[0], timeout_s)
+            self._start_followers(specs, group)
+            group.join(0, devices[0])
             self._model = MultiLoraModel(specs[0])
             for follower in self._followers:
                 started = self._answer(follower, "start-up")
@@ -199,13 +220,14 @@ class ShardedReplica:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _start_followers(self, specs: Sequence[ModelSpec], backend: str, port: int) -> None:
+    def _start_followers(self, specs: Sequence[ModelSpec], group: _Group) -> None:
         context = multiprocessing.get_context("spawn")
+        log_level = logging.getLogger().getEffectiveLevel()  # the ranks log as this process does
         for rank in range(1, len(specs)):
             ours, theirs = context.Pipe()
             process = context.Process(
                 target=_follow,
-                args=(rank, len(specs), backend, port, specs[rank], self._timeout_s, theirs),
+                args=(group, rank, specs[rank], theirs, log_level),
                 name=f"twinkle-rank{rank}-{specs[rank].model_id}",
                 daemon=True,
             )
@@ -301,25 +323,12 @@ def _rank_devices(device: str, ranks: int) -> tuple[list[str], str]:
     return [f"cuda:{base + r}" for r in range(ranks)], "nccl"
 
 
-def _join_group(rank: int, ranks: int, backend: str, port: int, device: str, timeout_s: float) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
-    dist.init_process_group(
-        backend,
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=ranks,
-        timeout=datetime.timedelta(seconds=timeout_s),
-    )
-
-
-def _follow(
-    rank: int, ranks: int, backend: str, port: int, spec: ModelSpec, timeout_s: float, conn: Any
-) -> None:
+def _follow(group: _Group, rank: int, spec: ModelSpec, conn: Any, log_level: int) -> None:
     """A follower rank: build the same model, then make each call rank 0 sends, until told to stop."""
-    logging.basicConfig(level=os.environ.get("TWINKLE_LOG_LEVEL", "WARNING"))
+    logging.basicConfig(level=log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches rank 0, which stops this rank
     try:
-        _join_group(rank, ranks, backend, port, spec.device, timeout_s)
+        group.join(rank, spec.device)
         model = MultiLoraModel(spec)
     except BaseException as exc:
         conn.send_bytes(pickle.dumps(f"failed: {type(exc).__name__}: {exc}"))
