@@ -66,7 +66,7 @@ def _train(base_url: str, key: str, model_id: str, batches: list[list[dict]]) ->
 
 
 def _ranks(pid: int) -> list[int]:
-    """The rank processes started by process ``pid`` (multiprocessing's spawned children)."""
+    """The rank processes started by process ``pid`` (``python -m twinkle_server.engine.rank``)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -74,7 +74,7 @@ def _ranks(pid: int) -> list[int]:
             argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
-        if parent == pid and "spawn_main" in argv:
+        if parent == pid and "twinkle_server.engine.rank" in argv:
             found.append(int(proc.name))
     return found
 

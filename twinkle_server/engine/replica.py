@@ -5,8 +5,9 @@ while the layer runs, so every rank must run every pass, in the same order. Rank
 engine in the server process: the worker (``worker.py``) queues, plans and fuses as always and calls
 this class where it would call ``MultiLoraModel``. Each call that changes the model or runs a pass
 (``add_run``, ``remove_run``, ``run_op``, ``prepare``, ``run_passes``) is first sent to the other
-ranks, processes started here, whose own ``MultiLoraModel`` makes the same call; every rank then
-holds the same runs, adapters, optimizers and random generators, and meets the same collectives.
+ranks, processes started here (``rank.py``, fresh interpreters), whose own ``MultiLoraModel`` makes
+the same call; every rank then holds the same runs, adapters, optimizers and random generators, and
+meets the same collectives.
 
 ::
 
@@ -25,10 +26,10 @@ holds the same runs, adapters, optimizers and random generators, and meets the s
 - Every rank answers each call with its outcome; one that fails where rank 0 succeeded (or the
   reverse), dies, or does not answer within ``timeout_s`` of rank 0 breaks the replica, and so does
   an error on rank 0 other than a refusal (``TwinkleError``), out of memory included, since it may
-  have left a pass with the other ranks waiting in a collective: the call
-  and every later one fail with Unavailable (503) and ``failure`` says why, for the worker to stop
-  serving (``ModelWorker`` then reports FAILED). A rank never waits forever: gloo and NCCL give up
-  on a collective after ``timeout_s``.
+  have left a pass with the other ranks waiting in a collective: the call and every later one fail
+  with Unavailable (503) and ``failure`` says why, for the worker to stop serving (``ModelWorker``
+  then reports FAILED). A rank never waits forever: gloo and NCCL give up on a collective after
+  ``timeout_s``.
 
 One process group per process: a server process serves at most one sharded model.
 """
@@ -40,10 +41,13 @@ import dataclasses
 import datetime
 import logging
 import multiprocessing
+import os
 import pickle
-import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
@@ -55,7 +59,14 @@ from twinkle_server.engine.sharding import free_port, sharded_elements
 from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.errors import InvalidInput, TwinkleError, Unavailable
 
-__all__ = ["DEFAULT_TIMEOUT_S", "RANK0_ONLY_KWARGS", "RANK0_ONLY_OPS", "ShardedReplica"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "RANK0_ONLY_KWARGS",
+    "RANK0_ONLY_OPS",
+    "RankGroup",
+    "ShardedReplica",
+    "outcome",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +84,7 @@ _POLL_S = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
-class _Group:
+class RankGroup:
     """How the ranks of one replica meet: their number, the collective backend, the rendezvous."""
 
     ranks: int
@@ -96,8 +107,11 @@ class _Group:
 @dataclasses.dataclass
 class _Follower:
     rank: int
-    process: Any
-    conn: Any
+    process: subprocess.Popen
+    conn: Connection
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
 
 class ShardedReplica:
@@ -138,7 +152,7 @@ class ShardedReplica:
         folder = model_folder(spec, resolver)
         devices, backend = _rank_devices(spec.device, ranks)
         specs = [dataclasses.replace(spec, path=folder, device=device) for device in devices]
-        group = _Group(ranks, backend, free_port(), timeout_s)
+        group = RankGroup(ranks, backend, free_port(), timeout_s)
         try:
             self._start_followers(specs, group)
             group.join(0, devices[0])
@@ -208,10 +222,11 @@ class ShardedReplica:
                 follower.conn.send_bytes(pickle.dumps(("close",)))
         patience = 1.0 if self.failure is not None else 10.0  # a broken rank may sit in a collective
         for follower in self._followers:
-            follower.process.join(timeout=patience)
-            if follower.process.is_alive():
+            try:
+                follower.process.wait(timeout=patience)
+            except subprocess.TimeoutExpired:
                 follower.process.terminate()
-                follower.process.join(timeout=5.0)
+                follower.process.wait(timeout=5.0)
             follower.conn.close()
         self._followers = []
         self._model = None
@@ -220,19 +235,18 @@ class ShardedReplica:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _start_followers(self, specs: Sequence[ModelSpec], group: _Group) -> None:
-        context = multiprocessing.get_context("spawn")
+    def _start_followers(self, specs: Sequence[ModelSpec], group: RankGroup) -> None:
+        """Start ranks 1..N-1 as fresh interpreters (``python -m twinkle_server.engine.rank``), each
+        given one end of a socket pair. Not multiprocessing's spawn: that imports this process's
+        main module again in the child, which reruns a user's script that has no main guard."""
         log_level = logging.getLogger().getEffectiveLevel()  # the ranks log as this process does
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # our imports
         for rank in range(1, len(specs)):
-            ours, theirs = context.Pipe()
-            process = context.Process(
-                target=_follow,
-                args=(group, rank, specs[rank], theirs, log_level),
-                name=f"twinkle-rank{rank}-{specs[rank].model_id}",
-                daemon=True,
-            )
-            process.start()
+            ours, theirs = multiprocessing.Pipe()
+            argv = [sys.executable, "-m", "twinkle_server.engine.rank", str(theirs.fileno())]
+            process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=env)
             theirs.close()
+            ours.send((group, rank, specs[rank], log_level))
             self._followers.append(_Follower(rank, process, ours))
 
     def _check_serving(self) -> None:
@@ -243,8 +257,8 @@ class ShardedReplica:
         """Send ``command`` to the other ranks, make the same ``call`` here, compare the outcomes."""
         self._check_serving()
         for follower in self._followers:  # one that died between calls is noticed before any collective
-            if not follower.process.is_alive():
-                self._break(f"rank {follower.rank} exited with code {follower.process.exitcode}")
+            if not follower.alive():
+                self._break(f"rank {follower.rank} exited with code {follower.process.returncode}")
         try:
             payload = pickle.dumps(command)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -262,7 +276,7 @@ class ShardedReplica:
             error = exc
         except BaseException as exc:  # possibly inside a pass: the ranks' collectives are out of step
             self._break(f"rank 0 failed during {command[0]}: {type(exc).__name__}: {exc}")
-        ours = _outcome(result, error)
+        ours = outcome(result, error)
         for follower in self._followers:
             theirs = self._answer(follower, command[0])
             if theirs != ours:
@@ -275,8 +289,8 @@ class ShardedReplica:
         """The follower's outcome of its last call; breaks the replica when it died or lags too long."""
         deadline = time.monotonic() + self._timeout_s
         while not follower.conn.poll(_POLL_S):
-            if not follower.process.is_alive():
-                code = follower.process.exitcode
+            if not follower.alive():
+                code = follower.process.returncode
                 self._break(f"rank {follower.rank} exited with code {code} during {what}")
             if time.monotonic() > deadline:
                 self._break(f"rank {follower.rank} did not finish {what} within {self._timeout_s:.0f}s")
@@ -298,7 +312,7 @@ def _sendable(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if key not in RANK0_ONLY_KWARGS}
 
 
-def _outcome(result: Any, error: BaseException | None) -> Any:
+def outcome(result: Any, error: BaseException | None) -> Any:
     """What ranks compare: failed or not, and for a pass which items failed."""
     if error is not None:
         return "failed"
@@ -321,51 +335,3 @@ def _rank_devices(device: str, ranks: int) -> tuple[list[str], str]:
             f"{torch.cuda.device_count()} are visible"
         )
     return [f"cuda:{base + r}" for r in range(ranks)], "nccl"
-
-
-def _follow(group: _Group, rank: int, spec: ModelSpec, conn: Any, log_level: int) -> None:
-    """A follower rank: build the same model, then make each call rank 0 sends, until told to stop."""
-    logging.basicConfig(level=log_level)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches rank 0, which stops this rank
-    try:
-        group.join(rank, spec.device)
-        model = MultiLoraModel(spec)
-    except BaseException as exc:
-        conn.send_bytes(pickle.dumps(f"failed: {type(exc).__name__}: {exc}"))
-        raise
-    conn.send_bytes(pickle.dumps("ok"))
-    prepared: dict[int, Any] = {}
-    try:
-        while True:
-            try:
-                command = pickle.loads(conn.recv_bytes())
-            except EOFError:
-                return  # rank 0 is gone
-            if command[0] == "close":
-                return
-            conn.send_bytes(pickle.dumps(_apply(model, prepared, command)))
-    finally:
-        dist.destroy_process_group()
-
-
-def _apply(model: MultiLoraModel, prepared: dict[int, Any], command: tuple) -> Any:
-    """Make rank 0's call on this rank's model; return its outcome (``_outcome``)."""
-    name, *args = command
-    result: Any = None
-    try:
-        if name == "add_run":
-            result = model.add_run(args[0], **args[1])
-        elif name == "remove_run":
-            model.remove_run(args[0])
-        elif name == "run_op":
-            result = model.run_op(args[0], args[1], **args[2])
-        elif name == "prepare":
-            prepared[args[0]] = model.prepare(args[1], args[2], **args[3])
-        elif name == "run_passes":
-            result = model.run_passes([prepared.pop(number) for number in args[0]])
-        else:
-            raise InvalidInput(f"unknown replica command {name!r}")
-    except BaseException as exc:  # rank 0 compares: the same error there keeps the ranks in step
-        logger.debug("rank call %s failed: %s", name, exc)
-        return _outcome(None, exc)
-    return _outcome(result, None)

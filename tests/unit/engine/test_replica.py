@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,25 @@ def test_out_of_memory_on_rank_0_stops_the_replica_instead_of_retrying(tiny_mode
         with pytest.raises(Unavailable, match="rank 0 failed during run_passes: OutOfMemoryError"):
             script.done(worker.submit("run_a", "forward_backward", inputs=script.rows(0)))
         assert worker.state is WorkerState.FAILED
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch twice: about 13 s on a shared CPU
+def test_a_script_without_a_main_guard_starts_its_ranks_once(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The other ranks are fresh interpreters: they never rerun the main script of rank 0's process
+    (the local face runs the engine inside a user's script, guarded or not)."""
+    marks = tmp_path / "marks.txt"
+    script_path = tmp_path / "train.py"
+    script_path.write_text(
+        "import os\n"
+        f"with open({str(marks)!r}, 'a') as f: f.write(f'{{os.getpid()}}\\n')\n"
+        "from twinkle_server.engine.replica import ShardedReplica\n"
+        "from twinkle_server.engine.spec import ModelSpec\n"
+        f"m = ShardedReplica(ModelSpec('tiny', path={str(tiny_model_dir)!r}, device='cpu', shard_ranks=2))\n"
+        "m.close()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run(
+        [sys.executable, str(script_path)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(marks.read_text().split()) == 1
