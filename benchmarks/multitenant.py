@@ -331,10 +331,28 @@ def run_http(server: Server, batches, args: argparse.Namespace, device, *, toget
             model.zero_grad()
             return loss
 
-        return timed("http" if together else "http-alone", args, device, batches, step, together=together)
+        result = timed("http" if together else "http-alone", args, device, batches, step, together=together)
+        _print_pass_stats(result.mode, server.url)
+        return result
     finally:
         for client in clients:
             client.close()
+
+
+def _print_pass_stats(mode: str, url: str) -> None:
+    """The server's pass counters (``/metrics``, open to loopback), as the engine modes print them."""
+    import httpx
+
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    counters = {}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in ("twinkle_passes_total", "twinkle_fused_ops_total"):
+            counters[name] = float(line.rsplit(" ", 1)[1])
+    passes = counters.get("twinkle_passes_total", 0)
+    if passes:
+        per_pass = counters["twinkle_fused_ops_total"] / passes
+        print(f"  {mode}: {passes:.0f} passes, {per_pass:.2f} runs per pass")
 
 
 # ----------------------------------------------------------------------------- report

@@ -54,6 +54,7 @@ def _setup(root: Path, repo: Path = REPO) -> tuple[Path, str]:
         "host": "127.0.0.1",
         "data_dir": str(root / "data"),
         "models": [{"model_id": "tiny", "path": str(model_dir), "device": "cpu", "max_loras": 4}],
+        "rate_limit_per_s": None,  # thousands of sequential calls: a latency figure, not a quota test
     }
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return config, create_key(config, "bench", repo=repo)

@@ -202,11 +202,14 @@ class Settings(_Strict):
         ge=1,
         description="Engine and data operations one user may have queued or running at once.",
     )
+    # A training loop makes five calls per micro-batch; on a GPU a small micro-batch takes tens of
+    # milliseconds, so an honest loop sends 100+ requests a second. The limit is against floods;
+    # engine work is bounded by max_tasks_per_user.
     rate_limit_per_s: float | None = Field(
-        default=50.0, gt=0, description="Requests per second one user may send on average; unset: no limit."
+        default=500.0, gt=0, description="Requests per second one user may send on average; unset: no limit."
     )
     rate_limit_burst: int = Field(
-        default=200, ge=1, description="Requests one user may send at once above the average rate."
+        default=1000, ge=1, description="Requests one user may send at once above the average rate."
     )
     encode_max_procs: int = Field(
         default=2,

@@ -64,35 +64,29 @@ def _update(engine, run_id: str) -> dict:
     }
 
 
-def _train(engine, rows, *, fused: bool) -> dict[str, list]:
-    _setup(engine)
-    history: dict[str, list] = {run_id: [] for run_id in RUNS}
-    batches = {run_id: _batches(rows, i) for i, run_id in enumerate(RUNS)}
+def _train(engine, rows, *, fused: bool, runs=RUNS, batches=None) -> dict[str, list]:
+    _setup(engine, runs)
+    history: dict[str, list] = {run_id: [] for run_id in runs}
+    batches = batches or {run_id: _batches(rows, i) for i, run_id in enumerate(runs)}
     for step in range(MICRO_STEPS):
         if fused:
             items = [
-                engine.prepare(run_id, "forward_backward", inputs=batches[run_id][step]) for run_id in RUNS
+                engine.prepare(run_id, "forward_backward", inputs=batches[run_id][step]) for run_id in runs
             ]
             assert len({item.width for item in items}) > 1, "the runs' rows must differ in width"
             results = engine.run_passes(items)
         else:
             results = [
-                engine.run_op(run_id, "forward_backward", inputs=batches[run_id][step]) for run_id in RUNS
+                engine.run_op(run_id, "forward_backward", inputs=batches[run_id][step]) for run_id in runs
             ]
-        for run_id, result in zip(RUNS, results, strict=True):
+        for run_id, result in zip(runs, results, strict=True):
             history[run_id].append((result["loss"], result["num_tokens"], _update(engine, run_id)))
     return history
 
 
-def _weights(engine, run_id: str) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in engine._runs[run_id].params}
-
-
-def test_fused_runs_train_exactly_as_alone(tiny_model_dir, sc_rows):
-    solo, fused = make_engine(tiny_model_dir), make_engine(tiny_model_dir)
-    alone = _train(solo, sc_rows, fused=False)
-    together = _train(fused, sc_rows, fused=True)
-    for run_id in RUNS:
+def _assert_same_training(alone: dict, together: dict, solo, fused, runs=RUNS) -> None:
+    """Per-step losses, token counts, grad norms, steps and the final weights agree (1e-5)."""
+    for run_id in runs:
         assert len(alone[run_id]) == MICRO_STEPS
         applied = 0
         for (loss_a, tokens_a, upd_a), (loss_b, tokens_b, upd_b) in zip(
@@ -107,14 +101,58 @@ def test_fused_runs_train_exactly_as_alone(tiny_model_dir, sc_rows):
                     run_id
                 )
             assert upd_a["step"] == upd_b["step"]
-        assert applied == MICRO_STEPS // RUNS[run_id]["accumulation"]
+        assert applied == MICRO_STEPS // runs[run_id]["accumulation"]
         for (name, a), b in zip(
             _weights(solo, run_id).items(), _weights(fused, run_id).values(), strict=True
         ):
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=f"{run_id}: {name} differs")
+
+
+def _weights(engine, run_id: str) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in engine._runs[run_id].params}
+
+
+def test_fused_runs_train_exactly_as_alone(tiny_model_dir, sc_rows):
+    solo, fused = make_engine(tiny_model_dir), make_engine(tiny_model_dir)
+    alone = _train(solo, sc_rows, fused=False)
+    together = _train(fused, sc_rows, fused=True)
+    _assert_same_training(alone, together, solo, fused)
+    for run_id in RUNS:
         metrics_a = solo.run_op(run_id, "calculate_metric")["metrics"]
         metrics_b = fused.run_op(run_id, "calculate_metric")["metrics"]
         assert metrics_b == pytest.approx(metrics_a, rel=1e-5)
+
+
+# One rank and as many rows each: their updates are one batched matmul per layer (`_stacked_update`).
+SAME_SHAPE_RUNS = {
+    f"run_{k}": {
+        "lora": {"r": 4, "lora_alpha": 4 * (k + 1), "lora_dropout": (0.0, 0.2, 0.0, 0.1)[k]},
+        "accumulation": 1 + k % 2,
+        "lr": 1e-2 / (k + 1),
+        **({"padding_side": "left"} if k == 2 else {}),
+    }
+    for k in range(4)
+}
+
+
+def test_runs_of_one_rank_and_row_count_train_as_alone_through_the_stacked_update(
+    tiny_model_dir, sc_rows, monkeypatch
+):
+    import twinkle_server.engine.batched_lora as batched_lora
+
+    stacked = []
+    update = batched_lora._stacked_update
+    monkeypatch.setattr(batched_lora, "_stacked_update", lambda *a: stacked.append(1) or update(*a))
+    batches = {
+        run_id: [sc_rows[(9 * k + 2 * step) % 60 :][:2] for step in range(MICRO_STEPS)]
+        for k, run_id in enumerate(SAME_SHAPE_RUNS)
+    }
+    solo, fused = make_engine(tiny_model_dir), make_engine(tiny_model_dir)
+    alone = _train(solo, sc_rows, fused=False, runs=SAME_SHAPE_RUNS, batches=batches)
+    assert not stacked, "a run alone has nothing to stack"
+    together = _train(fused, sc_rows, fused=True, runs=SAME_SHAPE_RUNS, batches=batches)
+    assert stacked, "equal runs in one pass take the stacked update"
+    _assert_same_training(alone, together, solo, fused, SAME_SHAPE_RUNS)
 
 
 def test_each_run_is_normalised_by_its_own_tokens(tiny_model_dir, sc_rows):

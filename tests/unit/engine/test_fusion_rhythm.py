@@ -1,0 +1,85 @@
+"""Which runs a round with forward work waits for: the last pass's, and those whose rhythm says due.
+
+Tenants that drifted out of step each take passes of their own; waiting only for the last pass's
+runs would keep them apart. Runs that keep a rhythm are waited for (briefly) too, so they fall back
+into step; a run that stopped is soon not waited for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from twinkle_server.engine import fusion
+from twinkle_server.engine.fusion import FusedPasses
+from twinkle_server.engine.planner import PassShape
+
+
+@dataclass
+class _Op:
+    run_id: str
+    name: str = "forward_backward"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> _Clock:
+    clock = _Clock()
+    monkeypatch.setattr(fusion.time, "monotonic", clock)
+    return clock
+
+
+def _pass(passes: FusedPasses, clock: _Clock, at: float, *runs: str) -> None:
+    clock.now = at
+    passes._record(PassShape(key=("forward_backward",), rows=len(runs), width=8), [_Op(r) for r in runs])
+
+
+def test_runs_out_of_step_are_waited_for_not_only_the_last_passs(clock):
+    passes = FusedPasses("m", wait_s=0.02)
+    passes._last_seconds = 0.03
+    # Three tenants that drifted apart: each pass holds one of them, in turn, every 90 ms.
+    for k, at in enumerate([0.0, 0.03, 0.06, 0.09, 0.12, 0.15]):
+        _pass(passes, clock, at, "abc"[k % 3])
+    clock.now = 0.18
+    missing, wait_s = passes.partners([_Op("a")])
+    assert missing == {"b", "c"}, "b is due too, though the last pass held only c"
+    assert wait_s == pytest.approx(0.02)
+
+
+def test_a_run_that_stopped_is_soon_not_waited_for(clock):
+    passes = FusedPasses("m", wait_s=0.02)
+    passes._last_seconds = 0.03
+    for k, at in enumerate([0.0, 0.03, 0.06, 0.09, 0.12, 0.15]):
+        _pass(passes, clock, at, "abc"[k % 3])
+    clock.now = 0.5  # b's last forward was 0.38 s ago, over twice its 90 ms rhythm
+    missing, _ = passes.partners([_Op("a")])
+    assert "b" not in missing
+    assert missing == {"c"}  # the last pass's runs are still waited for, as before
+
+
+def test_a_first_forward_sets_no_rhythm_and_old_runs_are_forgotten(clock):
+    passes = FusedPasses("m", wait_s=0.02)
+    _pass(passes, clock, 0.0, "a", "b")
+    _pass(passes, clock, 0.05, "c")
+    clock.now = 0.06
+    assert passes.partners([_Op("c")])[0] == set(), "one forward each: no rhythm yet for a or b"
+    _pass(passes, clock, 100.0, "d")
+    assert set(passes._rhythms) == {"d"}
+
+
+def test_no_wait_setting_waits_for_nobody(clock):
+    passes = FusedPasses("m", wait_s=0.0)
+    _pass(passes, clock, 0.0, "a")
+    _pass(passes, clock, 0.1, "a")
+    clock.now = 0.15
+    assert passes.partners([_Op("b")]) == (set(), 0.0)
