@@ -28,6 +28,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from multitenant import model_folder  # noqa: E402
+from packing import one_round  # noqa: E402 (the same round: a fused pass, then the steps)
 
 from twinkle_server.engine import ModelSpec, MultiLoraModel  # noqa: E402
 from twinkle_server.engine.replica import ShardedReplica  # noqa: E402
@@ -54,18 +55,6 @@ def tenant_rows(args: argparse.Namespace) -> list[list[dict]]:
             rows.append({"input_ids": ids, "labels": [*ids[1:], -100]})
         out.append(rows)
     return out
-
-
-def one_round(engine: MultiLoraModel | ShardedReplica, runs: list[str], rows: list[list[dict]]) -> float:
-    """Seconds for every tenant's forward_backward in one pass, then each tenant's step and zero_grad."""
-    started = time.perf_counter()
-    engine.run_passes(
-        [engine.prepare(r, "forward_backward", inputs=x) for r, x in zip(runs, rows, strict=True)]
-    )
-    for run in runs:
-        engine.run_op(run, "step")
-        engine.run_op(run, "zero_grad")
-    return time.perf_counter() - started
 
 
 def held_mib(engine: MultiLoraModel | ShardedReplica) -> float:
