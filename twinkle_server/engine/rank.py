@@ -31,6 +31,7 @@ def follow(conn: Connection) -> None:
     group, rank, spec, log_level = conn.recv()
     logging.basicConfig(level=log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches rank 0, which stops this rank
+    conn.send_bytes(pickle.dumps("started"))  # rank 0 joins the group only once every rank got here
     try:
         group.join(rank, spec.device)
         model = MultiLoraModel(spec)

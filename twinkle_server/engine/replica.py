@@ -155,12 +155,10 @@ class ShardedReplica:
         group = RankGroup(ranks, backend, free_port(), timeout_s)
         try:
             self._start_followers(specs, group)
+            self._expect("started", "start-up")  # each rank imported everything: joining cannot hang
             group.join(0, devices[0])
             self._model = MultiLoraModel(specs[0])
-            for follower in self._followers:
-                started = self._answer(follower, "start-up")
-                if started != "ok":
-                    raise Unavailable(f"rank {follower.rank} of {spec.model_id} did not start: {started}")
+            self._expect("ok", "loading")
         except BaseException:
             self.close()
             raise
@@ -284,6 +282,13 @@ class ShardedReplica:
         if error is not None:
             raise error
         return result
+
+    def _expect(self, answer: str, what: str) -> None:
+        """Every other rank answers ``answer`` to ``what``; Unavailable naming the first that did not."""
+        for follower in self._followers:
+            got = self._answer(follower, what)
+            if got != answer:
+                raise Unavailable(f"rank {follower.rank} failed during {what}: {got}")
 
     def _answer(self, follower: _Follower, what: str) -> Any:
         """The follower's outcome of its last call; breaks the replica when it died or lags too long."""

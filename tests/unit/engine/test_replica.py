@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,21 @@ def test_a_lost_rank_fails_the_worker_clearly(tiny_model_dir: Path) -> None:
         assert worker.state is WorkerState.FAILED
         with pytest.raises(Unavailable, match="rank 1"):  # later ops fail at once, with the cause
             script.done(worker.submit("run_a", "step"))
+
+
+def test_a_rank_that_cannot_start_fails_the_load_at_once(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 0 waits for every rank to start before it joins the group, whose rendezvous would
+    otherwise wait out its whole timeout for a rank that is gone."""
+    from twinkle_server.engine.replica import ShardedReplica
+
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the other rank's interpreter exits at once
+    spec = ModelSpec("tiny", path=tiny_model_dir, device="cpu", shard_ranks=2)
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"rank 1 (exited|is gone) .*during start-up"):
+        ShardedReplica(spec, timeout_s=60.0)
+    assert time.monotonic() - started < 30.0
 
 
 def test_out_of_memory_on_rank_0_stops_the_replica_instead_of_retrying(tiny_model_dir: Path) -> None:
