@@ -89,6 +89,12 @@ class ServedModel(_Strict):
     max_frozen_adapters: int = Field(
         default=4, ge=1, description="Checkpoints kept loaded for sampling and as DPO references."
     )
+    shard_ranks: int = Field(
+        default=1,
+        ge=1,
+        description="Processes (GPUs cuda:0..N-1, or the CPU) the decoder layers are sharded across; "
+        "1: the whole model in the server process.",
+    )
 
     @field_validator("sampler_backend")
     @classmethod
@@ -107,6 +113,14 @@ class ServedModel(_Strict):
         if not _DEVICE_RE.match(value):
             raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _check_sharding(self) -> ServedModel:
+        if self.shard_ranks > 1 and self.sampler_backend == "vllm":
+            raise ValueError("shard_ranks > 1 needs sampler_backend 'transformers' (vLLM is not sharded)")
+        if self.shard_ranks > 1 and self.device == "mps":
+            raise ValueError("shard_ranks > 1 needs CUDA devices or the CPU, not mps")
+        return self
 
     @property
     def ids(self) -> list[str]:

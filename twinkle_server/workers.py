@@ -70,6 +70,7 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         pack_rows=served.pack_rows,
         max_frozen_adapters=served.max_frozen_adapters,
         sampler_backend=served.sampler_backend,
+        shard_ranks=served.shard_ranks,
     )
     return ModelWorker(spec, resolver=resolver, fuse=served.fuse, fusion_wait_s=served.fusion_wait_ms / 1000)
 

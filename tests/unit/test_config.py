@@ -139,3 +139,13 @@ def test_the_vllm_sampler_backend_is_refused_at_start_up_where_vllm_is_missing(t
         load_settings(_write(tmp_path, text.format("vllm")), env={})
     with pytest.raises(InvalidInput, match="sampler_backend"):
         load_settings(_write(tmp_path, text.format("tensorrt")), env={})
+
+
+def test_shard_ranks_is_checked_at_start_up(tmp_path):
+    text = "models:\n  - model_id: a\n    device: {}\n    shard_ranks: {}\n"
+    assert load_settings(_write(tmp_path, text.format("cpu", 2)), env={}).models[0].shard_ranks == 2
+    assert load_settings(_write(tmp_path, "models:\n  - model_id: a\n"), env={}).models[0].shard_ranks == 1
+    with pytest.raises(InvalidInput, match="shard_ranks"):
+        load_settings(_write(tmp_path, text.format("cpu", 0)), env={})
+    with pytest.raises(InvalidInput, match="not mps"):
+        load_settings(_write(tmp_path, text.format("mps", 2)), env={})

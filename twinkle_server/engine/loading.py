@@ -16,7 +16,7 @@ import torch
 from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.errors import InvalidInput, NotFound
 
-__all__ = ["LoadedModel", "load_base_model", "resolve_device", "resolve_dtype"]
+__all__ = ["LoadedModel", "load_base_model", "model_folder", "resolve_device", "resolve_dtype"]
 
 _DTYPES = {
     "bfloat16": torch.bfloat16,
@@ -68,7 +68,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         ) from None
 
 
-def _model_folder(spec: ModelSpec, resolver: Any | None) -> Path:
+def model_folder(spec: ModelSpec, resolver: Any | None) -> Path:
+    """The folder of ``spec``'s weights: ``spec.path``, or what the resolver makes of it or the id."""
     if resolver is not None:
         return Path(resolver.resolve_model(str(spec.path or spec.model_id)))
     if spec.path is None:
@@ -123,7 +124,7 @@ def load_base_model(spec: ModelSpec, *, resolver: Any | None = None) -> LoadedMo
     """
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
-    folder = _model_folder(spec, resolver)
+    folder = model_folder(spec, resolver)
     if not (folder / "config.json").is_file():
         raise NotFound(f"model folder {folder} has no config.json; put the model's files there")
     config = json.loads((folder / "config.json").read_text())

@@ -41,6 +41,7 @@ from twinkle_server.engine.recovery import RECOVERY_OPERATIONS
 from twinkle_server.engine.reference import reference_rows
 from twinkle_server.engine.run import RunState
 from twinkle_server.engine.sampling import sample
+from twinkle_server.engine.sharding import shard_decoder
 from twinkle_server.engine.sources import SampleSources
 from twinkle_server.engine.spec import Capacity, ModelSpec
 from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound, OutOfMemory, Unavailable
@@ -80,11 +81,13 @@ class MultiLoraModel:
     OPERATIONS: frozenset[str] = frozenset({*FUSABLE_OPS, *_HANDLERS})
 
     def __init__(self, spec: ModelSpec, *, resolver: Any | None = None) -> None:
-        for field_name in ("max_loras", "max_r", "max_length"):
+        for field_name in ("max_loras", "max_r", "max_length", "shard_ranks"):
             value = getattr(spec, field_name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"ModelSpec.{field_name} must be a whole number >= 1, got {value!r}")
         loaded = load_base_model(spec, resolver=resolver)
+        if spec.shard_ranks > 1:  # this process is one rank of a sharded replica (``replica.py``)
+            shard_decoder(loaded.model, spec.shard_ranks, device_type=loaded.device.type)
         self.spec = spec
         self.tokenizer = loaded.tokenizer
         self.device = loaded.device
@@ -157,6 +160,12 @@ class MultiLoraModel:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidInput(f"seed must be a whole number in [0, 2**63), got {seed!r}")
         config = lora_config_from_dict(lora, max_r=self.spec.max_r)
+        if self.spec.shard_ranks > 1 and getattr(config, "use_dora", False):
+            raise InvalidInput(
+                f"use_dora is not available on {self.model_id}: its base model is sharded across "
+                f"{self.spec.shard_ranks} ranks and DoRA reads whole base weights when it is created; "
+                "use plain LoRA (use_dora: false)"
+            )
         settings = lora_config_to_dict(config)  # before peft expands "all-linear" in place
         if len(self._runs) >= self.spec.max_loras:
             raise CapacityExceeded(
@@ -255,7 +264,7 @@ class MultiLoraModel:
 
         Returns one outcome per item: its result dict, or the error that failed it. A pass that runs
         out of device memory is split in halves and run again; only an item that cannot fit alone
-        fails, with OutOfMemory.
+        fails, with OutOfMemory. On a sharded model (``shard_ranks`` > 1) the error is raised instead.
         """
         if not items:
             return []
@@ -263,7 +272,8 @@ class MultiLoraModel:
             self._run_pass(items)
             return [item.result for item in items]
         except _OOM_ERRORS:
-            pass
+            if self.spec.shard_ranks > 1:  # the other ranks ran on: halves here would meet their
+                raise  # collectives out of step (``replica.py`` stops the replica instead)
         finally:
             self.sources.frozen.unpin()  # checkpoint adapters of these items may now be evicted
         # Recovery runs outside the except block: the caught error's traceback pins the failed

@@ -13,10 +13,14 @@ loss, up to floating-point summation order. A rank left without rows runs one ro
 tokens, because every rank must take part in each layer's all-gather.
 
 Every rank runs the same calls in the same order (SPMD): whoever drives rank 0 drives the others
-the same way (``run_ranks`` below for tests and benchmarks). Kept apart from the single-process
-engine (``multilora.py``, ``worker.py``), which it does not change. LoRA dropout draws its noise
-per rank, so runs with dropout match one process in distribution only; without dropout they match
-to floating-point noise.
+the same way (``run_ranks`` below for tests and benchmarks). LoRA dropout draws its noise per rank,
+so runs with dropout match one process in distribution only; without dropout they match to
+floating-point noise.
+
+Two layouts live here. ``ShardedLoraTrainer`` with ``shard_model``: one adapter, sharded with the
+base, rows split across the ranks. ``shard_decoder``: the serving engine's (``replica.py``), where
+many runs' adapters come and go after loading, so only the frozen decoder layers are sharded and
+every rank runs whole passes.
 """
 
 from __future__ import annotations
@@ -37,7 +41,16 @@ from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwa
 from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.errors import InvalidInput
 
-__all__ = ["ADAPTER", "ShardedLoraTrainer", "ShardingSpec", "run_ranks", "shard_model"]
+__all__ = [
+    "ADAPTER",
+    "ShardedLoraTrainer",
+    "ShardingSpec",
+    "free_port",
+    "run_ranks",
+    "shard_decoder",
+    "shard_model",
+    "sharded_elements",
+]
 
 ADAPTER = "default"
 _IGNORE = -100
@@ -97,6 +110,46 @@ def shard_model(model: torch.nn.Module, spec: ShardingSpec) -> torch.nn.Module:
             module.set_gradient_divide_factor(1.0)  # sum the ranks' gradients (see the module doc)
             module.set_force_sum_reduction_for_comms(True)  # plain SUM: gloo has no pre-scaled sum
     return model
+
+
+def shard_decoder(model: torch.nn.Module, world_size: int, *, device_type: str) -> None:
+    """Shard a served base model's decoder layers across the process group's ``world_size`` ranks.
+
+    The layout of the serving engine (``replica.py``), unlike ``shard_model``'s: adapters come and
+    go after loading, so none is managed by FSDP; the base is frozen, so no gradient is reduced.
+    Each decoder layer is a unit (gathered while it runs, freed after); the decoder that holds them
+    is the root, with its own weights (embeddings, final norm) left whole, as is the output head:
+    they stay plain tensors on every rank (tied weights stay tied) and are a small share of a large
+    model. The engine calls the decoder and the head apart (``passes.py``), so neither may hold
+    weights that only the outer model's forward would gather.
+    """
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    if not dist.is_initialized() or dist.get_world_size() != world_size:
+        joined = dist.get_world_size() if dist.is_initialized() else 0
+        raise InvalidInput(
+            f"sharding over {world_size} ranks needs a process group of {world_size} (this process is "
+            f"in one of {joined}): serve the model through replica.ShardedReplica"
+        )
+    mesh = init_device_mesh(device_type, (world_size,))
+    layers = _decoder_layers(model)
+    for layer in layers:
+        fully_shard(layer, mesh=mesh, reshard_after_forward=True)
+    decoder = model.base_model if hasattr(model, "base_model") else model
+    inside = {id(p) for layer in layers for p in layer.parameters()}
+    whole = {p for p in decoder.parameters() if id(p) not in inside}
+    fully_shard(decoder, mesh=mesh, reshard_after_forward=True, ignored_params=whole)
+
+
+def sharded_elements(model: torch.nn.Module) -> tuple[int, int]:
+    """(elements of the sharded weights this rank holds, elements of the sharded weights in all)."""
+    held = total = 0
+    for param in model.parameters():
+        if hasattr(param, "to_local"):
+            held += param.to_local().numel()
+            total += param.numel()
+    return held, total
 
 
 def _pad(rows: Sequence[Mapping[str, Any]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -236,7 +289,7 @@ class ShardedLoraTrainer:
         return total
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -259,4 +312,4 @@ def run_ranks(world_size: int, fn: Callable[..., Any], *args: Any, backend: str 
     module-level function), and reports results through files or queues it is given."""
     import torch.multiprocessing as mp
 
-    mp.spawn(_rank_main, args=(world_size, backend, _free_port(), fn, args), nprocs=world_size, join=True)
+    mp.spawn(_rank_main, args=(world_size, backend, free_port(), fn, args), nprocs=world_size, join=True)

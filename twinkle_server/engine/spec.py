@@ -38,6 +38,9 @@ class ModelSpec:
             counted apart from ``max_loras``); the least recently used is evicted past this.
         sampler_backend: who decodes ``sample``: ``transformers`` (the routed pass, any device) or
             ``vllm`` (``vllm_sampler.py``, a GPU machine with vLLM installed).
+        shard_ranks: processes (devices) the base model's decoder layers are sharded across with
+            FSDP2 (``replica.py``); 1 keeps the whole model in this process. With N, rank r uses
+            ``cuda:r`` on a CUDA machine (gloo on the CPU), and each rank holds 1/N of the layers.
     """
 
     model_id: str
@@ -54,6 +57,7 @@ class ModelSpec:
     pack_rows: bool = True
     max_frozen_adapters: int = 4
     sampler_backend: str = "transformers"
+    shard_ranks: int = 1
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,9 @@ class ModelWorker:
         spec: the model to serve and its limits.
         resolver: passed to the model to find the weights (`twinkle_server.resolver.Resolver`).
         model_factory: builds the model on the worker thread as ``model_factory(spec, resolver=...)``;
-            `MultiLoraModel` unless given.
+            unless given, `MultiLoraModel`, or `ShardedReplica` (``replica.py``) when
+            ``spec.shard_ranks`` > 1. A model with a ``failure`` attribute that becomes set (a
+            sharded replica that lost a rank) makes the worker FAILED: its ops then get that error.
         max_queue_per_run: ops one run may have waiting; more fail with CapacityExceeded.
         fuse: run several runs' forward work in shared passes (the model's ``FUSABLE_OPS``); False
             runs every op on its own, one after another.
@@ -122,6 +124,7 @@ class ModelWorker:
         self._queues = RunQueues(max_queue_per_run)
         self._state = WorkerState.NEW
         self._load_error: BaseException | None = None
+        self._lost: BaseException | None = None  # why a loaded model stopped serving (``failure``)
         self._stop_requested = False
         self._model: Any = None
         self._capacity: Capacity | None = None
@@ -166,7 +169,7 @@ class ModelWorker:
             if not ready:
                 raise Unavailable(f"model {self.model_id!r} is still loading", retry_after=5.0)
             if self._state is not WorkerState.READY:
-                raise not_serving(self._state, self.model_id, self._load_error)
+                raise self._not_serving()
 
     def stop(self, timeout: float | None = None) -> None:
         """Shut down: the op already running finishes, every op not yet started fails.
@@ -201,7 +204,7 @@ class ModelWorker:
         """The model's tokenizer; Unavailable until the model is loaded."""
         model = self._model
         if self._state is not WorkerState.READY or model is None:
-            raise not_serving(self._state, self.model_id, self._load_error)
+            raise self._not_serving()
         return model.tokenizer
 
     @property
@@ -299,7 +302,7 @@ class ModelWorker:
             if self._stop_requested:
                 return _failed_future(shutting_down(self.model_id))
             if self._state is WorkerState.FAILED:
-                return _failed_future(not_serving(self._state, self.model_id, self._load_error))
+                return _failed_future(self._not_serving())
             if owner is not None:
                 self._queues.set_owner(op.run_id, owner, replace=replace)
             try:
@@ -313,15 +316,14 @@ class ModelWorker:
 
     def _operations(self) -> frozenset[str] | None:
         """The op names the model accepts, when it declares them (checked before queueing)."""
-        source = self._model if self._model is not None else self._factory
-        if source is None:
-            from twinkle_server.engine.multilora import MultiLoraModel
-
-            source = MultiLoraModel
+        source = self._model if self._model is not None else self._factory or _default_factory(self._spec)
         accepted = getattr(source, "OPERATIONS", None)
         return frozenset(accepted) if accepted is not None else None
 
     # ------------------------------------------------------------------ the worker thread
+
+    def _not_serving(self) -> BaseException:
+        return self._lost or not_serving(self._state, self.model_id, self._load_error)
 
     def _main(self) -> None:
         if not self._load():
@@ -331,27 +333,42 @@ class ModelWorker:
             if ops is None:
                 break
             self._execute_round(ops)
+            if self._model_lost():
+                break
         self._unload()
+
+    def _model_lost(self) -> bool:
+        """A model that can break while serving (a sharded replica that lost a rank) sets its
+        ``failure``: the worker then fails, and every queued or later op gets that error (503)."""
+        failure = getattr(self._model, "failure", None)
+        if failure is None:
+            return False
+        if self._lost is None:  # first noticed: by the op that failed with it, or after its round
+            logger.error("model %r stopped serving: %s", self.model_id, failure)
+            self._fail_serving(lost=failure)
+        return True
+
+    def _fail_serving(
+        self, *, load_error: BaseException | None = None, lost: BaseException | None = None
+    ) -> None:
+        """The worker reports FAILED, and every queued op fails with the reason (503)."""
+        with self._cond:
+            self._load_error, self._lost = load_error, lost
+            self._state = WorkerState.FAILED
+            dropped = self._queues.drain()
+            self._cond.notify_all()
+        for op in dropped:
+            _fail(op, self._not_serving())
 
     def _load(self) -> bool:
         started = time.perf_counter()
         try:
-            factory = self._factory
-            if factory is None:
-                from twinkle_server.engine.multilora import MultiLoraModel
-
-                factory = MultiLoraModel
+            factory = self._factory or _default_factory(self._spec)
             model = factory(self._spec, resolver=self._resolver)
             capacity = model.capacity()
         except BaseException as exc:
             logger.exception("model %r failed to load", self.model_id)
-            with self._cond:
-                self._load_error = exc
-                self._state = WorkerState.FAILED
-                dropped = self._queues.drain()
-                self._cond.notify_all()
-            for op in dropped:
-                _fail(op, not_serving(self._state, self.model_id, self._load_error))
+            self._fail_serving(load_error=exc)
             return False
         with self._cond:
             self._model = model
@@ -362,10 +379,15 @@ class ModelWorker:
         return True
 
     def _unload(self) -> None:
+        model = self._model
         with self._cond:
             self._model = None
-            self._state = WorkerState.STOPPED
+            if self._state is not WorkerState.FAILED:
+                self._state = WorkerState.STOPPED
             self._cond.notify_all()
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()  # a sharded replica stops its other ranks
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -455,6 +477,7 @@ class ModelWorker:
             self._executed += 1
             self._failed += failed
         if failed:
+            self._model_lost()  # its caller then finds the worker failed, not still ready
             op.future.set_exception(operation_error(self.model_id, op.run_id, _label(op), outcome))
         else:
             op.future.set_result(outcome)
@@ -470,6 +493,17 @@ class ModelWorker:
             return None
         finally:
             self._capacity = model.capacity()
+
+
+def _default_factory(spec: ModelSpec) -> Callable[..., Any]:
+    """``MultiLoraModel``, or its sharded replica when the spec spreads the model over processes."""
+    if getattr(spec, "shard_ranks", 1) > 1:
+        from twinkle_server.engine.replica import ShardedReplica
+
+        return ShardedReplica
+    from twinkle_server.engine.multilora import MultiLoraModel
+
+    return MultiLoraModel
 
 
 def _label(op: QueuedOp) -> str:
