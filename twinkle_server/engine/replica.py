@@ -244,8 +244,11 @@ class ShardedReplica:
             argv = [sys.executable, "-m", "twinkle_server.engine.rank", str(theirs.fileno())]
             process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=env)
             theirs.close()
-            ours.send((group, rank, specs[rank], log_level))
             self._followers.append(_Follower(rank, process, ours))
+            try:
+                ours.send((group, rank, specs[rank], log_level))
+            except OSError as exc:  # its interpreter already exited: the pipe is closed
+                raise Unavailable(f"rank {rank} is gone during start-up ({exc})") from exc
 
     def _check_serving(self) -> None:
         if self.failure is not None:
