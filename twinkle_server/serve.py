@@ -48,7 +48,7 @@ def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
     """
     import uvicorn
 
-    from twinkle_server.api.http_protocol import MAX_HEAD_BYTES, TwinkleH11Protocol
+    from twinkle_server.api.http_protocol import TwinkleHttpToolsProtocol
     from twinkle_server.app import create_app
     from twinkle_server.runtime import check_exposure
 
@@ -66,8 +66,7 @@ def build_uvicorn_server(settings: Settings, *, log_level: str = "info"):
         # JSON logs: the app writes its own access lines (with request ids), uvicorn none.
         access_log=settings.access_log and not json_lines,
         log_config=None if json_lines else uvicorn.config.LOGGING_CONFIG,
-        http=TwinkleH11Protocol,
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        http=TwinkleHttpToolsProtocol,
     )
     return uvicorn.Server(config)
 
