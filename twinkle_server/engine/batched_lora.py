@@ -29,6 +29,8 @@ import torch
 from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
 
+from twinkle_server.engine.adapter_shards import full
+
 __all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "RowPacking", "Segment", "install_router", "routable"]
 
 BASE_ADAPTER = ""
@@ -166,7 +168,18 @@ def _update(module: LoraLinear, segment: Segment, x: torch.Tensor) -> torch.Tens
     p = float(getattr(module.lora_dropout[name], "p", 0.0))
     if module.training and p > 0.0:
         rows = rows * _dropout_mask(rows, segment, p)
-    return lora_b(lora_a(rows)) * module.scaling[name]
+    return _low_rank(lora_a, lora_b, rows) * module.scaling[name]
+
+
+def _low_rank(lora_a: torch.nn.Linear, lora_b: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``lora_b(lora_a(x))``, with the weights of a run sharded across ranks gathered first
+    (``adapter_shards.py``); a plain adapter's weights are used as they are."""
+    return _linear(lora_b, _linear(lora_a, x))
+
+
+def _linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    bias = full(layer.bias) if layer.bias is not None else None
+    return torch.nn.functional.linear(x, full(layer.weight), bias)
 
 
 def _stackable(module: LoraLinear, plan: PassPlan, x: torch.Tensor) -> bool:
@@ -188,8 +201,8 @@ def _stacked_update(module: LoraLinear, plan: PassPlan, x: torch.Tensor) -> torc
     """Every segment's update at once: ``x`` seen as (runs, tokens, features) times each run's
     stacked A and B. The same numbers as `_update` per segment, in a few kernels per layer."""
     names = [segment.run_id for segment in plan.segments]
-    weight_a = torch.stack([module.lora_A[name].weight for name in names])  # (runs, r, in)
-    weight_b = torch.stack([module.lora_B[name].weight for name in names])  # (runs, out, r)
+    weight_a = torch.stack([full(module.lora_A[name].weight) for name in names])  # (runs, r, in)
+    weight_b = torch.stack([full(module.lora_B[name].weight) for name in names])  # (runs, out, r)
     runs = len(names)
     tokens = module._cast_input_dtype(x, weight_a.dtype).reshape(runs, -1, x.shape[-1])
     if module.training:
@@ -248,7 +261,7 @@ def _packed_update(module: LoraLinear, segment: Segment, tokens: torch.Tensor) -
     p = float(getattr(module.lora_dropout[name], "p", 0.0))
     if module.training and p > 0.0:
         tokens = tokens * _packed_dropout_mask(tokens, segment, segment.packing, p)
-    return lora_b(lora_a(tokens)) * module.scaling[name]
+    return _low_rank(lora_a, lora_b, tokens) * module.scaling[name]
 
 
 def _packed_dropout_mask(

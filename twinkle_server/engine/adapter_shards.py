@@ -1,0 +1,107 @@
+"""A run's adapter sharded across the ranks of a sharded replica: each rank keeps 1/N of it.
+
+Why this layout, not FSDP units: every rank of a sharded replica runs the whole pass, the same rows
+(``replica.py``), so every rank computes the same full gradient for each adapter weight. Each
+weight is therefore a DTensor sharded on dim 0 (rank r keeps rows r/N of it), gathered (one
+all-gather) where the routed layer uses it (``batched_lora.py``). The gather's backward keeps this
+rank's slice of the full gradient, with no communication: summing or averaging N equal gradients
+would only cost a reduce-scatter to give the same slice. Gradients are then sharded like their
+weights, and so is the optimizer state (built over the sharded parameters, it steps each rank's
+slice): the numbers are those of one process, elementwise, and the grad norm is the one reduction.
+
+Files stay those of one process: ``full`` gathers a tensor for saving (a collective: every rank
+calls it), and ``shard_like`` cuts a loaded full tensor to this rank's slice, with no traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from peft.tuners.lora import LoraLayer
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.tensor import DTensor, Shard, distribute_tensor
+
+__all__ = [
+    "full",
+    "full_optimizer_state",
+    "shard_elements",
+    "shard_like",
+    "shard_optimizer_state",
+    "shard_run",
+]
+
+_SHARDED_PARTS = ("lora_A", "lora_B")
+"""The per-adapter modules of a LoRA linear layer; only runs the routed layer serves are sharded
+(``MultiLoraModel.add_run`` refuses the others on a sharded model)."""
+
+
+def shard_run(model: torch.nn.Module, run_id: str, mesh: DeviceMesh) -> None:
+    """Replace every parameter of ``run_id``'s adapter by its dim-0 shard on ``mesh``.
+
+    Every rank holds the same freshly drawn weights (same seed), so each cuts its own slice
+    locally (``src_data_rank=None``): no traffic.
+    """
+    for module in model.modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        for attr in _SHARDED_PARTS:
+            holder = getattr(module, attr)
+            if run_id not in holder:
+                continue
+            part = holder[run_id]
+            for name, param in list(part.named_parameters(recurse=False)):
+                sharded = distribute_tensor(param.detach(), mesh, [Shard(0)], src_data_rank=None)
+                setattr(part, name, torch.nn.Parameter(sharded, requires_grad=param.requires_grad))
+
+
+def full(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor: gathered from every rank when it is sharded (a collective), else itself.
+
+    Differentiable: the gather's backward keeps this rank's slice of the (equal) full gradient.
+    """
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
+def shard_like(value: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """``value`` (a whole tensor shaped like ``param``) laid out as ``param`` is: this rank's slice
+    of it when ``param`` is sharded, else ``value`` itself."""
+    if not isinstance(param, DTensor):
+        return value
+    return distribute_tensor(value, param.device_mesh, param.placements, src_data_rank=None)
+
+
+def full_optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``optimizer.state_dict()`` with every sharded state tensor gathered whole (a collective):
+    what one process would save."""
+    saved = optimizer.state_dict()
+    state = {
+        index: {key: full(value) for key, value in entry.items()} for index, entry in saved["state"].items()
+    }
+    return {**saved, "state": state}
+
+
+def shard_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """After ``load_state_dict`` of a whole state: cut each state tensor shaped like its parameter to
+    the parameter's layout (scalars such as AdamW's ``step`` stay as they are)."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            entry: dict[str, Any] = optimizer.state.get(param, {})
+            for key, value in entry.items():
+                if isinstance(param, DTensor) and _whole_like(value, param):
+                    entry[key] = shard_like(value, param)
+
+
+def shard_elements(params: Mapping[str, torch.Tensor] | list[tuple[str, torch.Tensor]]) -> tuple[int, int]:
+    """(elements this rank holds, elements in all) of ``params`` (name, tensor pairs or a mapping)."""
+    pairs = params.items() if isinstance(params, Mapping) else params
+    held = total = 0
+    for _, tensor in pairs:
+        held += tensor.to_local().numel() if isinstance(tensor, DTensor) else tensor.numel()
+        total += tensor.numel()
+    return held, total
+
+
+def _whole_like(value: Any, param: DTensor) -> bool:
+    return isinstance(value, torch.Tensor) and not isinstance(value, DTensor) and value.shape == param.shape
