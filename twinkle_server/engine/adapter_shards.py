@@ -15,10 +15,12 @@ calls it), and ``shard_like`` cuts a loaded full tensor to this rank's slice, wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from peft.tuners.lora import LoraLayer
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import DTensor, Shard, distribute_tensor
@@ -26,6 +28,7 @@ from torch.distributed.tensor import DTensor, Shard, distribute_tensor
 __all__ = [
     "full",
     "full_optimizer_state",
+    "gather_whole",
     "shard_elements",
     "shard_like",
     "shard_optimizer_state",
@@ -62,6 +65,62 @@ def full(tensor: torch.Tensor) -> torch.Tensor:
     Differentiable: the gather's backward keeps this rank's slice of the (equal) full gradient.
     """
     return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
+def gather_whole(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The whole of each of ``params`` (DTensors sharded on dim 0 over one mesh) in one all-gather,
+    where ``full`` takes one per tensor: what the routed layer uses for a pass's runs (a
+    collective: every rank calls it with the same parameters, in the same order).
+
+    Differentiable like ``full``: each whole tensor's gradient comes back as this rank's slice.
+    """
+    whole: dict[int, torch.Tensor] = {}
+    for dtype in dict.fromkeys(param.dtype for param in params):  # one buffer holds one dtype
+        group = [param for param in params if param.dtype == dtype]
+        mesh = group[0].device_mesh
+        locals_ = [param.to_local() for param in group]  # their gradients come back sharded like them
+        shapes = [tuple(param.shape) for param in group]
+        gathered = _GatherShards.apply(mesh.get_group(), mesh.get_local_rank(), shapes, *locals_)
+        whole.update(zip(map(id, group), gathered, strict=True))
+    return [whole[id(param)] for param in params]
+
+
+class _GatherShards(torch.autograd.Function):
+    """Forward: every rank's local shards, flattened into one padded buffer, all-gathered, then cut
+    back into whole tensors. Backward: this rank's rows of each whole gradient (no traffic: every
+    rank holds the same whole gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, group: Any, rank: int, shapes: list[tuple[int, ...]], *locals_: torch.Tensor):
+        ranks = dist.get_world_size(group)
+        rows = [[_rows(shape[0], ranks, r) for shape in shapes] for r in range(ranks)]
+        sizes = [[n * math.prod(shape[1:]) for n, shape in zip(per, shapes, strict=True)] for per in rows]
+        width = max(sum(per) for per in sizes)
+        flat = torch.cat([t.reshape(-1) for t in locals_])
+        buffers = [flat.new_empty(width) for _ in range(ranks)]
+        dist.all_gather(buffers, torch.nn.functional.pad(flat, (0, width - flat.numel())), group=group)
+        pieces = [
+            buffer.split([*per, width - sum(per)])[:-1] for buffer, per in zip(buffers, sizes, strict=True)
+        ]
+        ctx.bounds = [(sum(rows[r][i] for r in range(rank)), rows[rank][i]) for i in range(len(shapes))]
+        return tuple(
+            torch.cat([pieces[r][i].view(rows[r][i], *shape[1:]) for r in range(ranks)])
+            for i, shape in enumerate(shapes)
+        )
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor | None):
+        mine = [
+            None if grad is None else grad.narrow(0, start, count).contiguous()
+            for grad, (start, count) in zip(grads, ctx.bounds, strict=True)
+        ]
+        return (None, None, None, *mine)
+
+
+def _rows(size: int, ranks: int, rank: int) -> int:
+    """Rows of a dim-0 shard of ``size`` rows on ``rank``: ``torch.chunk``'s split, as DTensor's."""
+    chunk = -(-size // ranks)
+    return max(0, min(chunk, size - rank * chunk))
 
 
 def shard_like(value: torch.Tensor, param: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from twinkle_server.engine import model_facts, operations, saving
-from twinkle_server.engine.adapter_shards import shard_run
+from twinkle_server.engine.adapter_shards import gather_whole, shard_run
 from twinkle_server.engine.adapters import PeftAdapters
 from twinkle_server.engine.batched_lora import LoraRouter, routable
 from twinkle_server.engine.checks import check_kwargs
@@ -112,6 +112,8 @@ class MultiLoraModel:
             pack_rows=spec.pack_rows and self._packs_rows(pad_id),
         )
         self.adapters = PeftAdapters(self._model, self._router, self._pass_model, self._runs)
+        if self._mesh is not None:  # one all-gather of a pass's sharded runs (``adapter_shards.py``)
+            self._router.gather = self._whole_adapters
         self.eos_ids = model_facts.eos_ids(self.tokenizer, self._model.config)
         self.sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
@@ -370,6 +372,12 @@ class MultiLoraModel:
                 "linear layers is served; drop embedding or convolution layers from target_modules"
             )
         shard_run(self._model, run_id, self._mesh)
+
+    def _whole_adapters(self, run_ids: list[str]) -> dict[int, torch.Tensor]:
+        """The whole weights of the runs' sharded adapters by parameter id, in one collective (ids
+        that are no run, such as a checkpoint sampled from or the base model, have none)."""
+        params = [p for run_id in run_ids if run_id in self._runs for _, p in self._runs[run_id].params]
+        return dict(zip(map(id, params), gather_whole(params), strict=True))
 
     def _free_memory(self, items: Sequence[PassItem]) -> None:
         for item in items:
