@@ -258,8 +258,9 @@ class ShardedReplica:
             argv = [sys.executable, "-m", "twinkle_server.engine.rank", str(theirs.fileno())]
             process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=env)
             theirs.close()
-            ours.send((group, rank, specs[rank], log_level))
             self._followers.append(_Follower(rank, process, ours))
+            with contextlib.suppress(OSError):  # it already exited: the start-up check reports it
+                ours.send((group, rank, specs[rank], log_level))
 
     def _check_serving(self) -> None:
         if self.failure is not None:
