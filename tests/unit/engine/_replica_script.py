@@ -84,6 +84,12 @@ def train(worker: ModelWorker, out: Path) -> dict[str, Any]:
     seen["loaded_eval"] = done(worker.submit("run_c", "forward_only", inputs=rows(9)))["loss"]
     seen.update(stacked_round(worker._model))
     done(worker.submit("run_c", "save", path=str(out / "run_c"), save_optimizer=True))
+    done(worker.submit("run_c", "recovery_snapshot", path=str(out / "snapshot_c")))
+    done(worker.create_run("run_r", lora={"r": 4, **LORA}, seed=8))
+    done(worker.submit("run_r", "recovery_restore", path=str(out / "snapshot_c")))
+    fbs = [worker.submit("run_r", "forward_backward", inputs=rows(seed)) for seed in (9, 10)]
+    seen["restored"] = [done(fb)["loss"] for fb in fbs]  # a whole window of run_c's two micro-batches
+    seen["restored_norm"] = done(worker.submit("run_r", "clip_grad_norm", max_norm=1.0))["grad_norm"]
     for name, lora in (("embedding", ["embed_tokens", "q_proj"]), ("dora", None)):
         options = {"target_modules": lora} if lora else {"use_dora": True}
         try:
@@ -174,8 +180,10 @@ def assert_trained_alike(trained: dict[int, dict[str, Any]], *, atol: float) -> 
     assert two["stacked_calls"] == one["stacked_calls"] > 0
     assert two["stacked_losses"] == pytest.approx(one["stacked_losses"], abs=atol, rel=0)
     assert two["stacked_norms"] == pytest.approx(one["stacked_norms"], abs=atol, rel=0)
-    for run in (*RUNS, "run_c"):
-        assert_same_checkpoint(one["folder"] / run, two["folder"] / run, atol=atol)
+    for folder in (*RUNS, "run_c", "snapshot_c"):
+        assert_same_checkpoint(one["folder"] / folder, two["folder"] / folder, atol=atol)
+    assert two["restored"] == pytest.approx(one["restored"], abs=atol, rel=0)
+    assert two["restored_norm"] == pytest.approx(one["restored_norm"], abs=atol, rel=0)
     assert two["state"] is WorkerState.STOPPED
 
 
@@ -189,6 +197,8 @@ def assert_same_checkpoint(ref: Path, got: Path, *, atol: float) -> None:
     for name in (n for n in names if n.endswith(".pt")):
         expected = torch.load(ref / name, weights_only=True)
         torch.testing.assert_close(torch.load(got / name, weights_only=True), expected, atol=atol, rtol=0)
+    for name in (n for n in names if n.endswith(".json") and n != "trainer_state.json"):
+        assert json.loads((got / name).read_text()) == json.loads((ref / name).read_text()), name
     states = [json.loads((folder / "trainer_state.json").read_text()) for folder in (ref, got)]
     norms = [state["counters"].pop("grad_norm") for state in states]
     assert states[1] == states[0]
