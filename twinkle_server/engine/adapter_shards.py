@@ -2,12 +2,15 @@
 
 Why this layout, not FSDP units: every rank of a sharded replica runs the whole pass, the same rows
 (``replica.py``), so every rank computes the same full gradient for each adapter weight. Each
-weight is therefore a DTensor sharded on dim 0 (rank r keeps rows r/N of it), gathered (one
-all-gather) where the routed layer uses it (``batched_lora.py``). The gather's backward keeps this
-rank's slice of the full gradient, with no communication: summing or averaging N equal gradients
-would only cost a reduce-scatter to give the same slice. Gradients are then sharded like their
-weights, and so is the optimizer state (built over the sharded parameters, it steps each rank's
-slice): the numbers are those of one process, elementwise, and the grad norm is the one reduction.
+weight is therefore a DTensor sharded on dim 0 (rank r keeps its r-th chunk of rows), and the
+weights of a pass's runs are gathered whole in one all-gather when the pass starts
+(``gather_whole``, called by ``batched_lora.LoraRouter``). The gather's backward keeps this rank's
+slice of the full gradient, with no communication: summing or averaging N equal gradients would
+only cost a reduce-scatter to give the same slice. FSDP units would do just that, and their hooks
+expect one backward per forward, where a fused pass backpropagates its graph once per run.
+Gradients are then sharded like their weights, and so is the optimizer state (built over the
+sharded parameters, it steps each rank's slice): the numbers are those of one process,
+elementwise, and the grad norm is the one reduction.
 
 Files stay those of one process: ``full`` gathers a tensor for saving (a collective: every rank
 calls it), and ``shard_like`` cuts a loaded full tensor to this rank's slice, with no traffic.
@@ -97,6 +100,9 @@ class _GatherShards(torch.autograd.Function):
         sizes = [[n * math.prod(shape[1:]) for n, shape in zip(per, shapes, strict=True)] for per in rows]
         width = max(sum(per) for per in sizes)
         flat = torch.cat([t.reshape(-1) for t in locals_])
+        if flat.numel() != sum(sizes[rank]):  # DTensor no longer splits rows as torch.chunk does
+            expected = sum(sizes[rank])
+            raise RuntimeError(f"rank {rank} holds {flat.numel()} adapter elements, expected {expected}")
         buffers = [flat.new_empty(width) for _ in range(ranks)]
         dist.all_gather(buffers, torch.nn.functional.pad(flat, (0, width - flat.numel())), group=group)
         pieces = [

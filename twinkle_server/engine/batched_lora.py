@@ -14,6 +14,10 @@ Dropout is drawn from each run's own ``torch.Generator`` in the shape the run's 
 own (``rows x own width x features``) and padded to the pass's width, so a run's noise, like its
 numbers, is the same whether it trains alone or beside other runs.
 
+On a sharded model each run's adapter weights are sharded across the ranks (``adapter_shards.py``):
+the router gathers the pass's runs' weights whole as it takes the plan, and every path here reads
+an adapter weight through it (``LoraRouter.weight``), never as the raw parameter.
+
 Without a plan the module behaves exactly as peft's (used for runs that cannot be routed: see
 `routable`).
 """

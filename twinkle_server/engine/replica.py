@@ -17,7 +17,7 @@ meets the same collectives.
                                    ◄──────────────── each rank's outcome ─────────────
 
 - Each run's adapter is sharded as it is added (``adapter_shards.py``): every rank keeps 1/N of
-  its weights, gradients and optimizer state, and gathers a weight where a pass uses it. Every rank
+  its weights, gradients and optimizer state, and a pass gathers its runs' weights whole. Every rank
   runs the whole pass (the same rows), so each computes the same full gradient and keeps its slice;
   no gradient is reduced. The compute is redundant (each rank does rank 0's work); what sharding
   buys is memory. Splitting a pass's rows across the ranks is the next step.
