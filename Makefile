@@ -17,7 +17,7 @@ STAMP := $(VENV)/.twinkle-installed
 # clients/typescript/package-lock.json.
 TS_DIR := clients/typescript
 NODE_STAMP := $(TS_DIR)/node_modules/.twinkle-installed
-PYTEST_ARGS ?= -q -m "not gpu and not slow"
+PYTEST_ARGS ?= -q -m "not gpu and not slow" --durations=15
 SLOW_PYTEST_ARGS ?= -q -m "slow and not gpu"
 
 .PHONY: all install demo test test-slow codegen check breaking lint lint-npm clean-venv

@@ -45,6 +45,13 @@ class _Rhythm:
         its periods since its last one (a run that stopped soon stops being waited for)."""
         return self.period is not None and now - self.taken_at < 2 * self.period
 
+    def keeps_pace_with(self, other: _Rhythm) -> bool:
+        """Whether both keep rhythms within a factor of two of each other: a fast tenant does not
+        wait, round after round, for one that trains ten times slower."""
+        if self.period is None or other.period is None:
+            return False
+        return self.period <= 2 * other.period and other.period <= 2 * self.period
+
 
 class QueuedOp(Protocol):
     run_id: str
@@ -81,16 +88,23 @@ class FusedPasses:
         self._rhythms: dict[str, _Rhythm] = {}
 
     def partners(self, forward: Sequence[QueuedOp]) -> tuple[set[str], float]:
-        """Runs missing from ``forward`` that are expected now: those of the last pass, and those
-        whose rhythm says their forward work is due (tenants out of step with the last pass); and
-        how long to wait for them (seconds). Waiting shifts a round towards its partners, so runs
-        that drifted apart fall back into step within a few rounds."""
+        """Runs missing from ``forward`` that are expected now, and how long to wait for them
+        (seconds). Expected: the runs of the last pass, and runs whose forward work is due at a
+        pace like that of a run in ``forward`` (tenants out of step with the last pass). Waiting
+        shifts a round towards its partners, so runs that drifted apart fall back into step
+        within a few rounds."""
         if self._wait_s <= 0:
             return set(), 0.0
         now = time.monotonic()
+        here = {op.run_id for op in forward}
         with self._lock:
-            due = {run for run, rhythm in self._rhythms.items() if rhythm.due(now)}
-            missing = (set(self._last_runs) | due) - {op.run_id for op in forward}
+            paces = [self._rhythms[run] for run in here if run in self._rhythms]
+            due = {
+                run
+                for run, rhythm in self._rhythms.items()
+                if rhythm.due(now) and any(rhythm.keeps_pace_with(pace) for pace in paces)
+            }
+            missing = (set(self._last_runs) | due) - here
         return missing, min(self._wait_s, self._last_seconds)
 
     def run(

@@ -259,8 +259,10 @@ class ShardedReplica:
             process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=env)
             theirs.close()
             self._followers.append(_Follower(rank, process, ours))
-            with contextlib.suppress(OSError):  # it already exited: the start-up check reports it
+            try:
                 ours.send((group, rank, specs[rank], log_level))
+            except OSError as exc:  # its interpreter already exited: the pipe is closed
+                raise Unavailable(f"rank {rank} is gone during start-up ({exc})") from exc
 
     def _check_serving(self) -> None:
         if self.failure is not None:

@@ -67,6 +67,24 @@ def test_a_run_that_stopped_is_soon_not_waited_for(clock):
     assert missing == {"c"}  # the last pass's runs are still waited for, as before
 
 
+def test_a_fast_run_does_not_wait_for_one_ten_times_slower(clock):
+    passes = FusedPasses("m", wait_s=0.02)
+    passes._last_seconds = 0.03
+    _pass(passes, clock, 0.0, "slow")
+    for k in range(1, 21):  # the fast run every 50 ms; the slow one once a second
+        _pass(passes, clock, 0.05 * k, "fast")
+    _pass(passes, clock, 1.0, "slow")
+    _pass(passes, clock, 1.05, "fast")
+    clock.now = 1.1  # the slow run is due (0.1 s into its 1 s rhythm), at another pace
+    assert passes.partners([_Op("fast")])[0] == set()
+    _pass(passes, clock, 1.12, "twin")  # a run at the fast one's pace, out of step with it
+    _pass(passes, clock, 1.15, "fast")
+    _pass(passes, clock, 1.17, "twin")
+    _pass(passes, clock, 1.2, "fast")
+    clock.now = 1.22
+    assert passes.partners([_Op("fast")])[0] == {"twin"}
+
+
 def test_a_first_forward_sets_no_rhythm_and_old_runs_are_forgotten(clock):
     passes = FusedPasses("m", wait_s=0.02)
     _pass(passes, clock, 0.0, "a", "b")

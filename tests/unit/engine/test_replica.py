@@ -61,14 +61,26 @@ def test_a_lost_rank_fails_the_worker_clearly(tiny_model_dir: Path) -> None:
             script.done(worker.submit("run_a", "step"))
 
 
+@pytest.mark.parametrize("gone_before_setup", [False, True])
 def test_a_rank_that_cannot_start_fails_the_load_at_once(
-    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, gone_before_setup: bool
 ) -> None:
     """Rank 0 waits for every rank to start before it joins the group, whose rendezvous would
-    otherwise wait out its whole timeout for a rank that is gone."""
+    otherwise wait out its whole timeout for a rank that is gone; whether the rank exits before
+    or after rank 0 sends it its setup, the load fails with 503."""
+    from twinkle_server.engine import replica
     from twinkle_server.engine.replica import ShardedReplica
 
     monkeypatch.setattr(sys, "executable", "/bin/false")  # the other rank's interpreter exits at once
+    if gone_before_setup:
+        popen = subprocess.Popen
+
+        def exited(*args: Any, **kwargs: Any) -> subprocess.Popen:
+            process = popen(*args, **kwargs)
+            process.wait()
+            return process
+
+        monkeypatch.setattr(replica.subprocess, "Popen", exited)
     spec = ModelSpec("tiny", path=tiny_model_dir, device="cpu", shard_ranks=2)
     started = time.monotonic()
     with pytest.raises(Unavailable, match=r"rank 1 (exited|is gone) .*during start-up"):
