@@ -2,8 +2,9 @@
 
 Both engines live in this process (the sharded one as rank 0, its other ranks beside it) and run
 the same round in turns, so both see the same machine: every tenant's forward_backward in one
-fused pass, then each tenant's step and zero_grad. Prints the base weights each rank holds, the
-median time of a round on each engine and their ratio.
+fused pass, then each tenant's step and zero_grad. Prints the base weights and the tenants'
+adapters and optimizer state that rank 0 holds, the median time of a round on each engine and
+their ratio.
 
     python benchmarks/sharded_serving.py --model small --ranks 2
     python benchmarks/sharded_serving.py --model 0.5b --ranks 2 --rounds 4 --length 128
@@ -67,6 +68,19 @@ def held_mib(engine: MultiLoraModel | ShardedReplica) -> float:
     return total / 2**20
 
 
+def adapter_mib(engine: MultiLoraModel | ShardedReplica, runs: list[str]) -> float:
+    """MiB of the runs' adapter weights and optimizer state this process holds (local shards)."""
+    total = 0
+    for run_id in runs:
+        run = engine._get_run(run_id)
+        states = run.optimizer.state.values() if run.optimizer is not None else ()
+        tensors = [p for _, p in run.params] + [v for s in states for v in s.values() if v.dim() > 0]
+        for tensor in tensors:
+            local = tensor.to_local() if hasattr(tensor, "to_local") else tensor
+            total += local.numel() * local.element_size()
+    return total / 2**20
+
+
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -94,12 +108,13 @@ def main() -> None:
                     if turn:  # the first round of each warms up
                         times[name].append(seconds)
             layers_held, layers = sharded.layer_elements()
-            report(args, whole, sharded, times, whole_s, sharded_s, layers_held / layers)
+            adapters = (adapter_mib(whole, runs), adapter_mib(sharded, runs))
+            report(args, whole, sharded, times, whole_s, sharded_s, layers_held / layers, adapters)
         finally:
             sharded.close()
 
 
-def report(args, whole, sharded, times, whole_s: float, sharded_s: float, share: float) -> None:
+def report(args, whole, sharded, times, whole_s: float, sharded_s: float, share: float, adapters) -> None:
     print(
         f"model {args.model}, {args.ranks} ranks (gloo, CPU), {args.tenants} tenants x {args.rows} rows "
         f"x {args.length} tokens, {args.rounds} rounds each, in turns"
@@ -108,6 +123,7 @@ def report(args, whole, sharded, times, whole_s: float, sharded_s: float, share:
     print(f"{'start-up (s)':32}{whole_s:>12.1f}{sharded_s:>12.1f}")
     print(f"{'base weights held by rank 0 (MiB)':32}{held_mib(whole):>12.1f}{held_mib(sharded):>12.1f}")
     print(f"{'share of decoder layers held':32}{1.0:>12.2f}{share:>12.2f}")
+    print(f"{'adapters + AdamW state (MiB)':32}{adapters[0]:>12.2f}{adapters[1]:>12.2f}")
     one, two = statistics.median(times["whole"]), statistics.median(times["sharded"])
     print(f"{'round, median (ms)':32}{one * 1000:>12.1f}{two * 1000:>12.1f}   ratio {two / one:.2f}x")
 

@@ -14,6 +14,10 @@ Dropout is drawn from each run's own ``torch.Generator`` in the shape the run's 
 own (``rows x own width x features``) and padded to the pass's width, so a run's noise, like its
 numbers, is the same whether it trains alone or beside other runs.
 
+On a sharded model each run's adapter weights are sharded across the ranks (``adapter_shards.py``):
+the router gathers the pass's runs' weights whole as it takes the plan, and every path here reads
+an adapter weight through it (``LoraRouter.weight``), never as the raw parameter.
+
 Without a plan the module behaves exactly as peft's (used for runs that cannot be routed: see
 `routable`).
 """
@@ -21,13 +25,15 @@ Without a plan the module behaves exactly as peft's (used for runs that cannot b
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from peft.tuners.lora import Linear as LoraLinear
 from peft.tuners.lora import LoraLayer
+
+from twinkle_server.engine.adapter_shards import full
 
 __all__ = ["BASE_ADAPTER", "LoraRouter", "PassPlan", "RowPacking", "Segment", "install_router", "routable"]
 
@@ -78,19 +84,39 @@ class PassPlan:
 
 
 class LoraRouter:
-    """Holds the plan of the pass in progress; every routed layer of one model reads it."""
+    """Holds the plan of the pass in progress; every routed layer of one model reads it.
+
+    On a sharded model (``adapter_shards.py``) ``gather`` is set: given a plan's run ids, it returns
+    the whole weights of those runs' sharded adapters by ``id`` of the parameter, gathered in one
+    collective; the router keeps them for the block (``whole``), so a pass costs one all-gather, not
+    one per LoRA weight.
+    """
 
     def __init__(self) -> None:
         self.plan: PassPlan | None = None
+        self.gather: Callable[[list[str]], dict[int, torch.Tensor]] | None = None
+        self.whole: dict[int, torch.Tensor] = {}
+        self._gathered: frozenset[str] = frozenset()
 
     @contextlib.contextmanager
     def route(self, plan: PassPlan) -> Iterator[PassPlan]:
         """Route through ``plan`` inside the block (plans nest: the outer one is restored)."""
-        outer, self.plan = self.plan, plan
+        outer = (self.plan, self.whole, self._gathered)
+        self.plan = plan
+        runs = [s.run_id for s in plan.segments if s.run_id not in self._gathered]
+        if self.gather is not None and runs:  # the same plan on every rank: the same collective
+            self.whole = {**self.whole, **self.gather(list(dict.fromkeys(runs)))}
+            self._gathered = self._gathered | set(runs)
         try:
             yield plan
         finally:
-            self.plan = outer
+            self.plan, self.whole, self._gathered = outer
+
+    def weight(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The whole of an adapter tensor: gathered for this block, else ``full`` (itself unless
+        sharded)."""
+        whole = self.whole.get(id(tensor))
+        return whole if whole is not None else full(tensor)
 
 
 def install_router(model: torch.nn.Module, router: LoraRouter) -> None:
@@ -160,13 +186,25 @@ def _update(module: LoraLinear, segment: Segment, x: torch.Tensor) -> torch.Tens
     name = segment.run_id
     if name not in module.lora_A:
         return None
-    lora_a, lora_b = module.lora_A[name], module.lora_B[name]
     rows = x[segment.start : segment.stop]
-    rows = module._cast_input_dtype(rows, lora_a.weight.dtype)
+    rows = module._cast_input_dtype(rows, module.lora_A[name].weight.dtype)
     p = float(getattr(module.lora_dropout[name], "p", 0.0))
     if module.training and p > 0.0:
         rows = rows * _dropout_mask(rows, segment, p)
-    return lora_b(lora_a(rows)) * module.scaling[name]
+    return _low_rank(module, name, rows) * module.scaling[name]
+
+
+def _low_rank(module: LoraLinear, name: str, x: torch.Tensor) -> torch.Tensor:
+    """``lora_B[name](lora_A[name](x))``, with the weights of a run sharded across ranks whole
+    (``LoraRouter.weight``); a plain adapter's weights are used as they are."""
+    router = module._twinkle_router
+    hidden = _linear(router, module.lora_A[name], x)
+    return _linear(router, module.lora_B[name], hidden)
+
+
+def _linear(router: LoraRouter, layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    bias = router.weight(layer.bias) if layer.bias is not None else None
+    return torch.nn.functional.linear(x, router.weight(layer.weight), bias)
 
 
 def _stackable(module: LoraLinear, plan: PassPlan, x: torch.Tensor) -> bool:
@@ -188,8 +226,9 @@ def _stacked_update(module: LoraLinear, plan: PassPlan, x: torch.Tensor) -> torc
     """Every segment's update at once: ``x`` seen as (runs, tokens, features) times each run's
     stacked A and B. The same numbers as `_update` per segment, in a few kernels per layer."""
     names = [segment.run_id for segment in plan.segments]
-    weight_a = torch.stack([module.lora_A[name].weight for name in names])  # (runs, r, in)
-    weight_b = torch.stack([module.lora_B[name].weight for name in names])  # (runs, out, r)
+    whole = module._twinkle_router.weight
+    weight_a = torch.stack([whole(module.lora_A[name].weight) for name in names])  # (runs, r, in)
+    weight_b = torch.stack([whole(module.lora_B[name].weight) for name in names])  # (runs, out, r)
     runs = len(names)
     tokens = module._cast_input_dtype(x, weight_a.dtype).reshape(runs, -1, x.shape[-1])
     if module.training:
@@ -243,12 +282,11 @@ def _packed_linear(module: LoraLinear, plan: PassPlan, x: torch.Tensor, result: 
 
 def _packed_update(module: LoraLinear, segment: Segment, tokens: torch.Tensor) -> torch.Tensor:
     name = segment.run_id
-    lora_a, lora_b = module.lora_A[name], module.lora_B[name]
-    tokens = module._cast_input_dtype(tokens, lora_a.weight.dtype)
+    tokens = module._cast_input_dtype(tokens, module.lora_A[name].weight.dtype)
     p = float(getattr(module.lora_dropout[name], "p", 0.0))
     if module.training and p > 0.0:
         tokens = tokens * _packed_dropout_mask(tokens, segment, segment.packing, p)
-    return lora_b(lora_a(tokens)) * module.scaling[name]
+    return _low_rank(module, name, tokens) * module.scaling[name]
 
 
 def _packed_dropout_mask(

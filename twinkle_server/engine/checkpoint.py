@@ -23,12 +23,14 @@ from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
 from twinkle_server.checkpoints import atomic_dir
+from twinkle_server.engine.adapter_shards import full
 from twinkle_server.errors import InvalidInput, NotFound
 
 __all__ = [
     "ADAPTER_CONFIG",
     "ADAPTER_WEIGHTS",
     "TRAINER_STATE",
+    "adapter_weights",
     "atomic_dir",
     "folder_size",
     "read_adapter",
@@ -51,16 +53,16 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def write_adapter(
-    folder: Path, peft_model: Any, adapter_name: str, config: LoraConfig, model_id: str
-) -> None:
-    """Write the adapter's weights and config in the layout stock peft loads."""
+def adapter_weights(peft_model: Any, adapter_name: str) -> dict[str, torch.Tensor]:
+    """The adapter's whole weights on the CPU, by peft's names. A run sharded across ranks is
+    gathered (``adapter_shards.full``): a collective, every rank calls it."""
     state = get_peft_model_state_dict(peft_model, adapter_name=adapter_name)
-    save_file(
-        {k: v.detach().contiguous().cpu() for k, v in state.items()},
-        str(folder / ADAPTER_WEIGHTS),
-        metadata={"format": "pt"},
-    )
+    return {k: full(v).detach().contiguous().cpu() for k, v in state.items()}
+
+
+def write_adapter(folder: Path, weights: dict[str, torch.Tensor], config: LoraConfig, model_id: str) -> None:
+    """Write the adapter's weights (``adapter_weights``) and config in the layout stock peft loads."""
+    save_file(weights, str(folder / ADAPTER_WEIGHTS), metadata={"format": "pt"})
     data = config.to_dict()
     data["base_model_name_or_path"] = model_id
     data["inference_mode"] = True

@@ -19,11 +19,12 @@ import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from twinkle_server.engine import model_facts, operations, saving
+from twinkle_server.engine.adapter_shards import gather_whole, shard_run
 from twinkle_server.engine.adapters import PeftAdapters
 from twinkle_server.engine.batched_lora import LoraRouter, routable
 from twinkle_server.engine.checks import check_kwargs
@@ -45,6 +46,9 @@ from twinkle_server.engine.sharding import shard_decoder
 from twinkle_server.engine.sources import SampleSources
 from twinkle_server.engine.spec import Capacity, ModelSpec
 from twinkle_server.errors import CapacityExceeded, Conflict, InvalidInput, NotFound, OutOfMemory, Unavailable
+
+if TYPE_CHECKING:
+    from torch.distributed.device_mesh import DeviceMesh
 
 __all__ = ["DEFAULT_SEED", "MultiLoraModel", "PassItem"]
 
@@ -86,8 +90,9 @@ class MultiLoraModel:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"ModelSpec.{field_name} must be a whole number >= 1, got {value!r}")
         loaded = load_base_model(spec, resolver=resolver)
-        if spec.shard_ranks > 1:  # this process is one rank of a sharded replica (``replica.py``)
-            shard_decoder(loaded.model, spec.shard_ranks, device_type=loaded.device.type)
+        self._mesh: DeviceMesh | None = None  # set on one rank of a sharded replica (``replica.py``)
+        if spec.shard_ranks > 1:
+            self._mesh = shard_decoder(loaded.model, spec.shard_ranks, device_type=loaded.device.type)
         self.spec = spec
         self.tokenizer = loaded.tokenizer
         self.device = loaded.device
@@ -107,6 +112,8 @@ class MultiLoraModel:
             pack_rows=spec.pack_rows and self._packs_rows(pad_id),
         )
         self.adapters = PeftAdapters(self._model, self._router, self._pass_model, self._runs)
+        if self._mesh is not None:  # one all-gather of a pass's sharded runs (``adapter_shards.py``)
+            self._router.gather = self._whole_adapters
         self.eos_ids = model_facts.eos_ids(self.tokenizer, self._model.config)
         self.sources = SampleSources(self, max_frozen=spec.max_frozen_adapters)
         self._vllm = _vllm_sampler(self) if spec.sampler_backend == "vllm" else None
@@ -135,6 +142,12 @@ class MultiLoraModel:
     @property
     def pad_id(self) -> int:
         return self._pass_model.pad_id
+
+    @property
+    def writes_files(self) -> bool:
+        """Whether this process writes checkpoint files: on a sharded replica, rank 0 alone (the
+        other ranks take part in gathering the adapter, then skip the writing)."""
+        return self._mesh is None or self._mesh.get_rank() == 0
 
     def capacity(self) -> Capacity:
         used = len(self._runs)
@@ -175,6 +188,8 @@ class MultiLoraModel:
                 retry_after=30.0,
             )
         self.adapters.add(run_id, config, seed)
+        if self._mesh is not None:
+            self._shard_adapter(run_id)
         run = RunState(
             run_id=run_id,
             lora=config,
@@ -345,6 +360,24 @@ class MultiLoraModel:
                 details={"accepted": sorted(self.OPERATIONS)},
             )
         return handler
+
+    def _shard_adapter(self, run_id: str) -> None:
+        """Shard the new adapter across the ranks (``adapter_shards.py``), or refuse one the routed
+        layer cannot serve: peft's own forward would meet its weights sharded."""
+        if not routable(self._model, run_id):
+            self.adapters.delete(run_id)
+            raise InvalidInput(
+                f"this LoRA config is not available on {self.model_id}: its base model is sharded "
+                f"across {self.spec.shard_ranks} ranks, where adapters are sharded too and only LoRA on "
+                "linear layers is served; drop embedding or convolution layers from target_modules"
+            )
+        shard_run(self._model, run_id, self._mesh)
+
+    def _whole_adapters(self, run_ids: list[str]) -> dict[int, torch.Tensor]:
+        """The whole weights of the runs' sharded adapters by parameter id, in one collective (ids
+        that are no run, such as a checkpoint sampled from or the base model, have none)."""
+        params = [p for run_id in run_ids if run_id in self._runs for _, p in self._runs[run_id].params]
+        return dict(zip(map(id, params), gather_whole(params), strict=True))
 
     def _free_memory(self, items: Sequence[PassItem]) -> None:
         for item in items:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from twinkle_server.engine.adapter_shards import full
 from twinkle_server.engine.checks import boolean, check_kwargs, positive
 from twinkle_server.engine.loss import build_loss
 from twinkle_server.engine.metrics import TokenStats, check_metric, metric_keys, report
@@ -57,7 +58,8 @@ def clip_grad_norm(
         return {"grad_norm": None, "applied": False}
     run.finalize_grads()
     grads = [p for _, p in run.params if p.grad is not None]
-    norm = float(torch.nn.utils.clip_grad_norm_(grads, max_norm, norm_type=norm_type))
+    # A run sharded across ranks: the norm of the shards' norms, reduced over the ranks by ``full``.
+    norm = float(full(torch.nn.utils.clip_grad_norm_(grads, max_norm, norm_type=norm_type)))
     run.grad_norm = norm
     return {"grad_norm": norm, "applied": True}
 

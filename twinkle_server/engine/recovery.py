@@ -44,10 +44,13 @@ def recovery_snapshot(engine: MultiLoraModel, run: RunState, *, path: Any) -> di
     if run.pending is not None and run.pending.has_graph:
         raise Conflict("a forward waits for its backward; no recovery snapshot now")
     final = Path(str(path))
+    weights = ckpt.adapter_weights(engine.peft_model, run.run_id)  # gathered first: see saving.save
+    state, tensors = saving.training_state(run)
+    if not engine.writes_files:
+        return {}  # another rank of a sharded model: rank 0 writes and answers
     with ckpt.atomic_dir(final) as tmp:
         folder = Path(tmp)
-        ckpt.write_adapter(folder, engine.peft_model, run.run_id, run.lora, engine.model_id)
-        state, tensors = saving.training_state(run)
+        ckpt.write_adapter(folder, weights, run.lora, engine.model_id)
         ckpt.write_training_state(folder, state, tensors)
         if tensors["optimizer"] is None:  # the state reader expects the file: "no optimizer" in it
             torch.save(None, folder / ckpt.OPTIMIZER_STATE)

@@ -16,13 +16,15 @@ meets the same collectives.
                                    └── MultiLoraModel (rank 0) ◄─ FSDP all-gathers ─┘
                                    ◄──────────────── each rank's outcome ─────────────
 
-- Adapters are created after sharding, as runs come and go, so FSDP does not manage them: they are
-  plain tensors on every rank. Every rank runs the whole pass (the same rows), so their gradients,
-  optimizer steps and weights are the same everywhere and no gradient is reduced. The compute is
-  redundant (each rank does rank 0's work); what sharding buys is memory: each rank holds 1/N of
-  the decoder layers. Splitting a pass's rows across the ranks is the next step.
-- Operations that only write files (``save``, ``recovery_snapshot``) run on rank 0 alone: the
-  adapters are the same on every rank. ``load`` and every other operation run on all ranks.
+- Each run's adapter is sharded as it is added (``adapter_shards.py``): every rank keeps 1/N of
+  its weights, gradients and optimizer state, and a pass gathers its runs' weights whole. Every rank
+  runs the whole pass (the same rows), so each computes the same full gradient and keeps its slice;
+  no gradient is reduced. The compute is redundant (each rank does rank 0's work); what sharding
+  buys is memory. Splitting a pass's rows across the ranks is the next step.
+- Operations that write files (``save``, ``recovery_snapshot``) run on every rank, which gathers
+  the adapter (and training state); rank 0 alone then writes. Rank 0 failing after the gathers
+  (the folder exists, the disk is full) while the others succeeded is its own refusal, not a
+  divergence: the error goes to the user and the replica serves on.
 - Every rank answers each call with its outcome; one that fails where rank 0 succeeded (or the
   reverse), dies, or does not answer within ``timeout_s`` of rank 0 breaks the replica, and so does
   an error on rank 0 other than a refusal (``TwinkleError``), out of memory included, since it may
@@ -53,6 +55,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from twinkle_server.engine.adapter_shards import shard_elements
 from twinkle_server.engine.loading import model_folder, resolve_device
 from twinkle_server.engine.multilora import MultiLoraModel
 from twinkle_server.engine.sharding import free_port, sharded_elements
@@ -62,7 +65,7 @@ from twinkle_server.errors import InvalidInput, TwinkleError, Unavailable
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "RANK0_ONLY_KWARGS",
-    "RANK0_ONLY_OPS",
+    "RANK0_WRITES_OPS",
     "RankGroup",
     "ShardedReplica",
     "outcome",
@@ -74,8 +77,8 @@ DEFAULT_TIMEOUT_S = 300.0
 """How long a rank may lag rank 0 on one call, or wait in one collective, before the replica is
 declared broken. Every rank does the same work, so a healthy one lags by milliseconds."""
 
-RANK0_ONLY_OPS = frozenset({"save", "recovery_snapshot"})
-"""Operations that only read the run and write files: rank 0 writes, the other ranks skip them."""
+RANK0_WRITES_OPS = frozenset({"save", "recovery_snapshot"})
+"""Operations that gather a run's adapter on every rank and write files on rank 0 alone."""
 
 RANK0_ONLY_KWARGS = frozenset({"on_token"})
 """Arguments only rank 0 acts on (a sample's streaming callback): not sent to the other ranks."""
@@ -172,11 +175,9 @@ class ShardedReplica:
         self._mirror(("remove_run", run_id), lambda: self._local.remove_run(run_id))
 
     def run_op(self, run_id: str, op: str, **kwargs: Any) -> dict:
-        if op in RANK0_ONLY_OPS:
-            self._check_serving()
-            return self._local.run_op(run_id, op, **kwargs)
         command = ("run_op", run_id, op, _sendable(kwargs))
-        return self._mirror(command, lambda: self._local.run_op(run_id, op, **kwargs))
+        writes = op in RANK0_WRITES_OPS
+        return self._mirror(command, lambda: self._local.run_op(run_id, op, **kwargs), rank0_writes=writes)
 
     def prepare(self, run_id: str, op: str, **kwargs: Any) -> Any:
         number = self._next_item
@@ -199,6 +200,19 @@ class ShardedReplica:
         """(elements of the decoder layers' weights this rank holds, elements of all of them), once a
         run exists: with N ranks the first is about 1/N of the second."""
         return sharded_elements(self._local.peft_model)
+
+    def adapter_elements(self, run_id: str) -> dict[str, tuple[int, int]]:
+        """For run ``run_id`` on this rank: (elements held, elements in all) of its adapter weights,
+        of their gradients and of its optimizer state; with N ranks each held is about 1/N."""
+        run = self._local._get_run(run_id)
+        grads = [(name, p.grad) for name, p in run.params if p.grad is not None]
+        states = run.optimizer.state.values() if run.optimizer is not None else ()
+        moments = [(key, v) for state in states for key, v in state.items() if v.dim() > 0]
+        return {
+            "weights": shard_elements(run.params),
+            "grads": shard_elements(grads),
+            "optimizer": shard_elements(moments),
+        }
 
     # -- everything else: rank 0's model -------------------------------------------------------
 
@@ -254,8 +268,12 @@ class ShardedReplica:
         if self.failure is not None:
             raise self.failure
 
-    def _mirror(self, command: tuple, call: Callable[[], Any]) -> Any:
-        """Send ``command`` to the other ranks, make the same ``call`` here, compare the outcomes."""
+    def _mirror(self, command: tuple, call: Callable[[], Any], *, rank0_writes: bool = False) -> Any:
+        """Send ``command`` to the other ranks, make the same ``call`` here, compare the outcomes.
+
+        ``rank0_writes``: the call gathers on every rank and then writes on rank 0 alone; rank 0
+        failing where every other rank succeeded failed writing, after all collectives.
+        """
         self._check_serving()
         for follower in self._followers:  # one that died between calls is noticed before any collective
             if not follower.alive():
@@ -276,12 +294,17 @@ class ShardedReplica:
         except TwinkleError as exc:  # refused before any collective, alike on every rank
             error = exc
         except BaseException as exc:  # possibly inside a pass: the ranks' collectives are out of step
-            self._break(f"rank 0 failed during {command[0]}: {type(exc).__name__}: {exc}")
+            error = exc
+            if not rank0_writes:
+                self._break(f"rank 0 failed during {command[0]}: {type(exc).__name__}: {exc}")
         ours = outcome(result, error)
-        for follower in self._followers:
-            theirs = self._answer(follower, command[0])
-            if theirs != ours:
+        answers = [(follower, self._answer(follower, command[0])) for follower in self._followers]
+        for follower, theirs in answers:
+            if theirs != ours and not (rank0_writes and theirs == "ok"):
                 self._break(f"rank {follower.rank} diverged from rank 0 on {command[0]}: {theirs} vs {ours}")
+        crashed = error is not None and not isinstance(error, TwinkleError)
+        if crashed and any(theirs != "ok" for _, theirs in answers):  # not rank 0's writing alone
+            self._break(f"rank 0 failed during {command[0]}: {type(error).__name__}: {error}")
         if error is not None:
             raise error
         return result

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from twinkle_server.engine import checkpoint as ckpt
+from twinkle_server.engine.adapter_shards import full, full_optimizer_state, shard_like, shard_optimizer_state
 from twinkle_server.engine.checks import boolean
 from twinkle_server.engine.loss import build_loss
 from twinkle_server.engine.metrics import TokenStats, metric_keys
@@ -35,11 +36,16 @@ __all__ = ["load", "save", "training_state"]
 def save(engine: MultiLoraModel, run: RunState, *, path: Any, save_optimizer: bool = False) -> dict:
     boolean("save_optimizer", save_optimizer)
     final = _folder("save", path)
+    # Gathered before any file is touched: on a sharded model every rank takes part, and only then
+    # does rank 0 write (a failure writing is its own, after every collective of the call).
+    weights = ckpt.adapter_weights(engine.peft_model, run.run_id)
+    training = training_state(run) if save_optimizer else None
+    if not engine.writes_files:
+        return {}  # another rank of a sharded model: rank 0 writes and answers
     with ckpt.atomic_dir(final) as tmp:
-        ckpt.write_adapter(Path(tmp), engine.peft_model, run.run_id, run.lora, engine.model_id)
-        if save_optimizer:
-            state, tensors = training_state(run)
-            ckpt.write_training_state(Path(tmp), state, tensors)
+        ckpt.write_adapter(Path(tmp), weights, run.lora, engine.model_id)
+        if training is not None:
+            ckpt.write_training_state(Path(tmp), *training)
     return {
         "size_bytes": ckpt.folder_size(final),
         "has_optimizer": bool(save_optimizer and run.optimizer),
@@ -62,7 +68,8 @@ def load(engine: MultiLoraModel, run: RunState, *, path: Any, load_optimizer: bo
             ) from exc
     with torch.no_grad():
         for key, tensor in targets.items():
-            tensor.copy_(weights[key].to(device=tensor.device, dtype=tensor.dtype))
+            whole = weights[key].to(device=tensor.device, dtype=tensor.dtype)
+            _local(tensor).copy_(_local(shard_like(whole, tensor)))
     run.drop_pending()
     if restore is not None:
         restore()
@@ -78,8 +85,11 @@ def _folder(op: str, path: Any) -> Path:
 
 
 def training_state(run: RunState) -> tuple[dict, dict]:
-    """The run's training state as (JSON part, tensors): what ``write_training_state`` writes."""
-    grads = {name: p.grad.detach().cpu() for name, p in run.params if p.grad is not None}
+    """The run's training state as (JSON part, tensors): what ``write_training_state`` writes.
+
+    Whole tensors, as one process holds them: a run sharded across ranks is gathered (every rank
+    calls this)."""
+    grads = {name: full(p.grad).detach().cpu() for name, p in run.params if p.grad is not None}
     state = {
         "run": {
             "lora_config": run.lora_settings,
@@ -104,7 +114,7 @@ def training_state(run: RunState) -> tuple[dict, dict]:
         "param_names": [name for name, _ in run.params],
     }
     tensors = {
-        "optimizer": run.optimizer.state_dict() if run.optimizer else None,
+        "optimizer": full_optimizer_state(run.optimizer) if run.optimizer else None,
         "scheduler": run.scheduler.state_dict() if run.scheduler else None,
         "rng": {"generator": run.generator.get_state()},
         "grads": grads or None,
@@ -135,6 +145,11 @@ def _matching_weights(
     return expected
 
 
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of ``tensor`` (the tensor itself unless it is sharded)."""
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
+
+
 def _prepare_restore(engine: MultiLoraModel, run: RunState, folder: Path) -> Callable[[], None]:
     """Read and build everything a full restore needs; return a closure that only assigns."""
     state, tensors = ckpt.read_training_state(folder)
@@ -155,6 +170,7 @@ def _prepare_restore(engine: MultiLoraModel, run: RunState, folder: Path) -> Cal
             scheduler = make_scheduler(saved["lr_scheduler"], optimizer)
         # After the scheduler is built: building it sets the groups' lr, the saved state restores it.
         optimizer.load_state_dict(tensors["optimizer"])
+        shard_optimizer_state(optimizer)  # a run sharded across ranks keeps its slice of the state
         if scheduler is not None:
             scheduler.load_state_dict(tensors["scheduler"])
     processor = build_processor(saved["processor"]["name"], saved["processor"]["kwargs"])
@@ -182,7 +198,8 @@ def _prepare_restore(engine: MultiLoraModel, run: RunState, folder: Path) -> Cal
         run.eval_stats = TokenStats.from_state(counters["eval"])
         for name, param in run.params:
             grad = grads.get(name)
-            param.grad = grad.to(device=param.device, dtype=param.dtype) if grad is not None else None
+            whole = grad.to(device=param.device, dtype=param.dtype) if grad is not None else None
+            param.grad = shard_like(whole, param) if whole is not None else None
         if generator_state is not None:
             run.generator.set_state(generator_state)
 

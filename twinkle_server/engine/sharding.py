@@ -30,7 +30,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -40,6 +40,9 @@ from twinkle_server.engine.lora import adapter_parameters, lora_config_from_dict
 from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwargs
 from twinkle_server.engine.spec import ModelSpec
 from twinkle_server.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from torch.distributed.device_mesh import DeviceMesh
 
 __all__ = [
     "ADAPTER",
@@ -112,7 +115,7 @@ def shard_model(model: torch.nn.Module, spec: ShardingSpec) -> torch.nn.Module:
     return model
 
 
-def shard_decoder(model: torch.nn.Module, world_size: int, *, device_type: str) -> None:
+def shard_decoder(model: torch.nn.Module, world_size: int, *, device_type: str) -> DeviceMesh:
     """Shard a served base model's decoder layers across the process group's ``world_size`` ranks.
 
     The layout of the serving engine (``replica.py``), unlike ``shard_model``'s: adapters come and
@@ -121,7 +124,8 @@ def shard_decoder(model: torch.nn.Module, world_size: int, *, device_type: str) 
     is the root, with its own weights (embeddings, final norm) left whole, as is the output head:
     they stay plain tensors on every rank (tied weights stay tied) and are a small share of a large
     model. The engine calls the decoder and the head apart (``passes.py``), so neither may hold
-    weights that only the outer model's forward would gather.
+    weights that only the outer model's forward would gather. Returns the ranks' mesh, on which
+    each run's adapter is sharded as it is added (``adapter_shards.py``).
     """
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
@@ -140,13 +144,15 @@ def shard_decoder(model: torch.nn.Module, world_size: int, *, device_type: str) 
     inside = {id(p) for layer in layers for p in layer.parameters()}
     whole = {p for p in decoder.parameters() if id(p) not in inside}
     fully_shard(decoder, mesh=mesh, reshard_after_forward=True, ignored_params=whole)
+    return mesh
 
 
 def sharded_elements(model: torch.nn.Module) -> tuple[int, int]:
-    """(elements of the sharded weights this rank holds, elements of the sharded weights in all)."""
+    """(elements of the sharded frozen weights this rank holds, elements of them in all): the base
+    model's, not the adapters' (``adapter_shards.shard_elements``)."""
     held = total = 0
     for param in model.parameters():
-        if hasattr(param, "to_local"):
+        if hasattr(param, "to_local") and not param.requires_grad:
             held += param.to_local().numel()
             total += param.numel()
     return held, total

@@ -354,7 +354,8 @@ class VllmSampler:
         lora_id = next(self._ids)
         folder = self._folder / f"{run.run_id}-{lora_id}"
         folder.mkdir(parents=True)
-        ckpt.write_adapter(folder, self._engine.peft_model, run.run_id, run.lora, self._engine.model_id)
+        weights = ckpt.adapter_weights(self._engine.peft_model, run.run_id)
+        ckpt.write_adapter(folder, weights, run.lora, self._engine.model_id)
         self._runs[run.run_id] = (fingerprint, lora_id, folder)
         if known is not None:
             shutil.rmtree(known[2], ignore_errors=True)

@@ -57,4 +57,39 @@ def rank_main(rank: int, model_dir: Path, world_size: int, out_dir: Path) -> Non
     """One rank of the sharded run: every rank writes what it saw, so the test compares them all."""
     sharding = ShardingSpec(world_size=world_size, backend="gloo")
     result = {name: train(model_dir, sharding, name) for name in OPTIMIZERS}
+    result["gathered"] = gather_uneven()
     torch.save(result, out_dir / f"rank{rank}.pt")
+
+
+UNEVEN = [(5, 3), (1, 4), (3,), (4, 2)]  # dim 0 not divisible by 2 ranks, one row only, two dtypes
+
+
+def uneven_tensors() -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    dtypes = [torch.float32, torch.float32, torch.float64, torch.float32]
+    return [
+        torch.randn(shape, generator=gen, dtype=dtype) for shape, dtype in zip(UNEVEN, dtypes, strict=True)
+    ]
+
+
+def gather_uneven() -> dict[str, Any]:
+    """``adapter_shards.gather_whole`` on shards of uneven sizes: the whole tensors it returns, and
+    the sharded gradients of a loss on them, gathered whole (``full``) for the test to compare."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    from twinkle_server.engine.adapter_shards import full, gather_whole
+
+    mesh = init_device_mesh("cpu", (2,))
+    params = [
+        torch.nn.Parameter(distribute_tensor(t, mesh, [Shard(0)], src_data_rank=None))
+        for t in uneven_tensors()
+    ]
+    whole = gather_whole(params)
+    loss = sum((w.double() ** 2).sum() * (i + 1) for i, w in enumerate(whole))
+    grads = torch.autograd.grad(loss, params)
+    return {
+        "whole": [w.detach() for w in whole],
+        "grads": [full(g) for g in grads],
+        "local_rows": [g.to_local().shape[0] for g in grads],
+    }

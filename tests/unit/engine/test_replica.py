@@ -36,6 +36,17 @@ def test_each_rank_holds_half_of_the_decoder_layers(trained: dict[int, dict[str,
     assert total > 0 and abs(held - total / 2) <= 0.01 * total
 
 
+def test_each_rank_holds_half_of_each_runs_adapter_gradients_and_optimizer_state(
+    trained: dict[int, dict[str, Any]],
+) -> None:
+    counts = trained[2]["adapter_elements"]  # run_c on rank 0, after a step (its gradients kept)
+    assert counts.keys() == {"weights", "grads", "optimizer"}
+    for what, (held, total) in counts.items():
+        assert total > 0 and abs(held - total / 2) <= 0.01 * total, what
+    assert counts["grads"][1] == counts["weights"][1]
+    assert counts["optimizer"][1] == 2 * counts["weights"][1]  # AdamW's two moments
+
+
 def test_a_lost_rank_fails_the_worker_clearly(tiny_model_dir: Path) -> None:
     spec = ModelSpec("tiny", path=tiny_model_dir, device="cpu", dtype="float32", shard_ranks=2)
     with ModelWorker(spec) as worker:

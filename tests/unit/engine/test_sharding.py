@@ -45,6 +45,21 @@ def test_optimizer_state_is_sharded(tiny_model_dir: Path, sharded_results) -> No
     assert full > 0 and sum(held) == full and max(held) <= full // 2
 
 
+def test_one_gather_of_uneven_shards_gives_whole_tensors_and_sharded_gradients(sharded_results) -> None:
+    """``gather_whole`` (the served layout's one all-gather per pass) on shards of uneven sizes and
+    two dtypes: every rank gets the whole tensors; each keeps its rows of the whole gradient."""
+    expected = ranks.uneven_tensors()
+    for rank in sharded_results:
+        got = rank["gathered"]
+        for whole, grad, tensor, weight in zip(
+            got["whole"], got["grads"], expected, range(1, 5), strict=True
+        ):
+            assert whole.dtype == tensor.dtype and torch.equal(whole, tensor)
+            torch.testing.assert_close(grad, 2 * weight * tensor, atol=1e-6, rtol=0)
+    rows = [rank["gathered"]["local_rows"] for rank in sharded_results]
+    assert rows == [[3, 1, 2, 2], [2, 0, 1, 2]]  # torch.chunk's split, as DTensor's
+
+
 def test_sharding_spec_is_checked() -> None:
     with pytest.raises(InvalidInput, match="world_size"):
         ShardingSpec(world_size=0)
