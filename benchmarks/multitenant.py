@@ -416,7 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fusion-wait-ms",
         type=float,
         default=20.0,
-        help="how long a pass may wait for the last pass's tenants",
+        help="how long a pass may wait for tenants due at its pace",
     )
     parser.add_argument(
         "--omp-wait-policy",

@@ -68,7 +68,10 @@ class ServedModel(_Strict):
         default=True, description="Run several runs' forward work in shared passes over the base model."
     )
     fusion_wait_ms: float = Field(
-        default=20.0, ge=0, le=1000, description="How long forward work may wait for the last pass's runs."
+        default=20.0,
+        ge=0,
+        le=1000,
+        description="How long forward work may wait for the runs of the last pass and those due at its pace.",
     )
     loss_chunk_tokens: int | None = Field(
         default=1024, ge=0, description="Label positions whose logits exist at once; 0: all together."
