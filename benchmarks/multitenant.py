@@ -154,32 +154,39 @@ def timed(
         step(tenant, batches[tenant][0])
     sync(device)
     reset_peak(device)
+    started = time.perf_counter()
+    losses = train_tenants(step, [tenant[1:] for tenant in batches], together=together)
+    sync(device)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(row["input_ids"]) for tenant in batches for rows in tenant[1:] for row in rows)
+    return Result(mode, tokens / seconds, seconds, peak_memory(device), sum(losses) / len(losses))
+
+
+def train_tenants(step: Callable[[int, list[dict]], float], batches, *, together: bool) -> list[float]:
+    """Every tenant's ``step`` over its ``batches[tenant]``: all at once (a thread each) or one
+    tenant after another; the losses. The first error of any tenant is raised."""
     losses: list[float] = []
     errors: list[BaseException] = []
 
     def tenant_loop(tenant: int) -> None:
         try:
-            for rows in batches[tenant][1:]:
+            for rows in batches[tenant]:
                 losses.append(step(tenant, rows))
         except BaseException as exc:
             errors.append(exc)
 
-    started = time.perf_counter()
     if together:
-        threads = [threading.Thread(target=tenant_loop, args=(t,)) for t in range(args.tenants)]
+        threads = [threading.Thread(target=tenant_loop, args=(t,)) for t in range(len(batches))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     else:
-        for tenant in range(args.tenants):
+        for tenant in range(len(batches)):
             tenant_loop(tenant)
-    sync(device)
-    seconds = time.perf_counter() - started
     if errors:
         raise errors[0]
-    tokens = sum(len(row["input_ids"]) for tenant in batches for rows in tenant[1:] for row in rows)
-    return Result(mode, tokens / seconds, seconds, peak_memory(device), sum(losses) / len(losses))
+    return losses
 
 
 # ----------------------------------------------------------------------------- plain peft

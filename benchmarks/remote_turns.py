@@ -27,7 +27,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +35,15 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from multitenant import Server, http_trainer, model_folder, peft_trainer, print_pass_stats  # noqa: E402
+from multitenant import (  # noqa: E402
+    Server,
+    http_trainer,
+    make_batches,
+    model_folder,
+    peft_trainer,
+    print_pass_stats,
+    train_tenants,
+)
 
 MODES = ("peft", "http-alone", "http")
 Step = Callable[[int, list[dict]], float]
@@ -58,45 +65,12 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def tenant_batches(vocab: int, args: argparse.Namespace) -> list[list[list[dict]]]:
-    """batches[tenant][step] of random ids; every round trains on the same ``round_steps`` batches."""
-    gen = torch.Generator().manual_seed(0)
-    return [
-        [[_row(vocab, args.seq, gen) for _ in range(args.batch)] for _ in range(args.round_steps)]
-        for _ in range(args.tenants)
-    ]
-
-
-def _row(vocab: int, length: int, gen: torch.Generator) -> dict:
-    ids = torch.randint(0, vocab, (length,), generator=gen).tolist()
-    return {"input_ids": ids, "labels": [*ids[1:], -100]}
-
-
 def one_round(step: Step, batches: list[list[list[dict]]], *, together: bool) -> float:
     """Tokens per second of every tenant's ``round_steps`` steps: one tenant after another, or all
     at once (a thread per tenant)."""
-    errors: list[BaseException] = []
-
-    def tenant_loop(tenant: int) -> None:
-        try:
-            for rows in batches[tenant]:
-                step(tenant, rows)
-        except BaseException as exc:
-            errors.append(exc)
-
     started = time.perf_counter()
-    if together:
-        threads = [threading.Thread(target=tenant_loop, args=(t,)) for t in range(len(batches))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    else:
-        for tenant in range(len(batches)):
-            tenant_loop(tenant)
+    train_tenants(step, batches, together=together)
     seconds = time.perf_counter() - started
-    if errors:
-        raise errors[0]
     return sum(len(row["input_ids"]) for tenant in batches for rows in tenant for row in rows) / seconds
 
 
@@ -110,7 +84,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="twinkle-turns-") as tmp:
         folder = model_folder(args.model, Path(tmp))
         vocab = int(json.loads((folder / "config.json").read_text())["vocab_size"])
-        batches = tenant_batches(vocab, args)
+        # make_batches draws a warm-up step first; every round trains on the same ``round_steps``.
+        batches = [tenant[1:] for tenant in make_batches(vocab, args)]
         peft = peft_trainer(folder, args, device, torch.float32)
         server = Server(folder, Path(tmp), args, device)
         try:

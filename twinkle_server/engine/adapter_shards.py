@@ -32,6 +32,7 @@ __all__ = [
     "full",
     "full_optimizer_state",
     "gather_whole",
+    "local",
     "shard_elements",
     "shard_like",
     "shard_optimizer_state",
@@ -68,6 +69,11 @@ def full(tensor: torch.Tensor) -> torch.Tensor:
     Differentiable: the gather's backward keeps this rank's slice of the (equal) full gradient.
     """
     return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
+def local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of ``tensor``: its local shard when sharded, else the tensor itself."""
+    return tensor.to_local() if isinstance(tensor, DTensor) else tensor
 
 
 def gather_whole(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -163,7 +169,7 @@ def shard_elements(params: Mapping[str, torch.Tensor] | list[tuple[str, torch.Te
     pairs = params.items() if isinstance(params, Mapping) else params
     held = total = 0
     for _, tensor in pairs:
-        held += tensor.to_local().numel() if isinstance(tensor, DTensor) else tensor.numel()
+        held += local(tensor).numel()
         total += tensor.numel()
     return held, total
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from twinkle_server.engine import checkpoint as ckpt
-from twinkle_server.engine.adapter_shards import full, full_optimizer_state, shard_like, shard_optimizer_state
+from twinkle_server.engine.adapter_shards import (
+    full,
+    full_optimizer_state,
+    local,
+    shard_like,
+    shard_optimizer_state,
+)
 from twinkle_server.engine.checks import boolean
 from twinkle_server.engine.loss import build_loss
 from twinkle_server.engine.metrics import TokenStats, metric_keys
@@ -69,7 +75,7 @@ def load(engine: MultiLoraModel, run: RunState, *, path: Any, load_optimizer: bo
     with torch.no_grad():
         for key, tensor in targets.items():
             whole = weights[key].to(device=tensor.device, dtype=tensor.dtype)
-            _local(tensor).copy_(_local(shard_like(whole, tensor)))
+            local(tensor).copy_(local(shard_like(whole, tensor)))
     run.drop_pending()
     if restore is not None:
         restore()
@@ -143,11 +149,6 @@ def _matching_weights(
             details={"missing": missing[:5], "unexpected": extra[:5], "shape_mismatch": wrong[:5]},
         )
     return expected
-
-
-def _local(tensor: torch.Tensor) -> torch.Tensor:
-    """This rank's part of ``tensor`` (the tensor itself unless it is sharded)."""
-    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
 
 
 def _prepare_restore(engine: MultiLoraModel, run: RunState, folder: Path) -> Callable[[], None]:

@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 
+from twinkle_server.engine.adapter_shards import local
 from twinkle_server.engine.loading import load_base_model
 from twinkle_server.engine.lora import adapter_parameters, lora_config_from_dict
 from twinkle_server.engine.optim import build_optimizer, normalize_optimizer_kwargs
@@ -152,8 +154,8 @@ def sharded_elements(model: torch.nn.Module) -> tuple[int, int]:
     model's, not the adapters' (``adapter_shards.shard_elements``)."""
     held = total = 0
     for param in model.parameters():
-        if hasattr(param, "to_local") and not param.requires_grad:
-            held += param.to_local().numel()
+        if isinstance(param, DTensor) and not param.requires_grad:
+            held += local(param).numel()
             total += param.numel()
     return held, total
 
@@ -290,8 +292,7 @@ class ShardedLoraTrainer:
         for state in self.optimizer.state.values():
             for value in state.values():
                 if isinstance(value, torch.Tensor) and value.dim() > 0:
-                    local = value.to_local() if hasattr(value, "to_local") else value
-                    total += local.numel()
+                    total += local(value).numel()
         return total
 
 
