@@ -6,7 +6,9 @@ before any pass), the prepared items are packed under the model's token budget (
 each pass runs, and every op is settled with its own result or error. It also keeps each run's
 rhythm (when its forward work last ran, and the time between its last two): the worker waits a
 moment, at most as long as the last pass took, for the runs that are due, so that tenants training
-side by side fall into step and share passes instead of taking turns.
+side by side fall into step and share passes instead of taking turns. A wait during which a run
+sends nothing (one client training several adapters in turn, a tenant that went quiet) makes the
+next waits for that run rarer, so waiting costs little where it does not pay.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ forward (measured: 5 ms fused 1.2x, 20 ms 1.56x of the tenants one after another
 _FORGET_S = 60.0
 """A run whose forward work has not run for this long is no longer tracked (it stopped, or left)."""
 
+_MAX_SKIPPED_PASSES = 63
+"""The most passes a run that leaves waits unanswered goes without being waited for; then it is
+tried again (tenants do fall into step later, say once a sequential script starts threads)."""
+
 
 @dataclass
 class _Rhythm:
@@ -39,6 +45,10 @@ class _Rhythm:
 
     taken_at: float
     period: float | None = None
+    unanswered: int = 0
+    """Waits for this run in a row that ended without any op from it."""
+    skipped_until: int = 0
+    """The pass count before which this run is not waited for (after unanswered waits)."""
 
     def due(self, now: float) -> bool:
         """Whether the run keeps a rhythm and its next forward work is about due: within two of
@@ -104,8 +114,30 @@ class FusedPasses:
                 for run, rhythm in self._rhythms.items()
                 if rhythm.due(now) and any(rhythm.keeps_pace_with(pace) for pace in paces)
             }
-            missing = (set(self._last_runs) | due) - here
+            missing = {
+                run
+                for run in (set(self._last_runs) | due) - here
+                if run not in self._rhythms or self._rhythms[run].skipped_until <= self.passes
+            }
         return missing, min(self._wait_s, self._last_seconds)
+
+    def answered(self, waited_for: set[str], arrived: set[str]) -> None:
+        """Note how a wait for ``waited_for`` (from :meth:`partners`) ended: ``arrived`` sent work
+        meanwhile (its forward, or a step on the way to it: a tenant in the loop, if slower). Each
+        wait in a row that a run leaves unanswered doubles the passes that it then goes without
+        being waited for (none after the first, up to ``_MAX_SKIPPED_PASSES``); one that answers is
+        waited for every round again."""
+        with self._lock:
+            for run in waited_for:
+                rhythm = self._rhythms.get(run)
+                if rhythm is None:
+                    continue
+                if run in arrived:
+                    rhythm.unanswered, rhythm.skipped_until = 0, 0
+                else:
+                    rhythm.unanswered += 1
+                    skipped = min(2 ** (rhythm.unanswered - 1) - 1, _MAX_SKIPPED_PASSES)
+                    rhythm.skipped_until = self.passes + skipped
 
     def run(
         self,

@@ -406,9 +406,11 @@ class ModelWorker:
         Tenants in lockstep send their next forward a few ms apart (each first sends its step and
         zero_grad); waiting that long lets them share one pass instead of taking turns. Their
         other ops that arrive meanwhile run at once, in order. The wait is at most
-        ``fusion_wait_s`` and never longer than the last pass took.
+        ``fusion_wait_s`` and never longer than the last pass took. Which runs answered is told
+        to the fusion rhythm, so that runs which stay silent are waited for less often.
         """
         missing, wait_s = self._fused.partners(forward)
+        waited_for, heard_from = set(missing), set()
         deadline = time.monotonic() + wait_s
         while missing and not self._stop_requested:
             with self._cond:
@@ -418,13 +420,16 @@ class ModelWorker:
                 )
                 arrived = [self._queues.pop_head(r) for r in list(missing) if r in self._queues]
             if not arrived:
-                return
+                break
             for op in arrived:
+                heard_from.add(op.run_id)
                 if op.name in fusable:
                     forward.append(op)
                     missing.discard(op.run_id)
                 else:
                     self._execute(op)
+        if not self._stop_requested:
+            self._fused.answered(waited_for, heard_from)
 
     def _fusable_ops(self) -> frozenset[str]:
         if not self._fuse or self._model is None:

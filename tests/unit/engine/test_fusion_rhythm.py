@@ -101,3 +101,40 @@ def test_no_wait_setting_waits_for_nobody(clock):
     _pass(passes, clock, 0.1, "a")
     clock.now = 0.15
     assert passes.partners([_Op("b")]) == (set(), 0.0)
+
+
+def _waits_for(passes: FusedPasses, clock: _Clock, at: float, here: str, other: str) -> bool:
+    """One pass of ``here`` after one of ``other``; whether it waited for ``other`` (left unanswered)."""
+    _pass(passes, clock, at, other)
+    clock.now = at + 0.03
+    missing, _ = passes.partners([_Op(here)])
+    passes.answered(missing, set())
+    _pass(passes, clock, at + 0.03, here)
+    return other in missing
+
+
+def test_a_run_that_leaves_waits_unanswered_is_waited_for_ever_less_often(clock):
+    # One script training two adapters in turn: the other run never comes while a pass waits.
+    passes = FusedPasses("m", wait_s=0.02)
+    passes._last_seconds = 0.03
+    waited = [_waits_for(passes, clock, 0.06 * k, "a", "b") for k in range(200)]
+    # Each round here is two passes (b's, then a's): b is skipped for 0, 1, 3, 7 ... 63 passes.
+    assert [k for k, w in enumerate(waited) if w] == [0, 1, 2, 4, 8, 16, 32, 64, 96, 128, 160, 192]
+
+
+def test_a_run_that_answers_is_waited_for_every_round_again(clock):
+    passes = FusedPasses("m", wait_s=0.02)
+    passes._last_seconds = 0.03
+    for k in range(6):
+        _waits_for(passes, clock, 0.06 * k, "a", "b")
+    assert passes._rhythms["b"].skipped_until > passes.passes
+    passes._rhythms["b"].skipped_until = 0  # its turn to be tried again
+    _pass(passes, clock, 1.0, "b")
+    clock.now = 1.03
+    missing, _ = passes.partners([_Op("a")])
+    passes.answered(missing, {"b"})
+    assert missing == {"b"}
+    for k in range(5):
+        _pass(passes, clock, 1.06 + 0.06 * k, "a", "b")
+        clock.now = 1.09 + 0.06 * k
+        assert passes.partners([_Op("a")])[0] == {"b"}
