@@ -19,13 +19,18 @@ from typing import Any
 
 from twinkle_server.errors import CapacityExceeded
 
-__all__ = ["DEFAULT_MAX_QUEUE_PER_RUN", "QueuedOp", "RunQueues"]
+__all__ = ["CREATE_RUN", "DEFAULT_MAX_QUEUE_PER_RUN", "RELEASE_RUN", "QueuedOp", "RunQueues"]
 
 DEFAULT_MAX_QUEUE_PER_RUN = 1024
 """Queued (not yet started) ops one run may hold; beyond it `put` raises CapacityExceeded."""
 
 QUEUE_FULL_RETRY_AFTER_S = 1.0
 """Hint sent with a full queue: a second usually drains a few ops of a busy run."""
+
+
+CREATE_RUN = "<create_run>"
+RELEASE_RUN = "<release_run>"
+"""The names under which creating and releasing a run are queued (no model op has such a name)."""
 
 
 @dataclass
@@ -36,6 +41,11 @@ class QueuedOp:
     name: str
     kwargs: dict[str, Any]
     future: Future = field(default_factory=Future)
+
+    @property
+    def label(self) -> str:
+        """The operation's name as its caller knows it (in errors)."""
+        return {CREATE_RUN: "create_run", RELEASE_RUN: "release_run"}.get(self.name, self.name)
 
 
 class RunQueues:

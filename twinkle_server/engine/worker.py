@@ -11,7 +11,8 @@ Scheduling::
                                                  ├─► round = one head op per waiting owner
     submit(other, op) ─► per-run FIFO (bounded) ─┘        │
                                                           ▼
-                         other ops: one after another ◄── _execute_round ──► forward work: fused passes
+                         other ops: one after another ◄── Rounds.run ──► forward work: fused passes
+                                                          (rounds.py)
 
 - Operations of one run execute in submission order: a run contributes at most one op per round
   and rounds run one after another.
@@ -43,15 +44,16 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from twinkle_server.engine.fusion import DEFAULT_FUSION_WAIT_S, FusedPasses, PassStats
-from twinkle_server.engine.queues import DEFAULT_MAX_QUEUE_PER_RUN, QueuedOp, RunQueues
-from twinkle_server.engine.worker_status import (
-    WorkerState,
-    WorkerStats,
-    not_serving,
-    operation_error,
-    shutting_down,
+from twinkle_server.engine.fusion import DEFAULT_FUSION_WAIT_S, PassStats
+from twinkle_server.engine.queues import (
+    CREATE_RUN,
+    DEFAULT_MAX_QUEUE_PER_RUN,
+    RELEASE_RUN,
+    QueuedOp,
+    RunQueues,
 )
+from twinkle_server.engine.rounds import Rounds, fail_op
+from twinkle_server.engine.worker_status import WorkerState, WorkerStats, not_serving, shutting_down
 from twinkle_server.errors import (
     CapacityExceeded,
     Conflict,
@@ -72,9 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_CREATE = "<create_run>"
-_RELEASE = "<release_run>"
 
 
 class ModelWorker:
@@ -128,11 +127,17 @@ class ModelWorker:
         self._stop_requested = False
         self._model: Any = None
         self._capacity: Capacity | None = None
-        self._executed = 0
-        self._failed = 0
         self._thread: threading.Thread | None = None
-        self._fuse = fuse
-        self._fused = FusedPasses(spec.model_id, wait_s=fusion_wait_s)
+        self._rounds = Rounds(
+            spec.model_id,
+            self._queues,
+            self._cond,
+            fuse=fuse,
+            fusion_wait_s=fusion_wait_s,
+            call_model=self._call_model,
+            stopping=lambda: self._stop_requested,
+            after_failure=self._model_lost,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -185,7 +190,7 @@ class ModelWorker:
                 self._state = WorkerState.STOPPED
             self._cond.notify_all()
         for op in dropped:
-            _fail(op, shutting_down(self.model_id))
+            fail_op(op, shutting_down(self.model_id))
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -245,11 +250,11 @@ class ModelWorker:
                 state=self._state,
                 queued=sum(by_run.values()),
                 queued_by_run=by_run,
-                executed=self._executed,
-                failed=self._failed,
-                passes=self._fused.passes,
-                fused_ops=self._fused.fused_ops,
-                last_pass=self._fused.last_pass,
+                executed=self._rounds.executed,
+                failed=self._rounds.failed,
+                passes=self._rounds.fused.passes,
+                fused_ops=self._rounds.fused.fused_ops,
+                last_pass=self._rounds.fused.last_pass,
             )
 
     def ops_ahead(self, future: Future) -> int | None:
@@ -291,11 +296,11 @@ class ModelWorker:
         owner first, then per run within an owner, so many runs of one owner get one owner's share.
         """
         kwargs = {"lora": lora, "gradient_accumulation_steps": gradient_accumulation_steps, "seed": seed}
-        return self._enqueue(QueuedOp(run_id, _CREATE, kwargs), owner=owner or run_id)
+        return self._enqueue(QueuedOp(run_id, CREATE_RUN, kwargs), owner=owner or run_id)
 
     def release_run(self, run_id: str) -> Future[None]:
         """Free run `run_id`'s adapter after the ops queued before this call have run."""
-        return self._enqueue(QueuedOp(run_id, _RELEASE, {}))
+        return self._enqueue(QueuedOp(run_id, RELEASE_RUN, {}))
 
     def _enqueue(self, op: QueuedOp, *, owner: str | None = None, replace: bool = True) -> Future:
         with self._cond:
@@ -309,7 +314,7 @@ class ModelWorker:
                 self._queues.put(op)
             except CapacityExceeded as exc:
                 return _failed_future(exc)
-            if op.name == _RELEASE:
+            if op.name == RELEASE_RUN:
                 self._queues.forget_owner(op.run_id)  # its waiting ops keep their owner's turns
             self._cond.notify_all()
         return op.future
@@ -332,7 +337,7 @@ class ModelWorker:
             ops = self._next_round()
             if ops is None:
                 break
-            self._execute_round(ops)
+            self._rounds.run(ops)
             if self._model_lost():
                 break
         self._unload()
@@ -358,7 +363,7 @@ class ModelWorker:
             dropped = self._queues.drain()
             self._cond.notify_all()
         for op in dropped:
-            _fail(op, self._not_serving())
+            fail_op(op, self._not_serving())
 
     def _load(self) -> bool:
         started = time.perf_counter()
@@ -371,7 +376,7 @@ class ModelWorker:
             self._fail_serving(load_error=exc)
             return False
         with self._cond:
-            self._model = model
+            self._model = self._rounds.model = model
             self._capacity = capacity
             self._state = WorkerState.READY
             self._cond.notify_all()
@@ -381,7 +386,7 @@ class ModelWorker:
     def _unload(self) -> None:
         model = self._model
         with self._cond:
-            self._model = None
+            self._model = self._rounds.model = None
             if self._state is not WorkerState.FAILED:
                 self._state = WorkerState.STOPPED
             self._cond.notify_all()
@@ -400,99 +405,12 @@ class ModelWorker:
                 return None
             return self._queues.next_round()
 
-    def _gather_pass_partners(self, forward: list[QueuedOp], fusable: frozenset[str]) -> None:
-        """Give the runs of the last pass a moment to send their forward work too.
-
-        Tenants in lockstep send their next forward a few ms apart (each first sends its step and
-        zero_grad); waiting that long lets them share one pass instead of taking turns. Their
-        other ops that arrive meanwhile run at once, in order. The wait is at most
-        ``fusion_wait_s`` and never longer than the last pass took. Which runs answered is told
-        to the fusion rhythm, so that runs which stay silent are waited for less often.
-        """
-        missing, wait_s = self._fused.partners(forward)
-        waited_for, heard_from = set(missing), set()
-        deadline = time.monotonic() + wait_s
-        while missing and not self._stop_requested:
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: self._stop_requested or any(r in self._queues for r in missing),
-                    max(0.0, deadline - time.monotonic()),
-                )
-                arrived = [self._queues.pop_head(r) for r in list(missing) if r in self._queues]
-            if not arrived:
-                break
-            for op in arrived:
-                heard_from.add(op.run_id)
-                if op.name in fusable:
-                    forward.append(op)
-                    missing.discard(op.run_id)
-                else:
-                    self._execute(op)
-        if not self._stop_requested:
-            self._fused.answered(waited_for, heard_from)
-
-    def _fusable_ops(self) -> frozenset[str]:
-        if not self._fuse or self._model is None:
-            return frozenset()
-        return frozenset(getattr(self._model, "FUSABLE_OPS", ()))
-
-    def _execute_round(self, ops: list[QueuedOp]) -> None:
-        """Run one round: at most one op per owner, all runs distinct, so their order is free.
-
-        Forward work goes into shared passes; every other op runs on its own. Each op's future
-        still gets its own result or its own error.
-        """
-        fusable = self._fusable_ops()
-        for op in ops:
-            if op.name not in fusable:
-                self._execute(op)
-        forward = [op for op in ops if op.name in fusable]
-        if not forward:
-            return
-        with self._cond:  # runs whose owner's turn went elsewhere still share the pass
-            forward += self._queues.take_heads({op.run_id for op in ops}, lambda op: op.name in fusable)
-        self._gather_pass_partners(forward, fusable)
-        started = []
-        for op in forward:
-            if self._stop_requested:
-                _fail(op, shutting_down(self.model_id))
-            elif op.future.set_running_or_notify_cancel():
-                started.append(op)
-        self._fused.run(
-            self._model, started, lambda op, outcome, failed: self._settle(op, outcome, failed=failed)
-        )
-
-    def _execute(self, op: QueuedOp) -> None:
-        """Run one op on the model and settle its future; never raises."""
-        if self._stop_requested:
-            _fail(op, shutting_down(self.model_id))
-            return
-        if not op.future.set_running_or_notify_cancel():
-            return  # cancelled by its caller while queued
-        try:
-            result = self._call_model(op)
-        except BaseException as exc:
-            self._settle(op, exc, failed=True)
-            return
-        self._settle(op, result, failed=False)
-
-    def _settle(self, op: QueuedOp, outcome: Any, *, failed: bool) -> None:
-        """Count the op and hand its result, or its translated error, to its future."""
-        with self._cond:
-            self._executed += 1
-            self._failed += failed
-        if failed:
-            self._model_lost()  # its caller then finds the worker failed, not still ready
-            op.future.set_exception(operation_error(self.model_id, op.run_id, _label(op), outcome))
-        else:
-            op.future.set_result(outcome)
-
     def _call_model(self, op: QueuedOp) -> Any:
         model = self._model
-        if op.name not in (_CREATE, _RELEASE):
+        if op.name not in (CREATE_RUN, RELEASE_RUN):
             return model.run_op(op.run_id, op.name, **op.kwargs)
         try:
-            if op.name == _CREATE:
+            if op.name == CREATE_RUN:
                 return model.add_run(op.run_id, **op.kwargs)
             model.remove_run(op.run_id)
             return None
@@ -509,15 +427,6 @@ def _default_factory(spec: ModelSpec) -> Callable[..., Any]:
     from twinkle_server.engine.multilora import MultiLoraModel
 
     return MultiLoraModel
-
-
-def _label(op: QueuedOp) -> str:
-    return {_CREATE: "create_run", _RELEASE: "release_run"}.get(op.name, op.name)
-
-
-def _fail(op: QueuedOp, error: BaseException) -> None:
-    if op.future.set_running_or_notify_cancel():
-        op.future.set_exception(error)
 
 
 def _failed_future(error: BaseException) -> Future:
