@@ -214,6 +214,14 @@ class Settings(_Strict):
     rate_limit_burst: int = Field(
         default=1000, ge=1, description="Requests one user may send at once above the average rate."
     )
+    engine_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "CPU threads each model's torch operations may use; unset: torch's default divided among "
+            "the served models (more threads than CPUs in all slow every model's passes about 2x)."
+        ),
+    )
     encode_max_procs: int = Field(
         default=2,
         ge=1,

@@ -35,7 +35,7 @@ from twinkle_server.store.models import TrainingRun
 from twinkle_server.store.recovery import Recovery
 from twinkle_server.store.runs import RunRoute
 from twinkle_server.tasks import TaskRunner
-from twinkle_server.workers import build_resolver, build_worker
+from twinkle_server.workers import build_resolver, build_worker, share_cpu_threads
 
 __all__ = ["OPEN_MODE_USER", "Runtime", "check_exposure", "is_loopback"]
 
@@ -131,6 +131,8 @@ class Runtime:
         """Open the database and create (not start) one worker per served model."""
         store = open_store(str(settings.database_url))
         runtime = cls(settings, store)
+        if settings.models:
+            share_cpu_threads(settings)
         for served in settings.models:
             runtime.workers[served.model_id] = runtime._build_worker(served)
         return runtime

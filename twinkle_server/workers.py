@@ -13,6 +13,7 @@ before any worker thread starts, leaves nothing for those threads to race on.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from twinkle_server.engine.worker import ModelWorker
     from twinkle_server.resolver import Resolver
 
-__all__ = ["build_resolver", "build_worker"]
+__all__ = ["build_resolver", "build_worker", "share_cpu_threads"]
 
 # The transformers names that the engine's and the data pipeline's threads reach for.
 _TRANSFORMERS_NAMES = (
@@ -73,6 +74,36 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         shard_ranks=served.shard_ranks,
     )
     return ModelWorker(spec, resolver=resolver, fuse=served.fuse, fusion_wait_s=served.fusion_wait_ms / 1000)
+
+
+def share_cpu_threads(settings: Settings) -> int:
+    """Give each served model's worker its share of the CPU threads for torch's operations.
+
+    Each worker thread runs torch's parallel operations with its own team of OpenMP threads, and
+    torch sizes every team to the machine. With two models served, twice as many threads as CPUs
+    exist, and libgomp then stops letting idle threads spin: every operation puts its threads to
+    sleep and wakes them again. Measured on 2 CPUs with two models served (one idle): a training
+    step through the server took 90 ms against 53 ms with one thread each. So every team gets
+    torch's default divided by the served models (at least 1), unless ``engine_threads`` says
+    how many. Torch's setting is the process's; worker threads take it when they start.
+
+    Returns the threads each worker's operations use.
+    """
+    import torch
+
+    share = max(1, _torch_default_threads() // max(1, len(settings.models)))
+    threads = settings.engine_threads or share
+    torch.set_num_threads(threads)
+    return threads
+
+
+@functools.cache
+def _torch_default_threads() -> int:
+    """Torch's thread count as this process found it (``OMP_NUM_THREADS``, else the machine's
+    cores), before any runtime divided it."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _import_model_libraries() -> None:
