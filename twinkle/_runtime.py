@@ -70,9 +70,13 @@ class LocalRuntime:
         return worker
 
     def _build_worker(self, served: ServedModel) -> Any:
-        """The worker the server builds for ``served`` (``twinkle_server.workers``)."""
-        from twinkle_server.workers import build_worker
+        """The worker the server builds for ``served`` (``twinkle_server.workers``); the served
+        models share the CPU threads as they do in the server (a script's own thread setting is
+        left alone when it trains one model and sets no ``engine_threads``)."""
+        from twinkle_server.workers import build_worker, share_cpu_threads
 
+        if len(self.settings.models) > 1 or self.settings.engine_threads:
+            share_cpu_threads(self.settings)
         return build_worker(served, self.resolver)
 
     def default_model_id(self, model_id: str | None) -> str | None:

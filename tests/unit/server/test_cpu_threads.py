@@ -57,3 +57,17 @@ def test_a_runtime_shares_them_when_it_opens(tmp_path: Path) -> None:
         assert torch.get_num_threads() == 1
     finally:
         runtime.store.close()
+
+
+def test_the_local_face_shares_them_too_but_leaves_a_one_model_script_alone(tmp_path: Path) -> None:
+    from twinkle._runtime import LocalRuntime
+
+    two = _settings(tmp_path, 2, engine_threads=1)
+    torch.set_num_threads(_torch_default_threads())
+    LocalRuntime(two)._build_worker(two.models[0])
+    assert torch.get_num_threads() == 1
+
+    one = _settings(tmp_path, 1)
+    torch.set_num_threads(3)  # the script's own choice
+    LocalRuntime(one)._build_worker(one.models[0])
+    assert torch.get_num_threads() == 3
