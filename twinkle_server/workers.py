@@ -84,14 +84,18 @@ def share_cpu_threads(settings: Settings) -> int:
     exist, and libgomp then stops letting idle threads spin: every operation puts its threads to
     sleep and wakes them again. Measured on 2 CPUs with two models served (one idle): a training
     step through the server took 90 ms against 53 ms with one thread each. So every team gets
-    torch's default divided by the served models (at least 1), unless ``engine_threads`` says
-    how many. Torch's setting is the process's; worker threads take it when they start.
+    torch's default divided by the teams (at least 1), unless ``engine_threads`` says how many. A
+    sharded model counts one team per rank: its other ranks are processes of their own, started
+    with this count (``replica.rank_environment``); on 2 CPUs a round of two ranks took 267 ms
+    with two threads each against 190 with one. Torch's setting is the process's; worker threads
+    take it when they start.
 
     Returns the threads each worker's operations use.
     """
     import torch
 
-    share = max(1, _torch_default_threads() // max(1, len(settings.models)))
+    teams = sum(served.shard_ranks for served in settings.models)
+    share = max(1, _torch_default_threads() // max(1, teams))
     threads = settings.engine_threads or share
     torch.set_num_threads(threads)
     return threads

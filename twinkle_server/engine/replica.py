@@ -252,7 +252,7 @@ class ShardedReplica:
         given one end of a socket pair. Not multiprocessing's spawn: that imports this process's
         main module again in the child, which reruns a user's script that has no main guard."""
         log_level = logging.getLogger().getEffectiveLevel()  # the ranks log as this process does
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # our imports
+        env = rank_environment()
         for rank in range(1, len(specs)):
             ours, theirs = multiprocessing.Pipe()
             argv = [sys.executable, "-m", "twinkle_server.engine.rank", str(theirs.fileno())]
@@ -350,6 +350,17 @@ def outcome(result: Any, error: BaseException | None) -> Any:
     if isinstance(result, list):
         return [isinstance(outcome, BaseException) for outcome in result]
     return "ok"
+
+
+def rank_environment() -> dict[str, str]:
+    """The environment of a rank's interpreter: this one's, with our imports on its path, and
+    torch's thread count of this process (the share ``workers.share_cpu_threads`` gave each rank:
+    N ranks on one machine with the machine's count each would oversubscribe its CPUs)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),
+    }
 
 
 def _rank_devices(device: str, ranks: int) -> tuple[list[str], str]:

@@ -71,3 +71,18 @@ def test_the_local_face_shares_them_too_but_leaves_a_one_model_script_alone(tmp_
     torch.set_num_threads(3)  # the script's own choice
     LocalRuntime(one)._build_worker(one.models[0])
     assert torch.get_num_threads() == 3
+
+
+def test_each_rank_of_a_sharded_model_is_a_team_and_its_processes_get_the_share(tmp_path: Path) -> None:
+    from twinkle_server.engine.replica import rank_environment
+
+    settings = Settings(
+        data_dir=tmp_path,
+        models=[
+            ServedModel(model_id="whole", path=str(tmp_path / "a")),
+            ServedModel(model_id="sharded", path=str(tmp_path / "b"), shard_ranks=3),
+        ],
+    )
+    share = max(1, _torch_default_threads() // 4)
+    assert share_cpu_threads(settings) == share
+    assert rank_environment()["OMP_NUM_THREADS"] == str(share)
