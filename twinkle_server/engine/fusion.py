@@ -8,7 +8,8 @@ rhythm (when its forward work last ran, and the time between its last two): the 
 moment, at most as long as the last pass took, for the runs that are due, so that tenants training
 side by side fall into step and share passes instead of taking turns. A wait during which a run
 sends nothing (one client training several adapters in turn, a tenant that went quiet) makes the
-next waits for that run rarer, so waiting costs little where it does not pay.
+next waits for that run rarer, and a round whose runs are starting again after a pause waits for
+nobody, so waiting costs little where it does not pay.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ forward (measured: 5 ms fused 1.2x, 20 ms 1.56x of the tenants one after another
 _FORGET_S = 60.0
 """A run whose forward work has not run for this long is no longer tracked (it stopped, or left)."""
 
+_IN_LOOP_PERIODS = 4
+"""A run whose forward comes within this many of its periods of its last one is in its training
+loop; later, it is starting again after a pause (its partners, if any, are not in step with it)."""
+
 _MAX_SKIPPED_PASSES = 63
 """The most passes a run that leaves waits unanswered goes without being waited for; then it is
 tried again (tenants do fall into step later, say once a sequential script starts threads)."""
@@ -54,6 +59,10 @@ class _Rhythm:
         """Whether the run keeps a rhythm and its next forward work is about due: within two of
         its periods since its last one (a run that stopped soon stops being waited for)."""
         return self.period is not None and now - self.taken_at < 2 * self.period
+
+    def in_loop(self, now: float) -> bool:
+        """Whether forward work of this run taken now keeps its rhythm (see ``_IN_LOOP_PERIODS``)."""
+        return self.period is not None and now - self.taken_at < _IN_LOOP_PERIODS * self.period
 
     def keeps_pace_with(self, other: _Rhythm) -> bool:
         """Whether both keep rhythms within a factor of two of each other: a fast tenant does not
@@ -102,13 +111,19 @@ class FusedPasses:
         (seconds). Expected: the runs of the last pass, and runs whose forward work is due at a
         pace like that of a run in ``forward`` (tenants out of step with the last pass). Waiting
         shifts a round towards its partners, so runs that drifted apart fall back into step
-        within a few rounds."""
+        within a few rounds.
+
+        Only a round holding a run in its training loop waits: a run starting or starting again
+        after a pause (one tenant handing over to the next, an evaluation between epochs) has no
+        partner in step with it, and the run that just stopped would be waited for in vain."""
         if self._wait_s <= 0:
             return set(), 0.0
         now = time.monotonic()
         here = {op.run_id for op in forward}
         with self._lock:
             paces = [self._rhythms[run] for run in here if run in self._rhythms]
+            if not any(pace.in_loop(now) for pace in paces):
+                return set(), 0.0
             due = {
                 run
                 for run, rhythm in self._rhythms.items()

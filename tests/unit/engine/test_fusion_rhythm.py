@@ -61,10 +61,29 @@ def test_a_run_that_stopped_is_soon_not_waited_for(clock):
     passes._last_seconds = 0.03
     for k, at in enumerate([0.0, 0.03, 0.06, 0.09, 0.12, 0.15]):
         _pass(passes, clock, at, "abc"[k % 3])
-    clock.now = 0.5  # b's last forward was 0.38 s ago, over twice its 90 ms rhythm
+    for at, run in [(0.2, "a"), (0.25, "c"), (0.3, "a"), (0.33, "c")]:  # b stopped
+        _pass(passes, clock, at, run)
+    clock.now = 0.35  # b's last forward was 0.23 s ago, over twice its 90 ms rhythm
     missing, _ = passes.partners([_Op("a")])
     assert "b" not in missing
     assert missing == {"c"}  # the last pass's runs are still waited for, as before
+
+
+def test_a_run_starting_again_after_a_pause_waits_for_nobody(clock):
+    # One user training adapters one after another: a takes five steps, then b takes its turn.
+    passes = FusedPasses("m", wait_s=0.02)
+    passes._last_seconds = 0.03
+    for k in range(5):
+        _pass(passes, clock, 0.05 * k, "b")
+    for k in range(5):
+        _pass(passes, clock, 1.0 + 0.05 * k, "a")
+    clock.now = 1.23  # b comes back after 1 s, twenty of its 50 ms periods
+    assert passes.partners([_Op("b")]) == (set(), 0.0), "a, which just stopped, is not waited for"
+    _pass(passes, clock, 1.23, "b")
+    _pass(passes, clock, 1.28, "b")
+    _pass(passes, clock, 1.3, "c")
+    clock.now = 1.33  # b is in its loop again: it waits for the last pass's run
+    assert passes.partners([_Op("b")])[0] == {"c"}
 
 
 def test_a_fast_run_does_not_wait_for_one_ten_times_slower(clock):
@@ -118,23 +137,24 @@ def test_a_run_that_leaves_waits_unanswered_is_waited_for_ever_less_often(clock)
     passes = FusedPasses("m", wait_s=0.02)
     passes._last_seconds = 0.03
     waited = [_waits_for(passes, clock, 0.06 * k, "a", "b") for k in range(200)]
-    # Each round here is two passes (b's, then a's): b is skipped for 0, 1, 3, 7 ... 63 passes.
-    assert [k for k, w in enumerate(waited) if w] == [0, 1, 2, 4, 8, 16, 32, 64, 96, 128, 160, 192]
+    # Each round here is two passes (b's, then a's). From a's third forward (a in its loop), b is
+    # skipped for 0, 1, 3, 7 ... 63 passes.
+    assert [k for k, w in enumerate(waited) if w] == [2, 3, 4, 6, 10, 18, 34, 66, 98, 130, 162, 194]
 
 
 def test_a_run_that_answers_is_waited_for_every_round_again(clock):
     passes = FusedPasses("m", wait_s=0.02)
     passes._last_seconds = 0.03
-    for k in range(6):
+    for k in range(8):
         _waits_for(passes, clock, 0.06 * k, "a", "b")
     assert passes._rhythms["b"].skipped_until > passes.passes
     passes._rhythms["b"].skipped_until = 0  # its turn to be tried again
-    _pass(passes, clock, 1.0, "b")
-    clock.now = 1.03
+    _pass(passes, clock, 0.48, "b")
+    clock.now = 0.51
     missing, _ = passes.partners([_Op("a")])
     passes.answered(missing, {"b"})
     assert missing == {"b"}
     for k in range(5):
-        _pass(passes, clock, 1.06 + 0.06 * k, "a", "b")
-        clock.now = 1.09 + 0.06 * k
+        _pass(passes, clock, 0.54 + 0.06 * k, "a", "b")
+        clock.now = 0.57 + 0.06 * k
         assert passes.partners([_Op("a")])[0] == {"b"}
