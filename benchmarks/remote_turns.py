@@ -13,10 +13,11 @@ Each round's ratios are taken between modes that ran seconds apart, and the medi
 the highest over the rounds are printed (the spread is the noise). The workload and the models are
 `multitenant.py`'s.
 
-The server's fusion wait (``--fusion-wait-ms``) helps ``http`` and costs ``http-alone``: when one
-tenant hands over to the next, the server first waits a moment for the tenant that just stopped.
-On the 2-core CPU at 1x64, ``--fusion-wait-ms 0`` gave http-alone 0.67x of peft and http 1.22x of
-http-alone, against 0.54x and 1.55x with the default 20 ms (http itself within 5%).
+The server's fusion wait (``--fusion-wait-ms``) is what lets ``http`` share passes (1.5 runs per pass
+against 1.2 without it at 1x64). A tenant taking its turn after a pause waits for nobody, but on
+the 2-core CPU ``http-alone`` still measured faster without the wait: 0.69x of peft with
+``--fusion-wait-ms 0`` against 0.62x with the default 20 ms (http/http-alone 1.08x against 1.33x;
+one run each, noisy).
 
     python benchmarks/remote_turns.py --tenants 4 --batch 1 --seq 64 --rounds 6
     python benchmarks/remote_turns.py --tenants 4 --batch 4 --seq 128 --rounds 4 --round-steps 3
