@@ -57,8 +57,6 @@ class Rounds:
     ) -> None:
         self.model_id = model_id
         self.fused = FusedPasses(model_id, wait_s=fusion_wait_s)
-        self.model: Any = None
-        """The loaded model, set by the worker before its first round."""
         self.executed = 0
         self.failed = 0
         self._queues = queues
@@ -68,13 +66,14 @@ class Rounds:
         self._stopping = stopping
         self._after_failure = after_failure
 
-    def run(self, ops: list[QueuedOp]) -> None:
-        """Run one round: at most one op per owner, all runs distinct, so their order is free.
+    def run(self, model: Any, ops: list[QueuedOp]) -> None:
+        """Run one round on the loaded ``model``: at most one op per owner, all runs distinct, so
+        their order is free.
 
         Forward work goes into shared passes; every other op runs on its own. Each op's future
         still gets its own result or its own error.
         """
-        fusable = self._fusable_ops()
+        fusable = self._fusable_ops(model)
         for op in ops:
             if op.name not in fusable:
                 self.execute(op)
@@ -90,9 +89,7 @@ class Rounds:
                 fail_op(op, shutting_down(self.model_id))
             elif op.future.set_running_or_notify_cancel():
                 started.append(op)
-        self.fused.run(
-            self.model, started, lambda op, outcome, failed: self._settle(op, outcome, failed=failed)
-        )
+        self.fused.run(model, started, lambda op, outcome, failed: self._settle(op, outcome, failed=failed))
 
     def execute(self, op: QueuedOp) -> None:
         """Run one op on the model and settle its future; never raises."""
@@ -139,10 +136,10 @@ class Rounds:
         if not self._stopping():
             self.fused.answered(waited_for, heard_from)
 
-    def _fusable_ops(self) -> frozenset[str]:
-        if not self._fuse or self.model is None:
+    def _fusable_ops(self, model: Any) -> frozenset[str]:
+        if not self._fuse:
             return frozenset()
-        return frozenset(getattr(self.model, "FUSABLE_OPS", ()))
+        return frozenset(getattr(model, "FUSABLE_OPS", ()))
 
     def _settle(self, op: QueuedOp, outcome: Any, *, failed: bool) -> None:
         """Count the op and hand its result, or its translated error, to its future."""

@@ -337,7 +337,7 @@ class ModelWorker:
             ops = self._next_round()
             if ops is None:
                 break
-            self._rounds.run(ops)
+            self._rounds.run(self._model, ops)
             if self._model_lost():
                 break
         self._unload()
@@ -376,7 +376,7 @@ class ModelWorker:
             self._fail_serving(load_error=exc)
             return False
         with self._cond:
-            self._model = self._rounds.model = model
+            self._model = model
             self._capacity = capacity
             self._state = WorkerState.READY
             self._cond.notify_all()
@@ -386,7 +386,7 @@ class ModelWorker:
     def _unload(self) -> None:
         model = self._model
         with self._cond:
-            self._model = self._rounds.model = None
+            self._model = None
             if self._state is not WorkerState.FAILED:
                 self._state = WorkerState.STOPPED
             self._cond.notify_all()
