@@ -8,7 +8,9 @@ in tests, never clash) holding
 * ``twinkle_tokens_trained_total{model}``: label tokens of completed ``forward_backward`` calls;
 * read from the workers at scrape time: ``twinkle_queue_depth{model}``,
   ``twinkle_operations_total{model,outcome}``, ``twinkle_passes_total{model}``,
-  ``twinkle_fused_ops_total{model}``, ``twinkle_last_pass_{runs,rows,positions}{model}``,
+  ``twinkle_fused_ops_total{model}``, ``twinkle_pass_seconds_total{model}``,
+  ``twinkle_pass_positions_total{model}``, ``twinkle_fusion_wait_seconds_total{model}``,
+  ``twinkle_last_pass_{runs,rows,positions,seconds}{model}``,
   ``twinkle_adapters{model,state}`` and, when CUDA is in use, ``twinkle_device_memory_bytes
   {device,kind}``;
 * the process collector (resident memory, CPU time, open files) of ``prometheus_client``.
@@ -82,11 +84,22 @@ class _RuntimeCollector:
         fused = CounterMetricFamily(
             "twinkle_fused_ops", "Operations that ran in shared passes.", labels=["model"]
         )
+        totals = {
+            "pass_seconds": ("twinkle_pass_seconds", "Seconds spent in passes over the base model."),
+            "pass_positions": ("twinkle_pass_positions", "Padded positions the passes computed."),
+            "fusion_wait_seconds": (
+                "twinkle_fusion_wait_seconds",
+                "Seconds rounds waited for the runs due to share their pass.",
+            ),
+        }
+        total = {
+            field: CounterMetricFamily(name, text, labels=["model"]) for field, (name, text) in totals.items()
+        }
         last = {
             field: GaugeMetricFamily(
                 f"twinkle_last_pass_{field}", f"The last pass's {field}.", labels=["model"]
             )
-            for field in ("runs", "rows", "positions")
+            for field in ("runs", "rows", "positions", "seconds")
         }
         adapters = GaugeMetricFamily(
             "twinkle_adapters", "Adapter slots, by state.", labels=["model", "state"]
@@ -98,14 +111,17 @@ class _RuntimeCollector:
             ops.add_metric([model_id, "failed"], stats.failed)
             passes.add_metric([model_id], stats.passes)
             fused.add_metric([model_id], stats.fused_ops)
+            for field, family in total.items():
+                family.add_metric([model_id], getattr(stats, field))
             if stats.last_pass is not None:
                 last["runs"].add_metric([model_id], stats.last_pass.runs)
                 last["rows"].add_metric([model_id], stats.last_pass.rows)
                 last["positions"].add_metric([model_id], stats.last_pass.tokens)
+                last["seconds"].add_metric([model_id], stats.last_pass.seconds)
             cap = worker.capacity()
             adapters.add_metric([model_id, "used"], cap.used)
             adapters.add_metric([model_id, "free"], cap.free)
-        yield from (queue, ops, passes, fused, *last.values(), adapters)
+        yield from (queue, ops, passes, fused, *total.values(), *last.values(), adapters)
         memory = _device_memory()
         if memory is not None:
             yield memory

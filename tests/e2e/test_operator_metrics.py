@@ -88,6 +88,9 @@ def test_requests_latency_tokens_queue_and_passes(world: dict[str, Any]) -> None
     assert s[("twinkle_tokens_trained_total", model)] == world["tokens"] > 0
     assert s[("twinkle_queue_depth", model)] == 0
     assert s[("twinkle_passes_total", model)] >= 2
+    assert s[("twinkle_pass_seconds_total", model)] >= s[("twinkle_last_pass_seconds", model)] > 0
+    assert s[("twinkle_pass_positions_total", model)] >= world["tokens"]
+    assert s[("twinkle_fusion_wait_seconds_total", model)] >= 0
     assert s[("twinkle_adapters", (("model", MODEL_ID), ("state", "used")))] == 1
     assert s[("twinkle_operations_total", (("model", MODEL_ID), ("outcome", "failed")))] == 0
     assert s[("process_resident_memory_bytes", ())] > 0

@@ -32,9 +32,12 @@ def _model(model_id: str, worker: Any) -> dict[str, Any]:
         "failed": stats.failed,
         "passes": stats.passes,
         "fused_ops": stats.fused_ops,
+        "pass_seconds": stats.pass_seconds,
+        "pass_positions": stats.pass_positions,
+        "fusion_wait_seconds": stats.fusion_wait_seconds,
         "last_pass": None
         if last is None
-        else {"runs": last.runs, "rows": last.rows, "positions": last.tokens},
+        else {"runs": last.runs, "rows": last.rows, "positions": last.tokens, "seconds": last.seconds},
     }
 
 

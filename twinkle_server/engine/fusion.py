@@ -80,11 +80,13 @@ class QueuedOp(Protocol):
 
 @dataclass(frozen=True)
 class PassStats:
-    """One pass over the base model: how many runs shared it, their rows and padded positions."""
+    """One pass over the base model: how many runs shared it, their rows and padded positions, and
+    the seconds it took (forward and backward)."""
 
     runs: int
     rows: int
     tokens: int
+    seconds: float = 0.0
 
 
 class FusedPasses:
@@ -102,6 +104,11 @@ class FusedPasses:
         self.passes = 0
         self.fused_ops = 0
         self.last_pass: PassStats | None = None
+        # Totals over the worker's life: positions per pass second tell whether wider passes pay
+        # on this device; the seconds spent waiting for partners are what the wait costs.
+        self.pass_seconds = 0.0
+        self.pass_positions = 0
+        self.wait_seconds = 0.0
         self._last_runs: frozenset[str] = frozenset()
         self._last_seconds = 0.0
         self._rhythms: dict[str, _Rhythm] = {}
@@ -136,13 +143,15 @@ class FusedPasses:
             }
         return missing, min(self._wait_s, self._last_seconds)
 
-    def answered(self, waited_for: set[str], arrived: set[str]) -> None:
-        """Note how a wait for ``waited_for`` (from :meth:`partners`) ended: ``arrived`` sent work
-        meanwhile (its forward, or a step on the way to it: a tenant in the loop, if slower). Each
+    def answered(self, waited_for: set[str], arrived: set[str], seconds: float = 0.0) -> None:
+        """Note how a wait for ``waited_for`` (from :meth:`partners`) ended after ``seconds``:
+        ``arrived`` sent work meanwhile (its forward, or a step on the way to it: a tenant in the
+        loop, if slower). Each
         wait in a row that a run leaves unanswered doubles the passes that it then goes without
         being waited for (none after the first, up to ``_MAX_SKIPPED_PASSES``); one that answers is
         waited for every round again."""
         with self._lock:
+            self.wait_seconds += seconds
             for run in waited_for:
                 rhythm = self._rhythms.get(run)
                 if rhythm is None:
@@ -177,11 +186,13 @@ class FusedPasses:
         )
         for shape in shapes:
             pass_ops = [prepared[id(item)] for item in shape.items]
-            self._record(shape, pass_ops)
+            self._keep_rhythm(shape, pass_ops)
+            pass_started = time.monotonic()
             try:
                 outcomes = model.run_passes(shape.items)
             except BaseException as exc:
                 outcomes = [exc] * len(pass_ops)
+            self._record(shape, pass_ops, time.monotonic() - pass_started)
             for op, outcome in zip(pass_ops, outcomes, strict=True):
                 settle(op, outcome, isinstance(outcome, BaseException))
         self._last_seconds = time.monotonic() - started
@@ -198,20 +209,28 @@ class FusedPasses:
         for run in [r for r, rhythm in self._rhythms.items() if now - rhythm.taken_at > _FORGET_S]:
             del self._rhythms[run]
 
-    def _record(self, shape: PassShape, ops: Sequence[QueuedOp]) -> None:
-        stats = PassStats(runs=len(ops), rows=shape.rows, tokens=shape.tokens)
+    def _keep_rhythm(self, shape: PassShape, ops: Sequence[QueuedOp]) -> None:
+        """Note the runs of a forward pass as it starts (a backward pass only ends earlier work)."""
+        if shape.key[0] == "backward":
+            return
+        with self._lock:
+            self._last_runs = frozenset(op.run_id for op in ops)
+            self._keep_time(self._last_runs)
+
+    def _record(self, shape: PassShape, ops: Sequence[QueuedOp], seconds: float) -> None:
+        stats = PassStats(runs=len(ops), rows=shape.rows, tokens=shape.tokens, seconds=seconds)
         with self._lock:
             self.passes += 1
             self.fused_ops += len(ops)
             self.last_pass = stats
-            if shape.key[0] != "backward":
-                self._last_runs = frozenset(op.run_id for op in ops)
-                self._keep_time(self._last_runs)
+            self.pass_seconds += seconds
+            self.pass_positions += shape.tokens
         logger.debug(
-            "model %r pass: %d runs (%s), %d rows, %d positions",
+            "model %r pass: %d runs (%s), %d rows, %d positions, %.1f ms",
             self._model_id,
             stats.runs,
             ", ".join(f"{op.run_id}:{op.name}" for op in ops),
             stats.rows,
             stats.tokens,
+            seconds * 1000,
         )

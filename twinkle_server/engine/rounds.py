@@ -116,7 +116,8 @@ class Rounds:
         """
         missing, wait_s = self.fused.partners(forward)
         waited_for, heard_from = set(missing), set()
-        deadline = time.monotonic() + wait_s
+        started = time.monotonic()
+        deadline = started + wait_s
         while missing and not self._stopping():
             with self._cond:
                 self._cond.wait_for(
@@ -134,7 +135,7 @@ class Rounds:
                 else:
                     self.execute(op)
         if not self._stopping():
-            self.fused.answered(waited_for, heard_from)
+            self.fused.answered(waited_for, heard_from, time.monotonic() - started)
 
     def _fusable_ops(self, model: Any) -> frozenset[str]:
         if not self._fuse:

@@ -244,6 +244,7 @@ class ModelWorker:
         return Capacity(max_loras=limit, used=0, free=limit)
 
     def stats(self) -> WorkerStats:
+        fused = self._rounds.fused
         with self._cond:
             by_run = self._queues.depths()
             return WorkerStats(
@@ -252,9 +253,12 @@ class ModelWorker:
                 queued_by_run=by_run,
                 executed=self._rounds.executed,
                 failed=self._rounds.failed,
-                passes=self._rounds.fused.passes,
-                fused_ops=self._rounds.fused.fused_ops,
-                last_pass=self._rounds.fused.last_pass,
+                passes=fused.passes,
+                fused_ops=fused.fused_ops,
+                last_pass=fused.last_pass,
+                pass_seconds=fused.pass_seconds,
+                pass_positions=fused.pass_positions,
+                fusion_wait_seconds=fused.wait_seconds,
             )
 
     def ops_ahead(self, future: Future) -> int | None:

@@ -32,6 +32,8 @@ class WorkerStats:
 
     ``passes`` counts passes over the base model, ``fused_ops`` the ops that ran in them (their
     ratio is the mean number of runs per pass); ``last_pass`` is the most recent pass's shape.
+    ``pass_seconds`` and ``pass_positions`` add up every pass's time and padded positions (their
+    ratio is the passes' throughput), ``fusion_wait_seconds`` the time rounds waited for partners.
     """
 
     state: WorkerState
@@ -42,6 +44,9 @@ class WorkerStats:
     passes: int = 0
     fused_ops: int = 0
     last_pass: PassStats | None = None
+    pass_seconds: float = 0.0
+    pass_positions: int = 0
+    fusion_wait_seconds: float = 0.0
 
 
 def not_serving(state: WorkerState, model_id: str, load_error: BaseException | None) -> Unavailable:

@@ -220,6 +220,9 @@ class ReplicaPool:
             failed=sum(s.failed for s in stats),
             passes=sum(s.passes for s in stats),
             fused_ops=sum(s.fused_ops for s in stats),
+            pass_seconds=sum(s.pass_seconds for s in stats),
+            pass_positions=sum(s.pass_positions for s in stats),
+            fusion_wait_seconds=sum(s.fusion_wait_seconds for s in stats),
         )
 
     # -- placing runs ---------------------------------------------------------------------------

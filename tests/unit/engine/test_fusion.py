@@ -298,6 +298,9 @@ def test_worker_fuses_waiting_tenants_into_one_pass(tiny_model_dir, sc_rows):
         stats = worker.stats()
     assert stats.passes == 1 and stats.fused_ops == 4
     assert stats.last_pass.runs == 4 and stats.last_pass.rows == 8
+    # The pass's time and positions are counted: the totals of one pass are that pass's figures.
+    assert stats.last_pass.seconds > 0 and stats.pass_seconds == stats.last_pass.seconds
+    assert stats.pass_positions == stats.last_pass.tokens >= 8
     assert all(result["micro_step"] == 1 for result in results)
     alone = make_engine(tiny_model_dir)
     alone.add_run("run_c", lora={"r": 4}, seed=2)

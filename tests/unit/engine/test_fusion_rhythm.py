@@ -39,9 +39,12 @@ def clock(monkeypatch) -> _Clock:
     return clock
 
 
-def _pass(passes: FusedPasses, clock: _Clock, at: float, *runs: str) -> None:
+def _pass(passes: FusedPasses, clock: _Clock, at: float, *runs: str, seconds: float = 0.01) -> None:
+    """A forward pass of ``runs`` starting at ``at`` and taking ``seconds``."""
     clock.now = at
-    passes._record(PassShape(key=("forward_backward",), rows=len(runs), width=8), [_Op(r) for r in runs])
+    shape, ops = PassShape(key=("forward_backward",), rows=len(runs), width=8), [_Op(r) for r in runs]
+    passes._keep_rhythm(shape, ops)
+    passes._record(shape, ops, seconds)
 
 
 def test_runs_out_of_step_are_waited_for_not_only_the_last_passs(clock):
@@ -158,3 +161,18 @@ def test_a_run_that_answers_is_waited_for_every_round_again(clock):
         _pass(passes, clock, 0.54 + 0.06 * k, "a", "b")
         clock.now = 0.57 + 0.06 * k
         assert passes.partners([_Op("a")])[0] == {"b"}
+
+
+def test_pass_and_wait_seconds_add_up(clock):
+    """The totals an operator reads (``WorkerStats``, ``/metrics``): every pass's seconds and
+    positions, and every wait for partners, answered or not."""
+    passes = FusedPasses("m", wait_s=0.02)
+    _pass(passes, clock, 0.0, "a", "b", seconds=0.03)
+    _pass(passes, clock, 0.05, "a", seconds=0.01)
+    passes.answered({"b"}, set(), 0.02)
+    passes.answered({"b"}, {"b"}, 0.005)
+    assert passes.passes == 2 and passes.fused_ops == 3
+    assert passes.pass_seconds == pytest.approx(0.04)
+    assert passes.pass_positions == 2 * 8 + 8
+    assert passes.wait_seconds == pytest.approx(0.025)
+    assert passes.last_pass.runs == 1 and passes.last_pass.seconds == pytest.approx(0.01)

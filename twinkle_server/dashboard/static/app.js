@@ -356,8 +356,13 @@ async function showOperator(view) {
   if (view !== state.view) return;
   $("operator-body").hidden = false;
   fillTable("models-table", data.models, (m) => {
-    const last = m.last_pass ? `${m.last_pass.runs}, ${m.last_pass.rows}, ${m.last_pass.positions}` : "-";
+    const lp = m.last_pass;
+    const last = lp ? `${lp.runs}, ${lp.rows}, ${lp.positions}, ${(lp.seconds * 1000).toFixed(1)}` : "-";
     const perPass = m.passes ? (m.fused_ops / m.passes).toFixed(2) : "-";
+    // Throughput inside passes, and the share of the worker's busy time spent waiting for partners.
+    const throughput = m.pass_seconds ? Math.round(m.pass_positions / m.pass_seconds) : "-";
+    const busy = m.pass_seconds + m.fusion_wait_seconds;
+    const waiting = busy ? `${((100 * m.fusion_wait_seconds) / busy).toFixed(1)}%` : "-";
     return row(
       cell(m.model_id),
       cell(m.state),
@@ -367,6 +372,8 @@ async function showOperator(view) {
       cell(m.failed, "num"),
       cell(m.passes, "num"),
       cell(perPass, "num"),
+      cell(throughput, "num"),
+      cell(waiting, "num"),
       cell(last),
     );
   });
