@@ -364,15 +364,21 @@ def print_pass_stats(mode: str, url: str) -> None:
     import httpx
 
     text = httpx.get(f"{url}/metrics", timeout=30).text
+    names = ("passes", "fused_ops", "pass_seconds", "pass_positions", "fusion_wait_seconds")
     counters = {}
     for line in text.splitlines():
-        name = line.split("{", 1)[0]
-        if name in ("twinkle_passes_total", "twinkle_fused_ops_total"):
+        name = line.split("{", 1)[0].removeprefix("twinkle_").removesuffix("_total")
+        if name in names and line.startswith("twinkle_"):
             counters[name] = float(line.rsplit(" ", 1)[1])
-    passes = counters.get("twinkle_passes_total", 0)
+    passes = counters.get("passes", 0)
     if passes:
-        per_pass = counters["twinkle_fused_ops_total"] / passes
-        print(f"  {mode}: {passes:.0f} passes, {per_pass:.2f} runs per pass")
+        per_pass = counters["fused_ops"] / passes
+        seconds, waited = counters["pass_seconds"], counters["fusion_wait_seconds"]
+        print(
+            f"  {mode}: {passes:.0f} passes, {per_pass:.2f} runs per pass, "
+            f"{counters['pass_positions'] / seconds:.0f} positions/s in passes, "
+            f"{seconds:.1f} s in passes and {waited:.1f} s waiting for partners"
+        )
 
 
 # ----------------------------------------------------------------------------- report
