@@ -150,11 +150,10 @@ class RunState:
         """Divide the window's summed gradients by its label-token count, once per window."""
         if self.window_scaled:
             return
-        tokens = self.window.num_tokens
-        with torch.no_grad():
-            for _, param in self.params:
-                if param.grad is not None:
-                    param.grad.div_(tokens)
+        grads = [param.grad for _, param in self.params if param.grad is not None]
+        if grads:  # one foreach call: a kernel per device and dtype, not one per LoRA tensor
+            with torch.no_grad():
+                torch._foreach_div_(grads, self.window.num_tokens)
         self.window_scaled = True
 
     def clear_grads(self) -> None:
