@@ -146,10 +146,9 @@ class FusedPasses:
     def answered(self, waited_for: set[str], arrived: set[str], seconds: float = 0.0) -> None:
         """Note how a wait for ``waited_for`` (from :meth:`partners`) ended after ``seconds``:
         ``arrived`` sent work meanwhile (its forward, or a step on the way to it: a tenant in the
-        loop, if slower). Each
-        wait in a row that a run leaves unanswered doubles the passes that it then goes without
-        being waited for (none after the first, up to ``_MAX_SKIPPED_PASSES``); one that answers is
-        waited for every round again."""
+        loop, if slower). Each wait in a row that a run leaves unanswered doubles the passes that
+        it then goes without being waited for (none after the first, up to
+        ``_MAX_SKIPPED_PASSES``); one that answers is waited for every round again."""
         with self._lock:
             self.wait_seconds += seconds
             for run in waited_for:
