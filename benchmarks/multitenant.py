@@ -264,6 +264,7 @@ def run_engine(
         max_length=args.seq,
         random_init=True,
         pack_rows=pack_rows,
+        activation_checkpointing=args.activation_checkpointing,
     )
     worker = ModelWorker(spec, fuse=fuse, fusion_wait_s=args.fusion_wait_ms / 1000)
     worker.start()
@@ -309,6 +310,7 @@ class Server:
             "max_length": args.seq,
             "random_init": True,
             "fusion_wait_ms": args.fusion_wait_ms,
+            "activation_checkpointing": args.activation_checkpointing,
         }
         settings = {"host": "127.0.0.1", "data_dir": str(root / "data"), "models": [served]}
         config.write_text(yaml.safe_dump(settings), encoding="utf-8")
@@ -437,6 +439,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="default",
         help="OpenMP's idle-thread policy for every mode, servers included: default (OpenMP's own: "
         "spin a while, then sleep), PASSIVE (sleep at once) or ACTIVE (spin)",
+    )
+    parser.add_argument(
+        "--activation-checkpointing",
+        action="store_true",
+        help="the engine and server modes recompute decoder layers in the backward (less memory)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -69,6 +69,7 @@ def build_worker(served: ServedModel, resolver: Resolver) -> ModelWorker:
         loss_chunk_tokens=served.loss_chunk_tokens,
         fused_optimizer=served.fused_optimizer,
         pack_rows=served.pack_rows,
+        activation_checkpointing=served.activation_checkpointing,
         max_frozen_adapters=served.max_frozen_adapters,
         sampler_backend=served.sampler_backend,
         shard_ranks=served.shard_ranks,

@@ -6,6 +6,7 @@ import pytest
 
 from twinkle_server.config import Settings, load_settings
 from twinkle_server.errors import InvalidInput
+from twinkle_server.workers import build_resolver, build_worker
 
 YAML = """
 port: 9100
@@ -149,3 +150,18 @@ def test_shard_ranks_is_checked_at_start_up(tmp_path):
         load_settings(_write(tmp_path, text.format("cpu", 0)), env={})
     with pytest.raises(InvalidInput, match="not mps"):
         load_settings(_write(tmp_path, text.format("mps", 2)), env={})
+
+
+def test_activation_checkpointing_is_read_and_refused_on_a_sharded_model(tmp_path):
+    text = "models:\n  - model_id: a\n    shard_ranks: {}\n    activation_checkpointing: true\n"
+    assert load_settings(_write(tmp_path, text.format(1)), env={}).models[0].activation_checkpointing
+    assert (
+        not load_settings(_write(tmp_path, "models:\n  - model_id: a\n"), env={})
+        .models[0]
+        .activation_checkpointing
+    )
+    with pytest.raises(InvalidInput, match="activation_checkpointing needs shard_ranks 1"):
+        load_settings(_write(tmp_path, text.format(2)), env={})
+    settings = load_settings(_write(tmp_path, text.format(1)), env={})
+    worker = build_worker(settings.models[0], build_resolver(settings))
+    assert worker.spec.activation_checkpointing, "the setting reaches the engine"

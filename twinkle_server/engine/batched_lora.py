@@ -12,7 +12,9 @@ dimension instead: on a CPU, a pass of four runs x 1 x 64 took 1.22x less time t
 
 Dropout is drawn from each run's own ``torch.Generator`` in the shape the run's rows have on their
 own (``rows x own width x features``) and padded to the pass's width, so a run's noise, like its
-numbers, is the same whether it trains alone or beside other runs.
+numbers, is the same whether it trains alone or beside other runs. The plan notes the generator's
+state before each draw: a layer computed again in the backward (activation checkpointing) draws
+the same noise from it, and leaves the generator where it was.
 
 On a sharded model each run's adapter weights are sharded across the ranks (``adapter_shards.py``):
 the router gathers the pass's runs' weights whole as it takes the plan, and every path here reads
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -74,9 +76,13 @@ class Segment:
 
 @dataclass(frozen=True)
 class PassPlan:
-    """Which rows of a pass go through which adapter: contiguous segments in row order."""
+    """Which rows of a pass go through which adapter: contiguous segments in row order.
+
+    ``draws`` holds, per (layer, segment), the generator state its dropout noise was drawn from.
+    """
 
     segments: tuple[Segment, ...]
+    draws: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def packed(self) -> bool:
@@ -190,7 +196,7 @@ def _update(module: LoraLinear, segment: Segment, x: torch.Tensor) -> torch.Tens
     rows = module._cast_input_dtype(rows, module.lora_A[name].weight.dtype)
     p = float(getattr(module.lora_dropout[name], "p", 0.0))
     if module.training and p > 0.0:
-        rows = rows * _dropout_mask(rows, segment, p)
+        rows = rows * _dropout_mask(module, rows, segment, p)
     return _low_rank(module, name, rows) * module.scaling[name]
 
 
@@ -248,19 +254,18 @@ def _dropped_out(module: LoraLinear, plan: PassPlan, tokens: torch.Tensor) -> to
     for segment, own, p in zip(plan.segments, tokens, rates, strict=True):
         if p > 0.0:
             rows = own.reshape(segment.stop - segment.start, -1, own.shape[-1])
-            own = (rows * _dropout_mask(rows, segment, p)).reshape(own.shape)
+            own = (rows * _dropout_mask(module, rows, segment, p)).reshape(own.shape)
         pieces.append(own)
     return torch.stack(pieces)
 
 
-def _dropout_mask(rows: torch.Tensor, segment: Segment, p: float) -> torch.Tensor:
+def _dropout_mask(module: LoraLinear, rows: torch.Tensor, segment: Segment, p: float) -> torch.Tensor:
     """Inverted-dropout mask drawn in the run's own shape, then padded to the pass's width."""
     shape = list(rows.shape)
     own = list(shape)
     if rows.dim() >= 3:
         own[1] = segment.width
-    keep = torch.empty(own, device=rows.device, dtype=torch.float32)
-    keep.bernoulli_(1.0 - p, generator=segment.generator)
+    keep = _keep(module, segment, own, rows.device, p)
     if own != shape:
         keep = torch.nn.functional.pad(keep, (0, 0, 0, shape[1] - own[1]))
     return keep.to(rows.dtype) / (1.0 - p)
@@ -285,15 +290,36 @@ def _packed_update(module: LoraLinear, segment: Segment, tokens: torch.Tensor) -
     tokens = module._cast_input_dtype(tokens, module.lora_A[name].weight.dtype)
     p = float(getattr(module.lora_dropout[name], "p", 0.0))
     if module.training and p > 0.0:
-        tokens = tokens * _packed_dropout_mask(tokens, segment, segment.packing, p)
+        tokens = tokens * _packed_dropout_mask(module, tokens, segment, segment.packing, p)
     return _low_rank(module, name, tokens) * module.scaling[name]
 
 
 def _packed_dropout_mask(
-    tokens: torch.Tensor, segment: Segment, packing: RowPacking, p: float
+    module: LoraLinear, tokens: torch.Tensor, segment: Segment, packing: RowPacking, p: float
 ) -> torch.Tensor:
     """The mask the run's own padded rows get unpacked, read at each token's own position."""
-    own = (packing.own_rows * segment.width, tokens.shape[-1])
-    keep = torch.empty(own, device=tokens.device, dtype=torch.float32)
-    keep.bernoulli_(1.0 - p, generator=segment.generator)
+    own = [packing.own_rows * segment.width, tokens.shape[-1]]
+    keep = _keep(module, segment, own, tokens.device, p)
     return keep[packing.own_index].to(tokens.dtype) / (1.0 - p)
+
+
+def _keep(
+    module: LoraLinear, segment: Segment, shape: list[int], device: torch.device, p: float
+) -> torch.Tensor:
+    """Keep (1) or drop (0) per element, with probability ``1 - p`` of keeping, drawn from the run's
+    generator. The first draw of a (layer, segment) in a pass notes the generator's state; a second
+    one (the layer computed again in the backward) draws from that state and restores the current
+    one, so the noise and the generator's course are what they are without recomputation."""
+    keep = torch.empty(shape, device=device, dtype=torch.float32)
+    generator = segment.generator
+    draws = module._twinkle_router.plan.draws
+    key = (id(module), segment.start)
+    replay = draws.get(key)
+    if replay is None:
+        draws[key] = generator.get_state()
+        return keep.bernoulli_(1.0 - p, generator=generator)
+    current = generator.get_state()
+    generator.set_state(replay)
+    keep.bernoulli_(1.0 - p, generator=generator)
+    generator.set_state(current)
+    return keep

@@ -110,6 +110,7 @@ class MultiLoraModel:
             model_facts.has_plain_head(self._model),
             loss_chunk_tokens=spec.loss_chunk_tokens,
             pack_rows=spec.pack_rows and self._packs_rows(pad_id),
+            checkpointing=spec.activation_checkpointing,
         )
         self.adapters = PeftAdapters(self._model, self._router, self._pass_model, self._runs)
         if self._mesh is not None:  # one all-gather of a pass's sharded runs (``adapter_shards.py``)

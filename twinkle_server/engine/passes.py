@@ -15,6 +15,12 @@ run (``RunState.finalize_grads``), as it does alone.
 Nothing is written to a run until the whole pass has succeeded: gradients come from
 ``torch.autograd.grad`` and are added to ``.grad`` at the end, and the runs' random generators are
 rewound on failure. An out-of-memory pass can therefore be split and run again (`MultiLoraModel`).
+
+With activation checkpointing (``PassModel.checkpointing``) a decoder layer keeps only its input
+and runs again in the backward. The backward therefore runs under the pass's routing plan, as the
+forward did, and a layer's dropout noise is drawn again from the same generator state
+(``batched_lora``), so the numbers are the same as without it. A pass whose graph is kept for a
+later ``backward`` op is not checkpointed: that backward runs outside the pass.
 """
 
 from __future__ import annotations
@@ -86,8 +92,29 @@ class PassModel:
     plain_head: bool
     loss_chunk_tokens: int | None = None
     pack_rows: bool = False
+    checkpointing: bool = False
     rows_saved: int = field(default=0, init=False)  # rows packing spared, over the engine's life
     training: bool | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.checkpointing:  # transformers' own: non-reentrant torch.utils.checkpoint per layer
+            self.model.activation_checkpointing_enable()
+
+    @contextlib.contextmanager
+    def checkpointed(self, enabled: bool):
+        """Decoder layers recompute in the backward inside the block, if ``checkpointing`` and
+        ``enabled`` (off for a pass whose graph a later ``backward`` op uses)."""
+        if not self.checkpointing or enabled:
+            yield
+            return
+        layers = [m for m in self.model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+        for layer in layers:
+            layer.gradient_checkpointing = False
+        try:
+            yield
+        finally:
+            for layer in layers:
+                layer.gradient_checkpointing = True
 
     def set_training(self, training: bool) -> None:
         """Train or eval mode, switched only on a change: ``Module.train`` walks every module."""
@@ -109,8 +136,7 @@ def run_pass(engine: PassModel, items: Sequence[PassItem], *, peft_forward: Any 
     generators = [item.run.generator for item in items]
     saved = [g.get_state() for g in generators]
     try:
-        outputs = _forward(engine, items, training, peft_forward)
-        grads = _gradients(items, outputs)
+        outputs, grads = _forward(engine, items, training, peft_forward)
     except BaseException:
         for generator, state in zip(generators, saved, strict=True):
             generator.set_state(state)
@@ -150,12 +176,18 @@ class _Output:
     logprobs: list[list[float]] | None
 
 
-def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_forward: Any):
+def _forward(
+    engine: PassModel, items: Sequence[PassItem], training: bool, peft_forward: Any
+) -> tuple[list[_Output], dict[str, torch.Tensor] | None]:
+    """Every item's output, and the forward_backward items' gradients (computed under the same
+    routing, which a checkpointed layer's recomputation needs)."""
     inputs, plan = _fuse(items, engine.pad_id)
     # peft's own forward (an unroutable run) draws dropout in the shape it is given: no packing.
     packed = pack_pass(inputs, plan, engine.pad_id) if engine.pack_rows and peft_forward is None else None
     engine.set_training(training)
-    with torch.set_grad_enabled(training), _routing(engine, packed.plan if packed else plan, peft_forward):
+    kept = any(item.op == "forward" for item in items)  # a later backward op needs the whole graph
+    routing = _routing(engine, packed.plan if packed else plan, peft_forward)
+    with torch.set_grad_enabled(training), routing, engine.checkpointed(not kept):
         if packed is None:
             states, head = _decode(engine, inputs)
         else:
@@ -167,7 +199,7 @@ def _forward(engine: PassModel, items: Sequence[PassItem], training: bool, peft_
         for item, segment in zip(items, plan.segments[: len(items)], strict=True):
             own = states[segment.start : segment.stop, : item.width]
             outputs.append(_item_output(engine, item, own, head, routed=peft_forward is None))
-    return outputs
+        return outputs, _gradients(items, outputs)
 
 
 def _decode(engine: PassModel, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:

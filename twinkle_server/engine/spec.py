@@ -34,6 +34,9 @@ class ModelSpec:
         fused_optimizer: each run steps all its parameters at once (fused on CUDA, foreach elsewhere).
         pack_rows: lay a pass's short rows end to end, across runs, instead of padding each one
             (``packing.py``).
+        activation_checkpointing: keep only each decoder layer's input through a training pass and
+            compute the layer again in its backward (``passes.py``): far less activation memory
+            for about a third more compute.
         max_frozen_adapters: checkpoints kept loaded for sampling and as reference policies (frozen,
             counted apart from ``max_loras``); the least recently used is evicted past this.
         sampler_backend: who decodes ``sample``: ``transformers`` (the routed pass, any device) or
@@ -55,6 +58,7 @@ class ModelSpec:
     loss_chunk_tokens: int | None = 1024
     fused_optimizer: bool = True
     pack_rows: bool = True
+    activation_checkpointing: bool = False
     max_frozen_adapters: int = 4
     sampler_backend: str = "transformers"
     shard_ranks: int = 1
