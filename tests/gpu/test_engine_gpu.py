@@ -139,11 +139,45 @@ def test_bf16_fused_pass_equals_each_run_alone(tmp_path_factory: pytest.TempPath
         assert _max_diff(together[run][2], alone[run][2]) <= 5e-2, run
 
 
+def _one_update(folder: Path, inputs: dict[str, list[dict]], **spec: object) -> tuple[dict, int, int]:
+    """Runs (dropout 0.1, AdamW) in one fused forward_backward pass, then one update each: per run
+    (loss, grad norm, probe logprobs), the rows packing spared, and the pass's peak memory."""
+    from twinkle_server.engine import ModelSpec, MultiLoraModel
+
+    engine = MultiLoraModel(
+        ModelSpec(
+            model_id="qwen2.5-0.5b-shape", path=folder, device="cuda", max_loras=2, random_init=True, **spec
+        )
+    )
+    for k, run in enumerate(inputs):
+        engine.add_run(run, lora={"r": 8, "lora_dropout": 0.1}, seed=k)
+        engine.run_op(run, "set_optimizer", name="AdamW", lr=1e-3)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    passes = engine.run_passes([engine.prepare(r, "forward_backward", inputs=inputs[r]) for r in inputs])
+    peak = torch.cuda.max_memory_allocated()
+    out = {}
+    for run, result in zip(inputs, passes, strict=True):
+        norm = engine.run_op(run, "clip_grad_and_step", max_norm=1e9)["grad_norm"]
+        probe = engine.run_op(run, "forward_only", inputs=_rows(999), return_logprobs=True)["logprobs"]
+        out[run] = (result["loss"], norm, probe)
+    saved = engine._pass_model.rows_saved
+    del engine
+    torch.cuda.empty_cache()
+    return out, saved, peak
+
+
+def _assert_same_update(expected: dict, got: dict) -> None:
+    """Losses, gradient norms and probe logprobs equal to bf16 noise."""
+    for run in expected:
+        assert got[run][0] == pytest.approx(expected[run][0], rel=2e-2), run
+        assert got[run][1] == pytest.approx(expected[run][1], rel=5e-2), run
+        assert _max_diff(got[run][2], expected[run][2]) <= 5e-2, run
+
+
 def test_bf16_packed_rows_equal_padded_rows(tmp_path_factory: pytest.TempPathFactory):
     """Short and long rows of two runs, packed (``pack_rows``) against padded: the same losses,
     gradient norms and logprobs after one update, to bf16 noise; packing spared rows."""
-    from twinkle_server.engine import ModelSpec, MultiLoraModel
-
     folder = model_folder("0.5b", tmp_path_factory.mktemp("qwen25-05b-packed"))
     gen = torch.Generator().manual_seed(7)
     lengths = {"gpu_a": [512, 40, 200, 96, 300, 60], "gpu_b": [128, 500, 32, 256]}
@@ -151,65 +185,18 @@ def test_bf16_packed_rows_equal_padded_rows(tmp_path_factory: pytest.TempPathFac
     for run, sizes in lengths.items():
         rows = [torch.randint(0, QWEN25_05B["vocab_size"], (n,), generator=gen).tolist() for n in sizes]
         inputs[run] = [{"input_ids": r, "labels": [*r[1:], -100]} for r in rows]
-    results = {}
-    for pack_rows in (False, True):
-        spec = ModelSpec(
-            model_id="qwen2.5-0.5b-shape", path=folder, device="cuda", max_loras=2, random_init=True,
-            pack_rows=pack_rows,
-        )  # fmt: skip
-        engine = MultiLoraModel(spec)
-        out = {}
-        for k, run in enumerate(lengths):
-            engine.add_run(run, lora={"r": 8, "lora_dropout": 0.1}, seed=k)
-            engine.run_op(run, "set_optimizer", name="AdamW", lr=1e-3)
-        passes = engine.run_passes([engine.prepare(r, "forward_backward", inputs=inputs[r]) for r in lengths])
-        for run, result in zip(lengths, passes, strict=True):
-            norm = engine.run_op(run, "clip_grad_and_step", max_norm=1e9)["grad_norm"]
-            probe = engine.run_op(run, "forward_only", inputs=_rows(999), return_logprobs=True)["logprobs"]
-            out[run] = (result["loss"], norm, probe)
-        results[pack_rows] = (out, engine._pass_model.rows_saved)
-        del engine
-        torch.cuda.empty_cache()
-    (padded, saved_padded), (packed, saved_packed) = results[False], results[True]
+    padded, saved_padded, _ = _one_update(folder, inputs, pack_rows=False)
+    packed, saved_packed, _ = _one_update(folder, inputs, pack_rows=True)
     assert saved_padded == 0 and saved_packed > 0
-    for run in lengths:
-        assert packed[run][0] == pytest.approx(padded[run][0], rel=2e-2), run
-        assert packed[run][1] == pytest.approx(padded[run][1], rel=5e-2), run
-        assert _max_diff(packed[run][2], padded[run][2]) <= 5e-2, run
+    _assert_same_update(padded, packed)
 
 
 def test_bf16_checkpointed_passes_equal_plain_ones_with_less_memory(tmp_path_factory: pytest.TempPathFactory):
     """Two runs with dropout, fused, with ``activation_checkpointing`` against without: the same
     losses, gradient norms and logprobs after one update, to bf16 noise, at a lower peak."""
-    from twinkle_server.engine import ModelSpec, MultiLoraModel
-
     folder = model_folder("0.5b", tmp_path_factory.mktemp("qwen25-05b-ckpt"))
     inputs = {"gpu_a": _rows(11, batch=4, seq=512), "gpu_b": _rows(12, batch=4, seq=512)}
-    results = {}
-    for checkpointing in (False, True):
-        spec = ModelSpec(
-            model_id="qwen2.5-0.5b-shape", path=folder, device="cuda", max_loras=2, random_init=True,
-            activation_checkpointing=checkpointing,
-        )  # fmt: skip
-        engine = MultiLoraModel(spec)
-        for k, run in enumerate(inputs):
-            engine.add_run(run, lora={"r": 8, "lora_dropout": 0.1}, seed=k)
-            engine.run_op(run, "set_optimizer", name="AdamW", lr=1e-3)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        passes = engine.run_passes([engine.prepare(r, "forward_backward", inputs=inputs[r]) for r in inputs])
-        peak = torch.cuda.max_memory_allocated()
-        out = {}
-        for run, result in zip(inputs, passes, strict=True):
-            norm = engine.run_op(run, "clip_grad_and_step", max_norm=1e9)["grad_norm"]
-            probe = engine.run_op(run, "forward_only", inputs=_rows(999), return_logprobs=True)["logprobs"]
-            out[run] = (result["loss"], norm, probe)
-        results[checkpointing] = (out, peak)
-        del engine
-        torch.cuda.empty_cache()
-    (plain, plain_peak), (checkpointed, checkpointed_peak) = results[False], results[True]
+    plain, _, plain_peak = _one_update(folder, inputs, activation_checkpointing=False)
+    checkpointed, _, checkpointed_peak = _one_update(folder, inputs, activation_checkpointing=True)
     assert checkpointed_peak < plain_peak, (checkpointed_peak, plain_peak)
-    for run in inputs:
-        assert checkpointed[run][0] == pytest.approx(plain[run][0], rel=2e-2), run
-        assert checkpointed[run][1] == pytest.approx(plain[run][1], rel=5e-2), run
-        assert _max_diff(checkpointed[run][2], plain[run][2]) <= 5e-2, run
+    _assert_same_update(plain, checkpointed)
