@@ -46,7 +46,9 @@ def has_plain_head(model: torch.nn.Module) -> bool:
     )
 
 
-def token_budget(model: torch.nn.Module, device: torch.device, dtype: torch.dtype, vocab_size: int) -> int:
+def token_budget(
+    model: torch.nn.Module, device: torch.device, dtype: torch.dtype, vocab_size: int, *, checkpointing: bool
+) -> int:
     """Positions per pass when the server sets none: from the device's free memory now."""
     config = model.config
     free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
@@ -57,6 +59,7 @@ def token_budget(model: torch.nn.Module, device: torch.device, dtype: torch.dtyp
         hidden_size=getattr(config, "hidden_size", 0),
         vocab_size=vocab_size,
         dtype_bytes=torch.finfo(dtype).bits // 8,
+        checkpointing=checkpointing,
     )
 
 

@@ -123,7 +123,7 @@ class MultiLoraModel:
         self.max_padding = math.inf if self._pass_model.pack_rows else DEFAULT_MAX_PADDING
         # After vLLM took its share of the device: the budget is derived from what is left.
         self.token_budget = spec.pass_token_budget or model_facts.token_budget(
-            self._model, self.device, self.dtype, self.vocab_size
+            self._model, self.device, self.dtype, self.vocab_size, checkpointing=spec.activation_checkpointing
         )
 
     # -- runs ------------------------------------------------------------------------------------

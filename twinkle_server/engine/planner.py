@@ -106,14 +106,19 @@ def default_token_budget(
     hidden_size: int = 0,
     vocab_size: int = 0,
     dtype_bytes: int = 2,
+    checkpointing: bool = False,
 ) -> int:
     """Positions per pass when the server does not set ``pass_token_budget``.
 
     On a GPU, from free memory and a per-token activation estimate: about 34 values of the hidden
     size per layer (a decoder layer's saved activations, MLP included) plus the label logits in the
-    model's dtype and in fp32. On a CPU, a fixed budget (`CPU_TOKEN_BUDGET`).
+    model's dtype and in fp32. With activation ``checkpointing`` a layer keeps only its input (one
+    value of the hidden size) and one layer at a time holds the 34 while it is computed again.
+    On a CPU, a fixed budget (`CPU_TOKEN_BUDGET`).
     """
     if device_type != "cuda" or not free_bytes:
         return CPU_TOKEN_BUDGET
-    per_token = 34 * hidden_size * num_layers * dtype_bytes // 2 + vocab_size * (dtype_bytes + 8)
+    layer = 34 * hidden_size * dtype_bytes // 2
+    kept = hidden_size * dtype_bytes * num_layers + layer if checkpointing else layer * num_layers
+    per_token = kept + vocab_size * (dtype_bytes + 8)
     return max(512, int(free_bytes * _MEMORY_SHARE) // max(per_token, 1))

@@ -79,3 +79,13 @@ def test_default_budget_on_a_gpu_follows_free_memory():
     assert 512 <= small < large
     assert large / small == pytest.approx(8, rel=1e-3)
     assert default_token_budget(device_type="cpu") == CPU_TOKEN_BUDGET
+
+
+def test_a_checkpointed_model_gets_a_larger_gpu_budget():
+    """A checkpointed layer keeps one value of the hidden size per token instead of about 34, so a
+    7B shape (28 layers) fits more than twice the positions; the logits still count in full."""
+    shape = {"device_type": "cuda", "free_bytes": 40 * 2**30, "num_layers": 28, "hidden_size": 3584}
+    plain = default_token_budget(**shape, vocab_size=152064)
+    checkpointed = default_token_budget(**shape, vocab_size=152064, checkpointing=True)
+    assert 2 * plain < checkpointed < 28 * plain
+    assert default_token_budget(device_type="cpu", checkpointing=True) == CPU_TOKEN_BUDGET
