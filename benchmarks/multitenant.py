@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -328,7 +328,7 @@ def run_http(server: Server, batches, args: argparse.Namespace, device, *, toget
     with http_trainer(server) as step:
         result = timed("http" if together else "http-alone", args, device, batches, step, together=together)
     print_pass_stats(result.mode, server.url)
-    return result
+    return replace(result, peak_mem_gib=server_peak_gib(server.url))
 
 
 @contextlib.contextmanager
@@ -359,6 +359,18 @@ def http_trainer(server: Server) -> Iterator[Callable[[int, list[dict]], float]]
     finally:
         for client in clients:
             client.close()
+
+
+def server_peak_gib(url: str) -> float | None:
+    """The server's peak device memory since it started, model included (``/metrics``, CUDA only)."""
+    import httpx
+
+    peaks = [
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines()
+        if line.startswith("twinkle_device_memory_bytes{") and 'kind="peak_allocated"' in line
+    ]
+    return max(peaks) / 2**30 if peaks else None
 
 
 def print_pass_stats(mode: str, url: str) -> None:
@@ -562,7 +574,7 @@ def reset_peak(device: torch.device) -> None:
 
 
 def peak_memory(device: torch.device) -> float | None:
-    """Peak device memory of this process (CUDA only; the HTTP modes' model lives in the server)."""
+    """Peak device memory of this process (CUDA only; the HTTP modes read the server's instead)."""
     if device.type != "cuda":
         return None
     return torch.cuda.max_memory_allocated(device) / 2**30
