@@ -361,29 +361,37 @@ def http_trainer(server: Server) -> Iterator[Callable[[int, list[dict]], float]]
             client.close()
 
 
-def server_peak_gib(url: str) -> float | None:
-    """The server's peak device memory since it started, model included (``/metrics``, CUDA only)."""
+def server_samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The server's ``/metrics`` (open to loopback): each sample's value by name and labels."""
     import httpx
+    from prometheus_client.parser import text_string_to_metric_families
 
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def server_peak_gib(url: str) -> float | None:
+    """The server's peak device memory since it started, model included (CUDA only)."""
     peaks = [
-        float(line.rsplit(" ", 1)[1])
-        for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines()
-        if line.startswith("twinkle_device_memory_bytes{") and 'kind="peak_allocated"' in line
+        value
+        for (name, labels), value in server_samples(url).items()
+        if name == "twinkle_device_memory_bytes" and ("kind", "peak_allocated") in labels
     ]
     return max(peaks) / 2**30 if peaks else None
 
 
 def print_pass_stats(mode: str, url: str) -> None:
-    """The server's pass counters (``/metrics``, open to loopback), as the engine modes print them."""
-    import httpx
-
-    text = httpx.get(f"{url}/metrics", timeout=30).text
+    """The server's pass counters, as the engine modes print them."""
     names = ("passes", "fused_ops", "pass_seconds", "pass_positions", "fusion_wait_seconds")
     counters = {}
-    for line in text.splitlines():
-        name = line.split("{", 1)[0].removeprefix("twinkle_").removesuffix("_total")
-        if name in names and line.startswith("twinkle_"):
-            counters[name] = float(line.rsplit(" ", 1)[1])
+    for (name, _), value in server_samples(url).items():
+        short = name.removeprefix("twinkle_").removesuffix("_total")
+        if name.startswith("twinkle_") and short in names:
+            counters[short] = value
     passes = counters.get("passes", 0)
     if passes:
         per_pass = counters["fused_ops"] / passes

@@ -95,25 +95,28 @@ class PassModel:
     checkpointing: bool = False
     rows_saved: int = field(default=0, init=False)  # rows packing spared, over the engine's life
     training: bool | None = field(default=None, init=False)
+    _checkpointed_layers: list[torch.nn.Module] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.checkpointing:  # transformers' own: non-reentrant torch.utils.checkpoint per layer
             self.model.activation_checkpointing_enable()
+            self._checkpointed_layers = [
+                m for m in self.model.modules() if getattr(m, "gradient_checkpointing", False) is True
+            ]
 
     @contextlib.contextmanager
     def checkpointed(self, enabled: bool):
         """Decoder layers recompute in the backward inside the block, if ``checkpointing`` and
         ``enabled`` (off for a pass whose graph a later ``backward`` op uses)."""
-        if not self.checkpointing or enabled:
+        if enabled:
             yield
             return
-        layers = [m for m in self.model.modules() if getattr(m, "gradient_checkpointing", False) is True]
-        for layer in layers:
+        for layer in self._checkpointed_layers:
             layer.gradient_checkpointing = False
         try:
             yield
         finally:
-            for layer in layers:
+            for layer in self._checkpointed_layers:
                 layer.gradient_checkpointing = True
 
     def set_training(self, training: bool) -> None:
@@ -136,7 +139,7 @@ def run_pass(engine: PassModel, items: Sequence[PassItem], *, peft_forward: Any 
     generators = [item.run.generator for item in items]
     saved = [g.get_state() for g in generators]
     try:
-        outputs, grads = _forward(engine, items, training, peft_forward)
+        outputs, grads = _forward_and_gradients(engine, items, training, peft_forward)
     except BaseException:
         for generator, state in zip(generators, saved, strict=True):
             generator.set_state(state)
@@ -176,7 +179,7 @@ class _Output:
     logprobs: list[list[float]] | None
 
 
-def _forward(
+def _forward_and_gradients(
     engine: PassModel, items: Sequence[PassItem], training: bool, peft_forward: Any
 ) -> tuple[list[_Output], dict[str, torch.Tensor] | None]:
     """Every item's output, and the forward_backward items' gradients (computed under the same
