@@ -65,6 +65,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--round-steps", type=int, default=5, help="steps per tenant per mode per round")
     parser.add_argument("--fusion-wait-ms", type=float, default=20.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--activation-checkpointing",
+        action="store_true",
+        help="the server recomputes decoder layers in the backward (less memory)",
+    )
     args = parser.parse_args()
     # What multitenant.Server and the workload read.
     args.steps, args.min_seq, args.seed = args.round_steps, args.seq, 0
