@@ -298,7 +298,9 @@ def run_engine(
 class Server:
     """``twinkle-server serve`` in a subprocess on a free port, with one user and key per tenant."""
 
-    def __init__(self, folder: Path, root: Path, args: argparse.Namespace, device) -> None:
+    def __init__(
+        self, folder: Path, root: Path, args: argparse.Namespace, device, *, adapters_per_tenant: int = 1
+    ) -> None:
         import yaml
 
         config = root / "server.yaml"
@@ -306,7 +308,7 @@ class Server:
             "model_id": MODEL_ID,
             "path": str(folder),
             "device": str(device),
-            "max_loras": args.tenants,
+            "max_loras": args.tenants * adapters_per_tenant,
             "max_length": args.seq,
             "random_init": True,
             "fusion_wait_ms": args.fusion_wait_ms,
@@ -332,14 +334,17 @@ def run_http(server: Server, batches, args: argparse.Namespace, device, *, toget
 
 
 @contextlib.contextmanager
-def http_trainer(server: Server) -> Iterator[Callable[[int, list[dict]], float]]:
-    """``step(tenant, rows) -> loss`` through the server: one client, user and adapter per tenant."""
+def http_trainer(server: Server, *, defer_calls: bool = True) -> Iterator[Callable[[int, list[dict]], float]]:
+    """``step(tenant, rows) -> loss`` through the server: one client, user and adapter per tenant.
+
+    With ``defer_calls`` (the client's default) ``step`` and ``zero_grad`` travel with the next
+    ``forward_backward``; without, each call is a request of its own."""
     from peft import LoraConfig
 
     from twinkle_client import TwinkleClient
     from twinkle_client.model import MultiLoraTransformersModel
 
-    clients = [TwinkleClient(server.url, key) for key in server.keys]
+    clients = [TwinkleClient(server.url, key, defer_calls=defer_calls) for key in server.keys]
     models = []
     try:
         for k, client in enumerate(clients):

@@ -7,7 +7,10 @@ each mode for ``--round-steps`` steps per tenant, in turns:
 
   peft          plain peft in this process, tenants one after another;
   http-alone    through the server and client, tenants one after another;
-  http          through the server and client, all tenants at once.
+  http          through the server and client, all tenants at once;
+  sync-alone    as http-alone, with the client's deferred calls off (``defer_calls=False``):
+                ``step`` and ``zero_grad`` are requests of their own instead of travelling with
+                the next ``forward_backward``.
 
 Each round's ratios are taken between modes that ran seconds apart, and the median, the lowest and
 the highest over the rounds are printed (the spread is the noise). The workload and the models are
@@ -51,7 +54,7 @@ from multitenant import (  # noqa: E402
     train_tenants,
 )
 
-MODES = ("peft", "http-alone", "http")
+MODES = ("peft", "http-alone", "http", "sync-alone")
 Step = Callable[[int, list[dict]], float]
 
 
@@ -98,15 +101,20 @@ def main() -> int:
         # make_batches draws a warm-up step first; every round trains on the same ``round_steps``.
         batches = [tenant[1:] for tenant in make_batches(vocab, args)]
         peft = peft_trainer(folder, args, device, torch.float32)
-        server = Server(folder, Path(tmp), args, device)
+        server = Server(folder, Path(tmp), args, device, adapters_per_tenant=2)  # deferred and sync
         try:
-            with http_trainer(server) as http:
-                runs = {"peft": (peft, False), "http-alone": (http, False), "http": (http, True)}
+            with http_trainer(server) as http, http_trainer(server, defer_calls=False) as sync:
+                runs = {
+                    "peft": (peft, False),
+                    "http-alone": (http, False),
+                    "http": (http, True),
+                    "sync-alone": (sync, False),
+                }
                 figures: dict[str, list[float]] = {mode: [] for mode in MODES}
                 for _ in range(args.rounds + 1):  # the first round is a warm-up
                     for mode, (step, together) in runs.items():
                         figures[mode].append(one_round(step, batches, together=together))
-            print_pass_stats("http-alone and http", server.url)
+            print_pass_stats("the server modes", server.url)
         finally:
             server.stop()
     figures = {mode: values[1:] for mode, values in figures.items()}
@@ -122,6 +130,8 @@ def main() -> int:
     alone = [a / p for a, p in zip(figures["http-alone"], figures["peft"], strict=True)]
     print(f"http / http-alone (tenants at once against one after another): {_spread(together)}")
     print(f"http-alone / peft (one tenant through the server against plain peft): {_spread(alone)}")
+    carried = [a / s for a, s in zip(figures["http-alone"], figures["sync-alone"], strict=True)]
+    print(f"http-alone / sync-alone (deferred calls against one request per call): {_spread(carried)}")
     return 0
 
 

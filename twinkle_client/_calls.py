@@ -47,6 +47,7 @@ OPERATION_TAGS: dict[str, str] = {
             "clip_grad_and_step",
             "calculate_metric",
             "get_train_configs",
+            "run_calls",
         ),
         "run_compute",
     ),

@@ -29,8 +29,9 @@ from typing import Any
 import httpx
 
 from twinkle_client._archive import safe_extract
-from twinkle_client._calls import ApiCaller
+from twinkle_client._calls import OPERATION_TAGS, ApiCaller
 from twinkle_client._constants import DEFAULT_MAX_RETRIES, DEFAULT_POLL_TIMEOUT
+from twinkle_client._deferred import DeferredCalls
 from twinkle_client._http import DEFAULT_TIMEOUT, RetryPolicy, build_httpx_client
 from twinkle_client._session import Heartbeat, set_current_client
 from twinkle_client.types import (
@@ -105,6 +106,9 @@ class TwinkleClient:
         open_session: open a session (and start its heartbeat) now. Training runs belong to a
             session, so a client that trains needs one; ``init_twinkle_client`` always opens it.
         session_metadata: labels stored with the session.
+        defer_calls: ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` return at once and
+            travel with the run's next call (one round trip per micro-batch; their errors raise
+            there, see ``twinkle_client._deferred``). False sends every call as it is made.
 
     Raises:
         ValueError: no API key was given or found in the environment, or the URL is not http(s).
@@ -121,6 +125,7 @@ class TwinkleClient:
         poll_timeout: float | None = DEFAULT_POLL_TIMEOUT,
         open_session: bool = False,
         session_metadata: Mapping[str, str] | None = None,
+        defer_calls: bool = True,
     ) -> None:
         from twinkle_api_client import AuthenticatedClient
 
@@ -144,6 +149,7 @@ class TwinkleClient:
         self._inner_transport = transport
         api = AuthenticatedClient(base_url=self.base_url, token=api_key).set_httpx_client(self._http)
         self._caller = ApiCaller(api)
+        self.deferred = DeferredCalls(self._caller.call, OPERATION_TAGS.get) if defer_calls else None
         self._lock = threading.Lock()
         self.session: Session | None = None
         self._heartbeat: Heartbeat | None = None
@@ -162,6 +168,8 @@ class TwinkleClient:
         """Call any API operation by its operationId and return the decoded JSON (low level)."""
         if self.closed:
             raise RuntimeError("This TwinkleClient is closed; create a new one with init_twinkle_client")
+        if self.deferred is not None:
+            return self.deferred.call(operation, path, body, query)
         return self._caller.call(operation, *path, body=body, **query)
 
     def open_session(self, metadata: Mapping[str, str] | None = None) -> Session:
@@ -199,6 +207,8 @@ class TwinkleClient:
             if self._heartbeat is not None:
                 self._heartbeat.stop()
             try:
+                if self.deferred is not None:
+                    self.deferred.flush()
                 if self.session is not None:
                     self.call("close_session", self.session.session_id, body={})
             finally:
@@ -219,6 +229,8 @@ class TwinkleClient:
             return
         if self._heartbeat is not None:
             self._heartbeat.stop(timeout=1.0)
+        if self.deferred is not None:
+            self.deferred.flush_quietly()
         self.closed = True
         session = self.session
         try:
@@ -541,13 +553,15 @@ def init_twinkle_client(
     transport: httpx.BaseTransport | None = None,
     poll_timeout: float | None = DEFAULT_POLL_TIMEOUT,
     session_metadata: Mapping[str, str] | None = None,
+    defer_calls: bool = True,
 ) -> TwinkleClient:
     """Connect to a Twinkle server, open a session and make the client current.
 
     Args:
         base_url: the server; default ``$TWINKLE_SERVER_URL``, else ``http://127.0.0.1:8000``.
         api_key: the API key; default ``$TWINKLE_SERVER_TOKEN``. A missing key is an error.
-        timeout, max_retries, transport, poll_timeout, session_metadata: see ``TwinkleClient``.
+        timeout, max_retries, transport, poll_timeout, session_metadata, defer_calls: see
+            ``TwinkleClient``.
 
     Returns:
         The client. ``Dataset``, ``DataLoader`` and ``MultiLoraTransformersModel`` use it when
@@ -568,6 +582,7 @@ def init_twinkle_client(
         poll_timeout=poll_timeout,
         open_session=True,
         session_metadata=session_metadata,
+        defer_calls=defer_calls,
     )
     set_current_client(client)
     return client

@@ -25,7 +25,7 @@ __all__ = [
     "models",
 ]
 
-API_VERSION = "0.2.0"
+API_VERSION = "0.3.0"
 
 _LAZY = {
     "SECURITY_SCHEME": "router",

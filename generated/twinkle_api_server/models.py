@@ -648,6 +648,69 @@ class ClipGradAndStepResult(BaseModel):
     lr: float | None
 
 
+class RowsCall(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    op: Literal["forward", "forward_only", "forward_backward"]
+    body: ForwardRequest
+
+
+class ClipCall(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    op: Literal["clip_grad_norm", "clip_grad_and_step"]
+    body: ClipGradNormRequest
+
+
+class PlainCall(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    op: Literal["calculate_loss", "backward", "step", "zero_grad", "lr_step"]
+    body: EmptyRequest | None = None
+
+
+class RunCallOutcome(BaseModel):
+    op: Literal[
+        "forward",
+        "forward_only",
+        "calculate_loss",
+        "backward",
+        "forward_backward",
+        "clip_grad_norm",
+        "step",
+        "zero_grad",
+        "lr_step",
+        "clip_grad_and_step",
+        "calculate_metric",
+    ]
+    """
+    A training-loop operation that `run_calls` can carry (its operationId).
+    """
+    status: Literal["succeeded", "failed", "skipped"]
+    """
+    `skipped`: not applied, because a call before it failed.
+    """
+    result: dict[str, Any] | None = None
+    """
+    The operation's own success body, when succeeded.
+    """
+    error: ErrorBody | None = None
+    """
+    The operation's error, when failed.
+    """
+    http_status: int | None = None
+    """
+    The status the operation alone would have answered; null when skipped.
+    """
+
+
+class RunCallsResult(BaseModel):
+    results: list[RunCallOutcome]
+
+
 class CalculateMetricRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -1000,6 +1063,14 @@ class SetLossRequest(BaseModel):
     """
 
 
+class MetricCall(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    op: Literal["calculate_metric"]
+    body: CalculateMetricRequest | None = None
+
+
 class UploadTask(BaseModel):
     upload_id: str
     """
@@ -1051,3 +1122,13 @@ class Task(BaseModel):
     """
     How far the work has got, when it reports it; null before it does.
     """
+
+
+class RunCallsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    calls: Annotated[
+        list[Annotated[RowsCall | ClipCall | PlainCall | MetricCall, Field(discriminator="op")]],
+        Field(max_length=16, min_length=1),
+    ]

@@ -2232,6 +2232,86 @@ def build_router(service: TwinkleService) -> APIRouter:
         return result
 
     @router.post(
+        "/api/v1/training_runs/{run_id}/calls",
+        operation_id="run_calls",
+        tags=["run_compute"],
+        summary="Several training-loop calls of the run, applied in order, in one request.",
+        description="Each call is what its own operation does (`op` names it, `body` is that operation's request body), applied in the order given and after the run's earlier requests. The calls stop at the first one that fails: it is reported `failed` with its error and the status its own operation would have answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome even then; a body that is not valid for its operation, or a batch over the request limits, is refused as a whole before anything is applied. The Python client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way: one round trip per micro-batch instead of five.",
+        status_code=200,
+        response_model=models.RunCallsResult,
+        response_model_exclude_unset=True,
+        response_description="Each call's outcome, in the order sent.",
+        responses={
+            202: {
+                "model": models.Task,
+                "description": "Not finished within the wait window; poll the task with get_task.",
+            },
+            400: {
+                "model": models.ErrorResponse,
+                "description": "The request is malformed or asks for something impossible.",
+            },
+            401: {"model": models.ErrorResponse, "description": "No API key, or an unknown one."},
+            404: {
+                "model": models.ErrorResponse,
+                "description": "No such resource, or it belongs to another user.",
+            },
+            409: {
+                "model": models.ErrorResponse,
+                "description": "The resource's state forbids this, or the Idempotency-Key was used with another body.",
+            },
+            413: {
+                "model": models.ErrorResponse,
+                "description": "The request body exceeds the server's max_body_bytes.",
+            },
+            422: {
+                "model": models.ErrorResponse,
+                "description": "The request does not match the schema; details name the fields.",
+            },
+            429: {
+                "model": models.ErrorResponse,
+                "description": "The model's capacity, or one of the caller's quotas, is reached: `capacity_exceeded` (max_loras), `quota_exceeded` (adapters per user per model, operations at once per user) or `rate_limited` (the caller's request rate, a token bucket). Retry after Retry-After seconds; other users are not affected by one user's quota. A 429 without Retry-After is final: waiting cannot clear it (`quota_exceeded` for adapters per user per model, freed only when the caller closes a session or run), so clients must not retry it.",
+            },
+            500: {
+                "model": models.ErrorResponse,
+                "description": "A server bug; the body carries a request id, never a traceback.",
+            },
+            503: {
+                "model": models.ErrorResponse,
+                "description": "The server is overloaded or the model is not ready; retry after Retry-After seconds. Code `replica_lost`: the engine replica holding the training run died before the operation was acknowledged, so it did not take effect; send the same request again with the same Idempotency-Key (also when a 202 task failed with it: the retry runs the operation again instead of replaying the failure).",
+            },
+        },
+    )
+    async def run_calls(
+        *,
+        request: Request,
+        run_id: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,128}$")],
+        body: Annotated[models.RunCallsRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                pattern="^[!-~]+$",
+                description="One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422.",
+            ),
+        ] = None,
+        principal: Any = secured,
+    ) -> Any:
+        ctx = RequestContext.from_request(request, principal)
+        result = await _invoke(
+            ctx,
+            "run_calls",
+            lambda: service.run_calls(
+                ctx,
+                run_id=run_id,
+                body=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        return result
+
+    @router.post(
         "/api/v1/training_runs/{run_id}/calculate_metric",
         operation_id="calculate_metric",
         tags=["run_compute"],

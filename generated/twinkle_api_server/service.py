@@ -575,6 +575,24 @@ class TwinkleService(abc.ABC):
         """
         raise OperationNotImplemented("clip_grad_and_step")
 
+    async def run_calls(
+        self,
+        ctx: RequestContext,
+        *,
+        run_id: str,
+        body: models.RunCallsRequest,
+        idempotency_key: str | None,
+    ) -> models.RunCallsResult | Accepted | Response:
+        """POST /api/v1/training_runs/{run_id}/calls: Several training-loop calls of the run, applied in order, in one request.
+
+        Each call is what its own operation does (`op` names it, `body` is that operation's request body), applied in the order given and after the run's earlier requests. The calls stop at the first one that fails: it is reported `failed` with its error and the status its own operation would have answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome even then; a body that is not valid for its operation, or a batch over the request limits, is refused as a whole before anything is applied. The Python client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way: one round trip per micro-batch instead of five.
+
+        Success: 200 (RunCallsResult).
+        Return Accepted(task) to answer 202 with a Task.
+        Errors documented: 400, 401, 404, 409, 413, 422, 429, 500, 503.
+        """
+        raise OperationNotImplemented("run_calls")
+
     async def calculate_metric(
         self,
         ctx: RequestContext,

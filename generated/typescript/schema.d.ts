@@ -569,6 +569,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/training_runs/{run_id}/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several training-loop calls of the run, applied in order, in one request.
+         * @description Each call is what its own operation does (`op` names it, `body` is that operation's request body), applied in the order given and after the run's earlier requests. The calls stop at the first one that fails: it is reported `failed` with its error and the status its own operation would have answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome even then; a body that is not valid for its operation, or a batch over the request limits, is refused as a whole before anything is applied. The Python client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way: one round trip per micro-batch instead of five.
+         */
+        post: operations["run_calls"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/training_runs/{run_id}/calculate_metric": {
         parameters: {
             query?: never;
@@ -1541,6 +1561,68 @@ export interface components {
             applied: boolean;
             optimizer_step: number;
             lr: number | null;
+        };
+        /**
+         * @description A training-loop operation that `run_calls` can carry (its operationId).
+         * @enum {string}
+         */
+        RunCallOp: "forward" | "forward_only" | "calculate_loss" | "backward" | "forward_backward" | "clip_grad_norm" | "step" | "zero_grad" | "lr_step" | "clip_grad_and_step" | "calculate_metric";
+        /** @description One call of `run_calls`; `op` names the operation, `body` is its own request body. */
+        RunCall: components["schemas"]["RowsCall"] | components["schemas"]["ClipCall"] | components["schemas"]["PlainCall"] | components["schemas"]["MetricCall"];
+        RowsCall: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "forward" | "forward_only" | "forward_backward";
+            body: components["schemas"]["ForwardRequest"];
+        };
+        ClipCall: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "clip_grad_norm" | "clip_grad_and_step";
+            body: components["schemas"]["ClipGradNormRequest"];
+        };
+        PlainCall: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "calculate_loss" | "backward" | "step" | "zero_grad" | "lr_step";
+            body?: components["schemas"]["EmptyRequest"];
+        };
+        MetricCall: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "calculate_metric";
+            body?: components["schemas"]["CalculateMetricRequest"];
+        };
+        RunCallsRequest: {
+            calls: components["schemas"]["RunCall"][];
+        };
+        /**
+         * @description `skipped`: not applied, because a call before it failed.
+         * @enum {string}
+         */
+        RunCallOutcomeStatus: "succeeded" | "failed" | "skipped";
+        RunCallOutcome: {
+            op: components["schemas"]["RunCallOp"];
+            status: components["schemas"]["RunCallOutcomeStatus"];
+            /** @description The operation's own success body, when succeeded. */
+            result?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The operation's error, when failed. */
+            error?: components["schemas"]["ErrorBody"] | null;
+            /** @description The status the operation alone would have answered; null when skipped. */
+            http_status?: number | null;
+        };
+        RunCallsResult: {
+            results: components["schemas"]["RunCallOutcome"][];
         };
         CalculateMetricRequest: {
             /** @default true */
@@ -3178,6 +3260,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClipGradAndStepResult"];
+                };
+            };
+            202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    run_calls: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One key per logical call, reused across retries: a retry with the same key gets the first request's result and is applied once. Reusing a key with a different body answers 409. 1-255 visible ASCII characters (no spaces), e.g. a UUID; any other key answers 422. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "calls": [
+                 *         {
+                 *           "op": "step"
+                 *         },
+                 *         {
+                 *           "op": "zero_grad"
+                 *         },
+                 *         {
+                 *           "op": "lr_step"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["RunCallsRequest"];
+            };
+        };
+        responses: {
+            /** @description Each call's outcome, in the order sent. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunCallsResult"];
                 };
             };
             202: components["responses"]["TaskAccepted"];

@@ -1,4 +1,4 @@
 // Generated from openapi.yaml by `python -m codegen`. Do not edit by hand.
 
 /** info.version of the openapi.yaml this client was generated from. */
-export const API_VERSION = "0.2.0";
+export const API_VERSION = "0.3.0";

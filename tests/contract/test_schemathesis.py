@@ -60,7 +60,8 @@ SPARE = {
 #
 # calculate_loss and backward act on the run's last forward, which earlier fuzz cases leave in any
 # state (no forward yet, one without label tokens, a loss that wants other row fields): a 400
-# naming that state is the right answer to a schema-valid request there too.
+# naming that state is the right answer to a schema-valid request there too. run_calls carries
+# any of these calls, so it shares their answers.
 CHECKED_BEYOND_THE_SCHEMA = [
     "calculate_loss",
     "backward",
@@ -73,6 +74,7 @@ CHECKED_BEYOND_THE_SCHEMA = [
     "forward",
     "forward_only",
     "forward_backward",
+    "run_calls",
     "sample",
     "sample_model",
     "sample_stream",

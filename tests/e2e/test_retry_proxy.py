@@ -145,14 +145,14 @@ class DropNth:
         return False
 
 
-def _train(base_url: str, key: str) -> list[float]:
+def _train(base_url: str, key: str, *, defer_calls: bool = True) -> list[float]:
     from twinkle.dataset import DatasetMeta
     from twinkle_client import TwinkleClient
     from twinkle_client.dataloader import DataLoader
     from twinkle_client.dataset import Dataset
     from twinkle_client.model import MultiLoraTransformersModel
 
-    with TwinkleClient(base_url, key, open_session=True) as client:
+    with TwinkleClient(base_url, key, open_session=True, defer_calls=defer_calls) as client:
         # The adapter first: it waits for the base model to load. (A dataset created while the
         # server still loads the model has been seen to fail: reported to the server side.)
         model = MultiLoraTransformersModel(MODEL, client=client)
@@ -186,21 +186,29 @@ def server(make_server) -> Iterator[tuple[Any, str]]:
     yield srv, keys["alice"]
 
 
-def test_dropped_step_response_is_retried_with_same_key_and_applied_once(server: tuple) -> None:
-    srv, key = server
-    undisturbed = _train(srv.base_url, key)
+# One request per call: the answer to the 2nd step (an accumulation boundary: it moves the
+# weights) and to the 3rd forward_backward (it adds gradients) are dropped; either, applied twice,
+# changes every later loss. Deferred calls: the 2nd run_calls request carries both (the first
+# boundary's clip, step, zero_grad and lr_step, then the 3rd forward_backward).
+DROPS = {False: {"step": 2, "forward_backward": 3}, True: {"calls": 2}}
 
-    # Drop the answer to the 2nd step (an accumulation boundary: it moves the weights) and to the
-    # 3rd forward_backward (it adds gradients): either, applied twice, changes every later loss.
-    policy = DropNth(step=2, forward_backward=3)
+
+@pytest.mark.parametrize("defer_calls", [False, True], ids=["one-call-per-request", "deferred-calls"])
+def test_dropped_step_response_is_retried_with_same_key_and_applied_once(
+    server: tuple, defer_calls: bool
+) -> None:
+    srv, key = server
+    undisturbed = _train(srv.base_url, key, defer_calls=defer_calls)
+
+    policy = DropNth(**DROPS[defer_calls])
     proxy = DroppingProxy(srv.port, policy)
     try:
-        disturbed = _train(f"http://127.0.0.1:{proxy.port}", key)
+        disturbed = _train(f"http://127.0.0.1:{proxy.port}", key, defer_calls=defer_calls)
     finally:
         proxy.close()
 
     dropped = [(line, k) for line, k, d in proxy.seen if d]
-    assert len(dropped) == 2, proxy.seen
+    assert len(dropped) == len(DROPS[defer_calls]), proxy.seen
     for line, k in dropped:
         assert k, f"{line} carried no Idempotency-Key"
         index = next(i for i, (l2, k2, d) in enumerate(proxy.seen) if d and k2 == k)

@@ -6,9 +6,11 @@ they have the same methods, the same signatures and build the same request for e
 only says how one operation is carried out (``_op``). That is what makes swapping
 ``from twinkle`` for ``from twinkle_client`` leave a training run's numbers unchanged.
 
-Every method blocks until the operation is done. Each has an ``_async`` twin for the compute
-operations that returns a ``concurrent.futures.Future``; calls of one model object run one after
-another in the order they were made, blocking or not.
+Every method blocks until the operation is done, but for the client's deferred calls
+(``clip_grad_norm``, ``step``, ``zero_grad``, ``lr_step``: ``twinkle_client._deferred``), which
+travel with the run's next call. Compute operations have an ``_async`` twin that returns a
+``concurrent.futures.Future``; calls of one model object run one after another in the order they
+were made, blocking, deferred or not.
 """
 
 from __future__ import annotations
@@ -119,9 +121,17 @@ class TrainingLoopBase:
 
     def _call(self, operation: str, body: dict[str, Any] | None, result: type[M]) -> M:
         self._require_adapter()
-        output = result.model_validate(self._op(operation, body))
+        return self._parse(result, self._op(operation, body))
+
+    def _parse(self, result: type[M], data: dict[str, Any]) -> M:
+        output = result.model_validate(data)
         self._follow_window(output)
         return output
+
+    def _defer(self, operation: str, body: dict[str, Any] | None, result: type[M]) -> M:
+        """A call whose answer a loop rarely reads; a face that can send it later does so (the
+        client's ``Deferred``), the others run it now."""
+        return self._run(lambda: self._call(operation, body, result))
 
     def _follow_window(self, output: BaseModel) -> None:
         """Track micro-batches not yet in an update (for :meth:`_warn_unapplied`)."""
@@ -311,12 +321,12 @@ class TrainingLoopBase:
             ``grad_norm``, the total norm before clipping (None off a boundary), and ``applied``.
         """
         body = {"max_norm": max_norm, "norm_type": norm_type}
-        return self._run(lambda: self._call("clip_grad_norm", body, ClipGradNormOutput))
+        return self._defer("clip_grad_norm", body, ClipGradNormOutput)
 
     def step(self) -> StepOutput:
         """Apply the optimizer at an accumulation boundary (every ``gradient_accumulation_steps``
         micro-batches); otherwise ``applied`` is False and nothing changes."""
-        return self._run(lambda: self._call("step", None, StepOutput))
+        return self._defer("step", None, StepOutput)
 
     def step_async(self) -> Future[StepOutput]:
         """``step`` without waiting."""
@@ -324,11 +334,11 @@ class TrainingLoopBase:
 
     def zero_grad(self) -> AppliedOutput:
         """Clear the gradients at an accumulation boundary."""
-        return self._run(lambda: self._call("zero_grad", None, AppliedOutput))
+        return self._defer("zero_grad", None, AppliedOutput)
 
     def lr_step(self) -> LrStepOutput:
         """Advance the learning-rate schedule at an accumulation boundary."""
-        return self._run(lambda: self._call("lr_step", None, LrStepOutput))
+        return self._defer("lr_step", None, LrStepOutput)
 
     def clip_grad_and_step(self, max_norm: float = 1.0, norm_type: float = 2.0) -> ClipGradAndStepOutput:
         """``clip_grad_norm`` then ``step`` in one call (one round trip instead of two)."""

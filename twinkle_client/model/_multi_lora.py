@@ -2,13 +2,17 @@
 
 Each call is one API operation of your training run; it blocks until the server has done it (long
 operations are followed as tasks by the transport, retried with the same Idempotency-Key when the
-network fails, and applied once).
+network fails, and applied once). ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` are
+deferred: they return at once and travel with the run's next call (``twinkle_client._deferred``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from pydantic import BaseModel
 
 from twinkle_client._session import get_current_client
 from twinkle_client.manager import parse_twinkle_path
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
     from twinkle_client.manager import TwinkleClient
 
 __all__ = ["MultiLoraTransformersModel"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class MultiLoraTransformersModel(TrainingLoopBase):
@@ -64,6 +70,21 @@ class MultiLoraTransformersModel(TrainingLoopBase):
         if operation == "get_train_configs":
             return self.client.call(operation, run_id)
         return self.client.call(operation, run_id, body=body if body is not None else {})
+
+    def _defer(self, operation: str, body: dict[str, Any] | None, result: type[M]) -> M:
+        deferred = self.client.deferred
+        if deferred is None:
+            return super()._defer(operation, body, result)
+        self._require_adapter()
+        run_id = str(self.training_run_id)
+        parse = partial(self._parse, result)
+        queued = self._run(lambda: deferred.defer(run_id, operation, body or {}, parse))
+        return cast(M, queued)  # reads like ``result``: see twinkle_client._deferred.Deferred
+
+    def _send_deferred(self) -> None:
+        """Send this run's deferred calls now (raising their error), e.g. before a save."""
+        if self.client.deferred is not None and self.training_run_id is not None:
+            self.client.deferred.flush(self.training_run_id)
 
     # -- the adapter ---------------------------------------------------------------------------
 
@@ -127,6 +148,7 @@ class MultiLoraTransformersModel(TrainingLoopBase):
             The checkpoint's ``twinkle://<run_id>/weights/<name>`` path (also in ``last_checkpoint``).
         """
         self._require_adapter()
+        self._run(self._send_deferred)  # their updates count in the warning below
         self._warn_unapplied(f"save({name!r})")
         body = {"name": name, "save_optimizer": bool(save_optimizer)}
         data = self._run(lambda: self.client.call("save_checkpoint", self.training_run_id, body=body))

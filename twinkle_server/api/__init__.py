@@ -2,7 +2,8 @@
 
 One module per spec tag (``service``, ``sessions``, ``training_runs``, ``run_config``,
 ``run_compute``, ``checkpoints``, ``data``, ``tasks``, ``history``, ``account``), each a thin
-mixin; :class:`TwinkleServer` combines them. Cross-cutting pieces: ``errors`` (the one error
+mixin (``run_calls``, several run_compute calls in one request, has a module of its own);
+:class:`TwinkleServer` combines them. Cross-cutting pieces: ``errors`` (the one error
 schema), ``middleware`` (request id, body limit), ``ordering`` (a run's POSTs numbered on
 arrival), ``deps`` (auth). The plumbing the runtime shares with this layer (idempotency, run
 ordering, error statuses) lives below it, in ``twinkle_server.requests``.
@@ -21,6 +22,7 @@ from twinkle_server.api.data import DataOps
 from twinkle_server.api.deps import Authenticator, Caller
 from twinkle_server.api.history import HistoryOps
 from twinkle_server.api.registry import DataRegistry
+from twinkle_server.api.run_calls import RunCallsOps
 from twinkle_server.api.run_compute import RunComputeOps
 from twinkle_server.api.run_config import RunConfigOps
 from twinkle_server.api.sampling import SamplingOps
@@ -42,6 +44,7 @@ class TwinkleServer(
     TrainingRunOps,
     RunConfigOps,
     RunComputeOps,
+    RunCallsOps,
     SamplingOps,
     CheckpointOps,
     DataOps,

@@ -138,6 +138,9 @@ def _null_errors(schema: dict[str, Any], value: Any, loc: tuple[Any, ...]) -> li
     errors: list[dict[str, Any]] = []
     for part in schema.get("allOf", []):
         errors += _null_errors(part, value, loc)
+    branch = _tagged_branch(schema, value)
+    if branch is not None:
+        errors += _null_errors(branch, value, loc)
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         for key, item in value.items():
@@ -147,3 +150,12 @@ def _null_errors(schema: dict[str, Any], value: Any, loc: tuple[Any, ...]) -> li
         for index, item in enumerate(value):
             errors += _null_errors(schema["items"], item, (*loc, index))
     return errors
+
+
+def _tagged_branch(schema: dict[str, Any], value: Any) -> dict[str, Any] | None:
+    """The ``oneOf`` branch that ``value``'s discriminator names (a ``run_calls`` call), if any."""
+    discriminator = schema.get("discriminator")
+    if discriminator is None or not isinstance(value, dict):
+        return None
+    target = discriminator.get("mapping", {}).get(value.get(discriminator["propertyName"]))
+    return {"$ref": target} if isinstance(target, str) else None

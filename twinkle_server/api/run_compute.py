@@ -1,7 +1,8 @@
 """Tag ``run_compute``: the training-loop operations of a run, each an engine operation.
 
 They answer 200 with the engine's result when it is done within the wait window, else 202 with
-a task; one run's operations run in the order their requests arrived. Each result is also
+a task; one run's operations run in the order their requests arrived. ``run_calls``
+(``twinkle_server.api.run_calls``) carries several of them in one request. Each result is also
 watched by the run's history recorder (``twinkle_server.history``) and the server metrics, off
 the request path.
 """
@@ -19,9 +20,47 @@ from twinkle_server.api.base import ServiceBase
 from twinkle_server.api.prechecks import check_batch_budget, check_pass_budget, every_row_has
 from twinkle_server.store.runs import RunRoute
 
-__all__ = ["RunComputeOps"]
+__all__ = ["RunComputeOps", "observer_for", "rows_check"]
 
 _Handler = Callable[..., Awaitable[Any]]
+
+
+def observer_for(
+    service: ServiceBase, user_id: str, run_id: str, op: str, is_training: bool
+) -> Callable[[Future[Any], RunRoute], None]:
+    """What watches one submitted operation: the run's history and the server's metrics."""
+    history = service.runtime.history
+    metrics = getattr(service, "metrics", None)
+
+    def observe(future: Future[Any], run: RunRoute) -> None:
+        history.begin(run_id, user_id=user_id)
+        history.watch(future, run_id=run_id, user_id=user_id, op=op, is_training=is_training)
+        if metrics is not None:
+            model_id = service.runtime.served_model(run.base_model)[0].model_id
+            metrics.watch_training(future, model=model_id, op=op)
+
+    return observe
+
+
+def rows_check(service: ServiceBase, body: BaseModel | None) -> Callable[[RunRoute], None] | None:
+    """The checks of a body's rows, refused before anything is queued: the request's own limits
+    at once, the model's pass budget once the run is known (None for a body without rows)."""
+    inputs = getattr(body, "inputs", None)
+    if inputs is None:
+        return None
+    check_batch_budget(service.runtime.settings, inputs)
+
+    def check(run: RunRoute) -> None:
+        worker = service.runtime.worker_of(run)
+        reference = worker.reference_rows(
+            run.id,
+            len(inputs),
+            loss_name=getattr(body, "loss_name", None),
+            given=every_row_has(inputs, "reference_logprobs"),
+        )
+        check_pass_budget(inputs, worker.token_budget, reference_rows=reference)
+
+    return check
 
 
 def _engine_handler(op: str) -> _Handler:
@@ -39,37 +78,16 @@ def _engine_handler(op: str) -> _Handler:
         body: BaseModel | None,
         idempotency_key: str | None,
     ) -> Any:
-        user_id = self.caller(ctx).user_id
-        history = self.runtime.history
         is_training = bool(getattr(body, "is_training", True))
-
-        metrics = getattr(self, "metrics", None)
-
-        def observe(future: Future[Any], run: RunRoute) -> None:
-            history.begin(run_id, user_id=user_id)
-            history.watch(future, run_id=run_id, user_id=user_id, op=op, is_training=is_training)
-            if metrics is not None:
-                metrics.watch_training(
-                    future, model=self.runtime.served_model(run.base_model)[0].model_id, op=op
-                )
-
-        inputs = getattr(body, "inputs", None)
-        check = None
-        if inputs is not None:
-            check_batch_budget(self.runtime.settings, inputs)
-
-            def check(run: RunRoute) -> None:
-                worker = self.runtime.worker_of(run)
-                reference = worker.reference_rows(
-                    run.id,
-                    len(inputs),
-                    loss_name=getattr(body, "loss_name", None),
-                    given=every_row_has(inputs, "reference_logprobs"),
-                )
-                check_pass_budget(inputs, worker.token_budget, reference_rows=reference)
-
+        observe = observer_for(self, self.caller(ctx).user_id, run_id, op, is_training)
         return await self.engine_op(
-            ctx, run_id, op, body=body, idempotency_key=idempotency_key, observe=observe, check=check
+            ctx,
+            run_id,
+            op,
+            body=body,
+            idempotency_key=idempotency_key,
+            observe=observe,
+            check=rows_check(self, body),
         )
 
     handler.__name__ = op

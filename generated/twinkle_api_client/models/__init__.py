@@ -11,6 +11,8 @@ from .chat_message import ChatMessage
 from .chat_message_role import ChatMessageRole
 from .checkpoint import Checkpoint
 from .checkpoint_list import CheckpointList
+from .clip_call import ClipCall
+from .clip_call_op import ClipCallOp
 from .clip_grad_and_step_result import ClipGradAndStepResult
 from .clip_grad_norm_request import ClipGradNormRequest
 from .clip_grad_norm_result import ClipGradNormResult
@@ -55,13 +57,25 @@ from .lora_config_bias import LoraConfigBias
 from .loss_name import LossName
 from .loss_result import LossResult
 from .lr_step_result import LrStepResult
+from .metric_call import MetricCall
+from .metric_call_op import MetricCallOp
 from .metric_result import MetricResult
 from .metric_result_metrics import MetricResultMetrics
 from .model_capability import ModelCapability
 from .model_capacity import ModelCapacity
 from .model_sample_request import ModelSampleRequest
+from .plain_call import PlainCall
+from .plain_call_op import PlainCallOp
 from .row import Row
 from .row_preference import RowPreference
+from .rows_call import RowsCall
+from .rows_call_op import RowsCallOp
+from .run_call_op import RunCallOp
+from .run_call_outcome import RunCallOutcome
+from .run_call_outcome_result_type_0 import RunCallOutcomeResultType0
+from .run_call_outcome_status import RunCallOutcomeStatus
+from .run_calls_request import RunCallsRequest
+from .run_calls_result import RunCallsResult
 from .run_history import RunHistory
 from .sample_prompt import SamplePrompt
 from .sample_request import SampleRequest
@@ -117,6 +131,8 @@ __all__ = (
     "ChatMessageRole",
     "Checkpoint",
     "CheckpointList",
+    "ClipCall",
+    "ClipCallOp",
     "ClipGradAndStepResult",
     "ClipGradNormRequest",
     "ClipGradNormResult",
@@ -161,13 +177,25 @@ __all__ = (
     "LossName",
     "LossResult",
     "LrStepResult",
+    "MetricCall",
+    "MetricCallOp",
     "MetricResult",
     "MetricResultMetrics",
     "ModelCapability",
     "ModelCapacity",
     "ModelSampleRequest",
+    "PlainCall",
+    "PlainCallOp",
     "Row",
     "RowPreference",
+    "RowsCall",
+    "RowsCallOp",
+    "RunCallOp",
+    "RunCallOutcome",
+    "RunCallOutcomeResultType0",
+    "RunCallOutcomeStatus",
+    "RunCallsRequest",
+    "RunCallsResult",
     "RunHistory",
     "SampledSequence",
     "SampledSequenceStopReason",

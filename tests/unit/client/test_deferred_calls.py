@@ -1,0 +1,173 @@
+"""Deferred calls: ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` travel with the run's
+next call, against the real server app in-process (only the socket is replaced).
+
+What must hold: the same numbers as calls sent one by one, one request per micro-batch, errors
+raised by the call that carried them (which is then not applied), outputs that read through, and
+nothing left behind by a save or a close.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.unit._seed_server import MODEL
+from tests.unit._served import served
+
+pytest.importorskip("fastapi")
+pytest.importorskip("torch")
+
+from twinkle_client import ConflictError, TwinkleClient, init_twinkle_client
+from twinkle_client.model import MultiLoraTransformersModel as Model
+from twinkle_client.types import StepOutput
+
+LORA = {"r": 4, "lora_alpha": 16, "target_modules": "all-linear", "init_lora_weights": False}
+ROWS = [
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "I am twinkle."}]},
+    {"messages": [{"role": "user", "content": "who?"}, {"role": "assistant", "content": "A model."}]},
+]
+
+
+class CountingTransport(httpx.BaseTransport):
+    """The app's transport, counting requests by their last path segment (the operation)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.sent: Counter[str] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent[request.url.path.rsplit("/", 1)[-1]] += 1
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture(scope="module")
+def server(seed_settings: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with served(seed_settings(tmp_path_factory.mktemp("deferred")), "alice") as app_and_keys:
+        yield app_and_keys
+
+
+def _client(server: Any, *, defer_calls: bool = True) -> tuple[TwinkleClient, Counter[str]]:
+    """A client of alice and the count of the requests it sends, by operation."""
+    test_client, keys = server
+    transport = CountingTransport(test_client._transport)
+    client = init_twinkle_client("http://testserver", keys[0], transport=transport, defer_calls=defer_calls)
+    return client, transport.sent
+
+
+@pytest.fixture
+def alice(server: Any) -> Iterator[tuple[TwinkleClient, Counter[str]]]:
+    client, transport = _client(server)
+    with client:
+        yield client, transport
+
+
+def _model(client: TwinkleClient, *, optimizer: bool = True, accumulation: int = 2) -> Model:
+    model = Model(MODEL, client=client)
+    model.add_adapter_to_model("default", LORA, gradient_accumulation_steps=accumulation, seed=3)
+    model.set_template("Template")
+    if optimizer:
+        model.set_optimizer("AdamW", lr=1e-3)
+        model.set_lr_scheduler("LinearLR")
+    return model
+
+
+def _seed_loop(model: Model, steps: int) -> list[tuple[Any, ...]]:
+    """The contract's loop; every answer read at the end, as a logging loop would."""
+    answers = []
+    for _ in range(steps):
+        output = model.forward_backward(inputs=ROWS)
+        answers.append((output, model.clip_grad_norm(1.0), model.step(), model.zero_grad(), model.lr_step()))
+    return [
+        (out.loss, clip.grad_norm, step.applied, step.optimizer_step, step.lr, zero.applied, lr.lr)
+        for out, clip, step, zero, lr in answers
+    ]
+
+
+def test_the_loop_gives_the_same_numbers_in_one_request_per_micro_batch(server: Any) -> None:
+    deferred, deferred_sent = _client(server)
+    plain, plain_sent = _client(server, defer_calls=False)
+    with deferred, plain:
+        together = _seed_loop(_model(deferred), steps=4)
+        alone = _seed_loop(_model(plain), steps=4)
+    for mine, theirs in zip(together, alone, strict=True):
+        assert [x for x in mine if x is not None] == pytest.approx([x for x in theirs if x is not None])
+        assert [x is None for x in mine] == [x is None for x in theirs]
+    assert [row[2] for row in together] == [False, True, False, True]  # accumulation of 2 kept
+    assert plain_sent["forward_backward"] == 4 and plain_sent["step"] == 4
+    # The first micro-batch goes alone; each later one carries the calls before it; the close
+    # sends the last four.
+    assert deferred_sent["forward_backward"] == 1 and deferred_sent["calls"] == 4
+    assert not {"clip_grad_norm", "step", "zero_grad", "lr_step"} & set(deferred_sent)
+
+
+def test_an_output_is_sent_when_read(alice: tuple[TwinkleClient, Counter[str]]) -> None:
+    client, sent = alice
+    model = _model(client, accumulation=1)
+    model.forward_backward(inputs=ROWS)
+    step = model.step()
+    assert not step.done() and sent["calls"] == 0
+    assert step.applied is True and step.optimizer_step == 1
+    assert step.done() and sent["calls"] == 1
+    assert step == StepOutput.model_validate({"applied": True, "optimizer_step": 1, "lr": step.lr})
+    assert str(step) == str(step.result()) and str(step).startswith("applied=True optimizer_step=1 lr=")
+
+
+def test_a_failed_call_raises_in_the_call_that_carried_it_and_stops_the_rest(
+    alice: tuple[TwinkleClient, Counter[str]],
+) -> None:
+    client, _ = alice
+    model = _model(client, optimizer=False, accumulation=1)
+    model.forward_backward(inputs=ROWS)
+    step = model.step()  # no optimizer: a Conflict, once sent
+    zero = model.zero_grad()
+    with pytest.raises(ConflictError, match="no optimizer"):
+        model.forward_backward(inputs=ROWS)
+    with pytest.raises(ConflictError):
+        step.result()
+    with pytest.raises(ConflictError):  # skipped: it raises the error that stopped it
+        _ = zero.applied
+    configs = model.get_train_configs()
+    # Neither the zero_grad nor the second forward_backward was applied: one micro-batch still waits.
+    assert configs.micro_step == 1
+
+
+def test_data_calls_neither_carry_nor_wait_for_the_runs_calls(
+    alice: tuple[TwinkleClient, Counter[str]],
+) -> None:
+    client, sent = alice
+    model = _model(client, accumulation=1)
+    model.forward_backward(inputs=ROWS)
+    step = model.step()
+    client.whoami()
+    client.get_server_capabilities()
+    assert not step.done() and sent["calls"] == 0
+    client.get_training_run(str(model.training_run_id))  # reads the run: the step goes first
+    assert step.done() and step.optimizer_step == 1
+
+
+def test_a_save_and_a_close_send_what_waits(server: Any) -> None:
+    client, sent = _client(server)
+    model = _model(client, accumulation=1)
+    model.forward_backward(inputs=ROWS)
+    model.step()
+    model.save("after-one-step")
+    checkpoint = client.get_checkpoint(str(model.training_run_id), model.last_checkpoint.checkpoint_id)
+    assert checkpoint is not None and sent["calls"] == 1
+    model.forward_backward(inputs=ROWS)
+    last = model.step()
+    client.close()
+    assert last.done() and last.optimizer_step == 2
+
+
+def test_without_deferral_each_call_answers_at_once(server: Any) -> None:
+    client, sent = _client(server, defer_calls=False)
+    with client:
+        model = _model(client, optimizer=False, accumulation=1)
+        model.forward_backward(inputs=ROWS)
+        with pytest.raises(ConflictError):
+            model.step()
+    assert sent["calls"] == 0

@@ -1,0 +1,223 @@
+"""Calls whose answers a training loop rarely reads travel with the run's next call.
+
+A micro-batch of the usual loop is five calls (``forward_backward``, ``clip_grad_norm``, ``step``,
+``zero_grad``, ``lr_step``), and each is a round trip to the server: on a real network most of a
+small step is spent waiting. ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` are
+therefore *deferred*: the call returns at once with a :class:`Deferred` output, and the calls wait
+in :class:`DeferredCalls` until the run's next call, with which they go as one ``run_calls``
+request (applied in order, stopping at the first failure). So the loop pays one round trip per
+micro-batch, as PyTorch on a GPU queues kernels and waits only where a value is read.
+
+A deferred call is sent, at the latest:
+
+- with the next call of the same run (any operation that names the run, sampling, a save);
+- when its output is read (any attribute, ``str``, ``result()``);
+- when the client closes, or the process exits.
+
+Its error is raised there: by the call that carried it (that call and every later one in the
+request are then not applied), or by the output's read. Calls of the data pipeline, sessions and
+tasks do not carry the run's calls and do not wait for them. ``TwinkleClient(defer_calls=False)``
+sends every call on its own, as it is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from twinkle_client.errors import APIStatusError, TwinkleClientError, make_status_error
+
+__all__ = ["DEFERRABLE", "RUN_CALL_OPS", "Deferred", "DeferredCalls"]
+
+logger = logging.getLogger("twinkle_client")
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFERRABLE = frozenset({"clip_grad_norm", "step", "zero_grad", "lr_step"})
+"""The operations whose calls wait for the run's next call."""
+
+RUN_CALL_OPS = frozenset(
+    {
+        "forward",
+        "forward_only",
+        "calculate_loss",
+        "backward",
+        "forward_backward",
+        "clip_grad_norm",
+        "step",
+        "zero_grad",
+        "lr_step",
+        "clip_grad_and_step",
+        "calculate_metric",
+    }
+)
+"""The operations a ``run_calls`` request can carry (the spec's ``RunCallOp``)."""
+
+_INDEPENDENT_TAGS = frozenset({"data", "sessions", "tasks", "service", "account"})
+"""Tags whose operations never touch a run's adapter: they neither carry nor wait for its calls."""
+
+_MAX_CALLS = 16  # RunCallsRequest.calls maxItems
+
+
+class Deferred(Generic[M]):
+    """The output of a deferred call: reads like the output itself, once the call has been sent.
+
+    Reading any field (``output.applied``), ``str(output)`` or :meth:`result` sends the call if it
+    is still waiting and returns the value, or raises the call's error.
+    """
+
+    def __init__(self, owner: DeferredCalls, run_id: str, op: str) -> None:
+        self._owner = owner
+        self._run_id = run_id
+        self._op = op
+        self._done = threading.Event()
+        self._value: M | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        """Whether the server has answered the call (no round trip)."""
+        return self._done.is_set()
+
+    def result(self) -> M:
+        """The call's output, sending it first if it is still waiting; raises the call's error."""
+        if not self._done.is_set():
+            self._owner.flush(self._run_id)
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+    def _settle(self, value: M | None, error: BaseException | None) -> None:
+        self._value, self._error = value, error
+        self._done.set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.result(), name)
+
+    def __str__(self) -> str:
+        return str(self.result())
+
+    def __repr__(self) -> str:
+        if not self._done.is_set():
+            return f"Deferred({self._op}, waiting for the run's next call)"
+        return repr(self._value) if self._error is None else f"Deferred({self._op}, failed: {self._error})"
+
+    def __eq__(self, other: object) -> bool:
+        return self.result() == (other.result() if isinstance(other, Deferred) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    op: str
+    body: dict[str, Any]
+    output: Deferred[Any]
+    parse: Callable[[dict[str, Any]], Any]
+
+
+class DeferredCalls:
+    """The deferred calls of one client, per run, and the rule of when they are sent.
+
+    Args:
+        send: ``ApiCaller.call`` (operationId, path parameters, body, query) -> decoded JSON.
+        tag_of: an operation's spec tag; operations of the data pipeline, sessions, tasks, the
+            service and the account never touch a run: they neither carry nor wait for its calls.
+    """
+
+    def __init__(self, send: Callable[..., Any], tag_of: Callable[[str], str | None]) -> None:
+        self._send = send
+        self._tag_of = tag_of
+        self._runs: dict[str, list[_Waiting]] = {}
+        self._lock = threading.RLock()
+
+    def defer(
+        self, run_id: str, op: str, body: dict[str, Any], parse: Callable[[dict[str, Any]], M]
+    ) -> Deferred[M]:
+        """Queue ``op`` of ``run_id``; ``parse`` turns its JSON result into the output model."""
+        with self._lock:
+            if len(self._runs.get(run_id, ())) >= _MAX_CALLS:
+                self._flush_run(run_id)
+            output: Deferred[M] = Deferred(self, run_id, op)
+            self._runs.setdefault(run_id, []).append(_Waiting(op, body, output, parse))
+            return output
+
+    def call(
+        self, operation: str, path: tuple[Any, ...], body: dict[str, Any] | None, query: dict[str, Any]
+    ) -> Any:
+        """Send ``operation``, with the run's waiting calls when it can carry them, else after them."""
+        if not self._runs or self._tag_of(operation) in _INDEPENDENT_TAGS:
+            return self._send(operation, *path, body=body, **query)
+        with self._lock:
+            run_id = str(path[0]) if path else None
+            waiting = self._runs.get(run_id) if run_id is not None else None
+            if waiting is not None and operation in RUN_CALL_OPS and len(waiting) < _MAX_CALLS:
+                return self._carry(run_id, operation, body)
+            if waiting is None:
+                self.flush()  # it may read any run (sampling a run's adapter, a checkpoint by path)
+            else:
+                self._flush_run(run_id)
+            return self._send(operation, *path, body=body, **query)
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Send the waiting calls (of ``run_id``, or of every run) now; raises the first error."""
+        with self._lock:
+            for name in [run_id] if run_id is not None else list(self._runs):
+                if name in self._runs:
+                    self._flush_run(name)
+
+    def flush_quietly(self) -> None:
+        """:meth:`flush`, logging instead of raising (at exit, where nobody can catch it)."""
+        with self._lock:
+            for run_id in list(self._runs):
+                try:
+                    self._flush_run(run_id)
+                except Exception as exc:
+                    logger.error("Deferred calls of run %s failed at exit: %s", run_id, exc)
+
+    def _flush_run(self, run_id: str) -> None:
+        self._send_calls(run_id, self._runs.pop(run_id))
+
+    def _carry(self, run_id: str, operation: str, body: dict[str, Any] | None) -> Any:
+        last = _Waiting(operation, body or {}, Deferred(self, run_id, operation), lambda result: result)
+        self._send_calls(run_id, [*self._runs.pop(run_id), last])
+        return last.output.result()
+
+    def _send_calls(self, run_id: str, calls: list[_Waiting]) -> None:
+        """One ``run_calls`` request; settles every output, raises the first failure's error."""
+        body = {"calls": [{"op": c.op, "body": c.body} for c in calls]}
+        try:
+            answer = self._send("run_calls", run_id, body=body)
+        except BaseException as exc:  # not applied at all (or unknown: the transport retried)
+            for waiting in calls:
+                waiting.output._settle(None, exc)
+            raise
+        first_error: BaseException | None = None
+        for waiting, outcome in zip(calls, answer["results"], strict=True):
+            error = _error_of(outcome, first_error)
+            waiting.output._settle(waiting.parse(outcome["result"]) if error is None else None, error)
+            first_error = first_error or error
+        if first_error is not None:
+            raise first_error
+
+
+def _error_of(outcome: dict[str, Any], earlier: BaseException | None) -> BaseException | None:
+    """The client error of a call's outcome: its own, or, for a skipped call, the one before it."""
+    status = outcome.get("status")
+    if status == "succeeded":
+        return None
+    if status == "skipped":
+        return earlier or TwinkleClientError(f"{outcome.get('op')} was not applied")
+    error = outcome.get("error") or {"code": "call_failed", "message": "the call failed"}
+    http_status = outcome.get("http_status") or 500
+    response = httpx.Response(int(http_status), json={"error": error})
+    failure: APIStatusError = make_status_error(response)
+    return failure
