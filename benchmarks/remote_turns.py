@@ -20,7 +20,14 @@ The server's fusion wait (``--fusion-wait-ms``) is what lets ``http`` share pass
 against 1.2 without it at 1x64). A tenant taking its turn after a pause waits for nobody, but on
 the 2-core CPU ``http-alone`` still measured faster without the wait: 0.69x of peft with
 ``--fusion-wait-ms 0`` against 0.62x with the default 20 ms (http/http-alone 1.08x against 1.33x;
-one run each, noisy).
+one run each, noisy; measured before the client deferred calls).
+
+On the 2-core CPU, small model, medians over the rounds (spread in brackets):
+
+  1x64,  6 rounds:  http-alone / peft 0.83x (0.76-0.96)   http / http-alone 1.48x (1.00-1.74)
+                    http-alone / sync-alone 1.21x (1.14-1.55)
+  4x128, 4 rounds:  http-alone / peft 0.89x (0.87-0.93)   http / http-alone 0.98x (0.94-1.08)
+                    http-alone / sync-alone 1.10x (1.03-1.11)
 
     python benchmarks/remote_turns.py --tenants 4 --batch 1 --seq 64 --rounds 6
     python benchmarks/remote_turns.py --tenants 4 --batch 4 --seq 128 --rounds 4 --round-steps 3
