@@ -23,7 +23,7 @@ from tests.e2e._server import REPO, ServerProcess
 pytestmark = pytest.mark.e2e
 
 PACKAGE = REPO / "clients" / "typescript"
-NODE_TESTS = 9  # the test() calls in clients/typescript/test/e2e.test.ts
+NODE_TESTS = 10  # the test() calls in clients/typescript/test/e2e.test.ts
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> str:

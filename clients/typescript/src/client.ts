@@ -250,6 +250,15 @@ export class TwinkleClient {
   }
 
   /**
+   * Several calls of the run in one request (one round trip for a micro-batch), applied in order
+   * up to the first that fails: its outcome is `failed` (with `error` and `http_status`), the later
+   * ones `skipped`, not applied. The answer lists every outcome; it does not throw for a failed call.
+   */
+  run_calls(run_id: string, body: Body<"RunCallsRequest">) {
+    return this.send((init) => this.raw.POST("/api/v1/training_runs/{run_id}/calls", { ...init, params: { path: { run_id } }, body }));
+  }
+
+  /**
    * Sample the run's current adapter, or (`model_path`) one of your checkpoints, in the run's
    * order; `logprobs` and `prompt_logprobs` add the sampled and the prompt tokens' log-probabilities.
    */

@@ -122,6 +122,21 @@ test("sample the saved checkpoint by path, from the run and from the sampler, al
   await assert.rejects(client.sample_model({ ...request, model_path: `twinkle://${runId}/weights/none` }), NotFoundError);
 });
 
+test("run_calls: a micro-batch in one request, stopped at the first failure", async () => {
+  const before = (await client.get_train_configs(runId)).optimizer_step;
+  const done = await client.run_calls(runId, {
+    calls: [{ op: "forward_backward", body: { inputs: batch } }, { op: "step" }, { op: "zero_grad" }],
+  });
+  assert.deepEqual(done.results.map((r) => r.status), ["succeeded", "succeeded", "succeeded"]);
+  assert.equal(done.results[1]?.result?.optimizer_step, before + 1);
+  // backward with no forward waiting for it fails; the step after it is not applied.
+  const stopped = await client.run_calls(runId, { calls: [{ op: "backward" }, { op: "step" }] });
+  assert.deepEqual(stopped.results.map((r) => r.status), ["failed", "skipped"]);
+  const failed = stopped.results[0];
+  assert.ok(failed && (failed.http_status ?? 0) >= 400 && failed.error?.message);
+  assert.equal((await client.get_train_configs(runId)).optimizer_step, before + 1);
+});
+
 test("a step whose answer is lost is retried with the same key and applied once", async () => {
   let dropped = 0;
   const keys: string[] = [];
