@@ -105,6 +105,9 @@ class Deferred(Generic[M]):
     def __str__(self) -> str:
         return str(self.result())
 
+    def __iter__(self) -> Any:
+        return iter(self.result())
+
     def __repr__(self) -> str:
         if not self._done.is_set():
             return f"Deferred({self._op}, waiting for the run's next call)"

@@ -18,7 +18,7 @@ from tests.e2e._server import ServerProcess, api_client, chat_rows, ok, settle, 
 
 pytestmark = pytest.mark.e2e
 
-MAX_ROWS = 4  # max_rows_per_request of this module's server
+MAX_ROWS = 16  # max_rows_per_request of this module's server: all calls' rows of a request together
 LOOP = [
     ("forward_backward", {"inputs": chat_rows(2)}),
     ("clip_grad_norm", {"max_norm": 1.0}),
@@ -147,6 +147,8 @@ def test_the_first_failure_stops_the_batch_and_the_rest_is_not_applied(alice: An
         (("clip_grad_norm", {"max_norm": None}), 422, "max_norm"),
         (("clip_grad_norm", {}), 422, "max_norm"),
         (("forward_backward", {"inputs": chat_rows(MAX_ROWS + 1)}), 400, None),
+        # Within the limit alone, over it with the 2 rows of the batch's first call.
+        (("forward_backward", {"inputs": chat_rows(MAX_ROWS - 1)}), 400, None),
     ],
 )
 def test_a_bad_call_refuses_the_whole_batch_before_anything_is_applied(
@@ -233,7 +235,7 @@ def test_no_other_request_of_the_run_slips_between_a_batchs_calls(
 ) -> None:
     srv, keys = server
     run = start_run(alice, steps=64).run_id
-    fb = ("forward_backward", {"inputs": chat_rows(2)})
+    fb = ("forward_backward", {"inputs": chat_rows(1)})  # 16 of them: MAX_ROWS in one request
     singles = 6
     clients = [api_client(srv, keys["alice"]) for _ in range(singles + 1)]
     steps: dict[int, list[int]] = {}

@@ -23,6 +23,7 @@ from twinkle_api_server.service import RequestContext
 
 from twinkle_server.api.base import ServiceBase, payload_of
 from twinkle_server.api.ordering import hand_over_ticket
+from twinkle_server.api.prechecks import check_batch_budget
 from twinkle_server.api.run_compute import observer_for, rows_check
 from twinkle_server.errors import Unavailable
 from twinkle_server.requests.idempotency import Reply
@@ -85,8 +86,11 @@ class RunCallsOps(ServiceBase):
 
     def _read_calls(self, ctx: RequestContext, run_id: str, body: Any) -> list[_Call]:
         """The calls of the body (each already checked as its own operation's body by the spec's
-        tagged union), with their rows checked against the request limits: one bad call refuses
-        the whole request (413, 400 ...) before anything is applied."""
+        tagged union), with their rows checked against the request limits, all calls' rows
+        together as one request's: a bad call refuses the whole request before anything is
+        applied."""
+        rows = [row for call in body.calls for row in (getattr(call.body, "inputs", None) or ())]
+        check_batch_budget(self.runtime.settings, rows)
         user_id = self.caller(ctx).user_id
         calls = []
         for call in body.calls:

@@ -126,10 +126,10 @@ def sync_detailed(
     applied in the order given and after the run's earlier requests. The calls stop at the first one
     that fails: it is reported `failed` with its error and the status its own operation would have
     answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome
-    even then; a body that is not valid for its operation, or a batch over the request limits, is
-    refused as a whole before anything is applied. The Python client sends the calls whose answers a
-    loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way:
-    one round trip per micro-batch instead of five.
+    even then; a body that is not valid for its operation, or a batch over the request limits (the rows
+    of all its calls count together), is refused as a whole before anything is applied. The Python
+    client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`,
+    `lr_step`) with its next call this way: one round trip per micro-batch instead of five.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -170,10 +170,10 @@ def sync(
     applied in the order given and after the run's earlier requests. The calls stop at the first one
     that fails: it is reported `failed` with its error and the status its own operation would have
     answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome
-    even then; a body that is not valid for its operation, or a batch over the request limits, is
-    refused as a whole before anything is applied. The Python client sends the calls whose answers a
-    loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way:
-    one round trip per micro-batch instead of five.
+    even then; a body that is not valid for its operation, or a batch over the request limits (the rows
+    of all its calls count together), is refused as a whole before anything is applied. The Python
+    client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`,
+    `lr_step`) with its next call this way: one round trip per micro-batch instead of five.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -209,10 +209,10 @@ async def asyncio_detailed(
     applied in the order given and after the run's earlier requests. The calls stop at the first one
     that fails: it is reported `failed` with its error and the status its own operation would have
     answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome
-    even then; a body that is not valid for its operation, or a batch over the request limits, is
-    refused as a whole before anything is applied. The Python client sends the calls whose answers a
-    loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way:
-    one round trip per micro-batch instead of five.
+    even then; a body that is not valid for its operation, or a batch over the request limits (the rows
+    of all its calls count together), is refused as a whole before anything is applied. The Python
+    client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`,
+    `lr_step`) with its next call this way: one round trip per micro-batch instead of five.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
@@ -251,10 +251,10 @@ async def asyncio(
     applied in the order given and after the run's earlier requests. The calls stop at the first one
     that fails: it is reported `failed` with its error and the status its own operation would have
     answered, the ones after it `skipped` (not applied). The answer is 200 with every call's outcome
-    even then; a body that is not valid for its operation, or a batch over the request limits, is
-    refused as a whole before anything is applied. The Python client sends the calls whose answers a
-    loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`, `lr_step`) with its next call this way:
-    one round trip per micro-batch instead of five.
+    even then; a body that is not valid for its operation, or a batch over the request limits (the rows
+    of all its calls count together), is refused as a whole before anything is applied. The Python
+    client sends the calls whose answers a loop rarely reads (`clip_grad_norm`, `step`, `zero_grad`,
+    `lr_step`) with its next call this way: one round trip per micro-batch instead of five.
 
     Args:
         run_id (str): A server-generated, URL-safe id such as `run_...`, `ds_...`, `task_...`.
