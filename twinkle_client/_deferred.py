@@ -10,7 +10,8 @@ micro-batch, as PyTorch on a GPU queues kernels and waits only where a value is 
 
 A deferred call is sent, at the latest:
 
-- with the next call of the same run (any operation that names the run, sampling, a save);
+- with the next call that names the run (any operation of the run, a save, its history), or
+  that names no run (sampling from a checkpoint path, listing runs), which may read any run;
 - when its output is read (any attribute, ``str``, ``result()``);
 - when the client closes, or the process exits.
 
@@ -26,6 +27,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -33,31 +35,21 @@ from pydantic import BaseModel
 
 from twinkle_client.errors import APIStatusError, TwinkleClientError, make_status_error
 
-__all__ = ["DEFERRABLE", "RUN_CALL_OPS", "Deferred", "DeferredCalls"]
+__all__ = ["Deferred", "DeferredCalls"]
 
 logger = logging.getLogger("twinkle_client")
 
 M = TypeVar("M", bound=BaseModel)
 
-DEFERRABLE = frozenset({"clip_grad_norm", "step", "zero_grad", "lr_step"})
-"""The operations whose calls wait for the run's next call."""
 
-RUN_CALL_OPS = frozenset(
-    {
-        "forward",
-        "forward_only",
-        "calculate_loss",
-        "backward",
-        "forward_backward",
-        "clip_grad_norm",
-        "step",
-        "zero_grad",
-        "lr_step",
-        "clip_grad_and_step",
-        "calculate_metric",
-    }
-)
-"""The operations a ``run_calls`` request can carry (the spec's ``RunCallOp``)."""
+@cache
+def _run_call_ops() -> frozenset[str]:
+    """The operations a ``run_calls`` request can carry: the spec's ``RunCallOp`` (imported on
+    first use, with the generated models)."""
+    from twinkle_api_client.models.run_call_op import RUN_CALL_OP_VALUES
+
+    return frozenset(RUN_CALL_OP_VALUES)
+
 
 _INDEPENDENT_TAGS = frozenset({"data", "sessions", "tasks", "service", "account"})
 """Tags whose operations never touch a run's adapter: they neither carry nor wait for its calls."""
@@ -161,12 +153,11 @@ class DeferredCalls:
             return self._send(operation, *path, body=body, **query)
         with self._lock:
             run_id = str(path[0]) if path else None
-            waiting = self._runs.get(run_id) if run_id is not None else None
-            if waiting is not None and operation in RUN_CALL_OPS and len(waiting) < _MAX_CALLS:
-                return self._carry(run_id, operation, body)
-            if waiting is None:
-                self.flush()  # it may read any run (sampling a run's adapter, a checkpoint by path)
-            else:
+            if run_id is None:
+                self.flush()  # it may read any run (sampling a run's adapter, listing runs)
+            elif run_id in self._runs:
+                if operation in _run_call_ops() and len(self._runs[run_id]) < _MAX_CALLS:
+                    return self._carry(run_id, operation, body)
                 self._flush_run(run_id)
             return self._send(operation, *path, body=body, **query)
 

@@ -171,3 +171,19 @@ def test_without_deferral_each_call_answers_at_once(server: Any) -> None:
         with pytest.raises(ConflictError):
             model.step()
     assert sent["calls"] == 0
+
+
+def test_two_runs_of_one_client_each_carry_their_own_calls(server: Any) -> None:
+    client, sent = _client(server)
+    with client:
+        first, second = _model(client, accumulation=1), _model(client, accumulation=1)
+        for _ in range(3):
+            for model in (first, second):
+                model.forward_backward(inputs=ROWS)
+                model.step()
+                model.zero_grad()
+        # Reading a run sends its own waiting calls, not the other run's.
+        assert first.get_train_configs().optimizer_step == 3
+        assert sent["calls"] == 5
+        assert second.get_train_configs().optimizer_step == 3
+    assert sent["forward_backward"] == 2 and sent["calls"] == 6
