@@ -10,8 +10,9 @@
 #    skipped without vllm. vLLM pins its own torch: with VLLM_PYTHON=/path/to/python (a venv that
 #    has vllm and this project's server packages) that test runs under it. docs/gpu.md: carrying
 #    vLLM to a machine without internet.
-# - fused: 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused;
-#    and what one fused pass saves against each tenant's own pass (pass_scaling.py).
+# - fused: 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused,
+#    and the tenants at once through HTTP + client; and what one fused pass saves against each
+#    tenant's own pass (pass_scaling.py).
 # - packed: 0.5B shape, 4 tenants x bs8 of 64..512 tokens: plain peft, fused with rows padded, fused packed;
 #   and one pass of 8 tenants' rows of 60..512 tokens, padded against packed, in turns (packing.py).
 # - 7b: 7B shape, 1 tenant at bs8x1024: plain peft, the engine in-process, and through HTTP + client;
@@ -41,7 +42,7 @@ else
     python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider || status=1
 fi
 stage fused && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
-    --modes peft,round-robin,fused --json "$OUT/qwen05b-4x-bs8x512.json" || status=1
+    --modes peft,round-robin,fused,http --json "$OUT/qwen05b-4x-bs8x512.json" || status=1
     python benchmarks/pass_scaling.py --model 0.5b --runs 4 --batch 8 --seq 512 --steps 6 || status=1; }
 stage packed && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 \
     --steps 10 --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1
