@@ -16,7 +16,9 @@ A deferred call is sent, at the latest:
 - when the client closes, or the process exits.
 
 Its error is raised there: by the call that carried it (that call and every later one in the
-request are then not applied), or by the output's read. Calls of the data pipeline, sessions and
+request are then not applied), or by the output's read. A call that an engine replica lost (not
+applied: ``replica_lost``) is sent again with the ones after it, as the transport sends a single
+call again. Calls of the data pipeline, sessions and
 tasks do not carry the run's calls and do not wait for them. ``TwinkleClient(defer_calls=False)``
 sends every call on its own, as it is made.
 """
@@ -33,6 +35,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from twinkle_client._constants import DEFAULT_MAX_RETRIES, RERUN_TASK_ERRORS
 from twinkle_client.errors import APIStatusError, TwinkleClientError, make_status_error
 
 __all__ = ["Deferred", "DeferredCalls"]
@@ -186,21 +189,44 @@ class DeferredCalls:
         return last.output.result()
 
     def _send_calls(self, run_id: str, calls: list[_Waiting]) -> None:
-        """One ``run_calls`` request; settles every output, raises the first failure's error."""
-        body = {"calls": [{"op": c.op, "body": c.body} for c in calls]}
-        try:
-            answer = self._send("run_calls", run_id, body=body)
-        except BaseException as exc:  # not applied at all (or unknown: the transport retried)
-            for waiting in calls:
-                waiting.output._settle(None, exc)
-            raise
-        first_error: BaseException | None = None
-        for waiting, outcome in zip(calls, answer["results"], strict=True):
-            error = _error_of(outcome, first_error)
-            waiting.output._settle(waiting.parse(outcome["result"]) if error is None else None, error)
-            first_error = first_error or error
-        if first_error is not None:
-            raise first_error
+        """``run_calls`` requests until every call is settled; raises the first failure's error.
+
+        A call that failed with a "not applied, send it again" code (``replica_lost``: the engine
+        replica died before it) is sent again with the calls after it, as the transport does for a
+        single call, up to ``DEFAULT_MAX_RETRIES`` times; the calls before it stay applied.
+        """
+        for attempt in range(DEFAULT_MAX_RETRIES + 1):
+            body = {"calls": [{"op": c.op, "body": c.body} for c in calls]}
+            try:
+                answer = self._send("run_calls", run_id, body=body)
+            except BaseException as exc:  # not applied at all (or unknown: the transport retried)
+                for waiting in calls:
+                    waiting.output._settle(None, exc)
+                raise
+            outcomes = answer["results"]
+            failed = next((i for i, o in enumerate(outcomes) if o.get("status") != "succeeded"), None)
+            again = failed is not None and attempt < DEFAULT_MAX_RETRIES and _not_applied(outcomes[failed])
+            settled = failed if again else len(calls)
+            _settle(calls[:settled], outcomes[:settled])
+            if not again:
+                return
+            calls = calls[settled:]
+
+
+def _settle(calls: list[_Waiting], outcomes: list[dict[str, Any]]) -> None:
+    """Give each call its outcome; raises the first failure's error (skipped calls get it too)."""
+    first_error: BaseException | None = None
+    for waiting, outcome in zip(calls, outcomes, strict=True):
+        error = _error_of(outcome, first_error)
+        waiting.output._settle(waiting.parse(outcome["result"]) if error is None else None, error)
+        first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+
+
+def _not_applied(outcome: dict[str, Any]) -> bool:
+    """Whether a failed call is known not to have taken effect, so that it may be sent again."""
+    return outcome.get("status") == "failed" and (outcome.get("error") or {}).get("code") in RERUN_TASK_ERRORS
 
 
 def _error_of(outcome: dict[str, Any], earlier: BaseException | None) -> BaseException | None:

@@ -21,7 +21,8 @@ from tests.unit._served import served
 pytest.importorskip("fastapi")
 pytest.importorskip("torch")
 
-from twinkle_client import ConflictError, TwinkleClient, init_twinkle_client
+from twinkle_client import ConflictError, ServiceUnavailableError, TwinkleClient, init_twinkle_client
+from twinkle_client._deferred import DeferredCalls
 from twinkle_client.model import MultiLoraTransformersModel as Model
 from twinkle_client.types import StepOutput
 
@@ -187,3 +188,57 @@ def test_two_runs_of_one_client_each_carry_their_own_calls(server: Any) -> None:
         assert sent["calls"] == 5
         assert second.get_train_configs().optimizer_step == 3
     assert sent["forward_backward"] == 2 and sent["calls"] == 6
+
+
+def _outcome(op: str, status: str, result: Any = None, code: str | None = None) -> dict[str, Any]:
+    error = {"code": code, "message": f"{op} {code}", "details": {}, "request_id": "req_1"} if code else None
+    http_status = {"succeeded": 200, "failed": 503, "skipped": None}[status]
+    return {"op": op, "status": status, "result": result, "error": error, "http_status": http_status}
+
+
+def _replaying(*answers: dict[str, Any]) -> tuple[DeferredCalls, list[list[str]]]:
+    """Deferred calls over a server that gives ``answers`` in turn; the ops of each request sent."""
+    sent: list[list[str]] = []
+    queue = list(answers)
+
+    def send(operation: str, run_id: str, *, body: dict[str, Any]) -> dict[str, Any]:
+        assert operation == "run_calls" and run_id == "run_x"
+        sent.append([call["op"] for call in body["calls"]])
+        return queue.pop(0)
+
+    return DeferredCalls(send, lambda op: "run_compute"), sent
+
+
+def test_calls_a_lost_replica_did_not_apply_are_sent_again() -> None:
+    calls, sent = _replaying(
+        {
+            "results": [
+                _outcome("step", "succeeded", {"applied": True}),
+                _outcome("zero_grad", "failed", code="replica_lost"),
+                _outcome("forward_backward", "skipped"),
+            ]
+        },
+        {
+            "results": [
+                _outcome("zero_grad", "succeeded", {"applied": True}),
+                _outcome("forward_backward", "succeeded", {"loss": 1.5}),
+            ]
+        },
+    )
+    step = calls.defer("run_x", "step", {}, lambda result: result)
+    zero = calls.defer("run_x", "zero_grad", {}, lambda result: result)
+    assert calls.call("forward_backward", ("run_x",), {"inputs": []}, {}) == {"loss": 1.5}
+    assert sent == [["step", "zero_grad", "forward_backward"], ["zero_grad", "forward_backward"]]
+    assert step.result() == {"applied": True} and zero.result() == {"applied": True}
+
+
+def test_other_failures_are_not_sent_again() -> None:
+    calls, sent = _replaying(
+        {"results": [_outcome("step", "failed", code="unavailable"), _outcome("forward_backward", "skipped")]}
+    )
+    step = calls.defer("run_x", "step", {}, lambda result: result)
+    with pytest.raises(ServiceUnavailableError, match="step unavailable"):
+        calls.call("forward_backward", ("run_x",), {"inputs": []}, {})
+    assert sent == [["step", "forward_backward"]]
+    with pytest.raises(ServiceUnavailableError):
+        step.result()
