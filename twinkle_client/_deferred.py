@@ -2,11 +2,12 @@
 
 A micro-batch of the usual loop is five calls (``forward_backward``, ``clip_grad_norm``, ``step``,
 ``zero_grad``, ``lr_step``), and each is a round trip to the server: on a real network most of a
-small step is spent waiting. ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` are
-therefore *deferred*: the call returns at once with a :class:`Deferred` output, and the calls wait
-in :class:`DeferredCalls` until the run's next call, with which they go as one ``run_calls``
-request (applied in order, stopping at the first failure). So the loop pays one round trip per
-micro-batch, as PyTorch on a GPU queues kernels and waits only where a value is read.
+small step is spent waiting. ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` (and
+``clip_grad_and_step``) are therefore *deferred*: the call returns at once with a
+:class:`Deferred` output, and the calls wait in :class:`DeferredCalls` until the run's next call,
+with which they go as one ``run_calls`` request (applied in order, stopping at the first failure).
+So the loop pays one round trip per micro-batch, as PyTorch on a GPU queues kernels and waits only
+where a value is read.
 
 A deferred call is sent, at the latest:
 

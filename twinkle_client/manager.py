@@ -106,9 +106,10 @@ class TwinkleClient:
         open_session: open a session (and start its heartbeat) now. Training runs belong to a
             session, so a client that trains needs one; ``init_twinkle_client`` always opens it.
         session_metadata: labels stored with the session.
-        defer_calls: ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` return at once and
-            travel with the run's next call (one round trip per micro-batch; their errors raise
-            there, see ``twinkle_client._deferred``). False sends every call as it is made.
+        defer_calls: ``clip_grad_norm``, ``step``, ``zero_grad``, ``lr_step`` and
+            ``clip_grad_and_step`` return at once and travel with the run's next call (one round
+            trip per micro-batch; their errors raise there, see ``twinkle_client._deferred``).
+            False sends every call as it is made.
 
     Raises:
         ValueError: no API key was given or found in the environment, or the URL is not http(s).

@@ -7,10 +7,10 @@ only says how one operation is carried out (``_op``). That is what makes swappin
 ``from twinkle`` for ``from twinkle_client`` leave a training run's numbers unchanged.
 
 Every method blocks until the operation is done, but for the client's deferred calls
-(``clip_grad_norm``, ``step``, ``zero_grad``, ``lr_step``: ``twinkle_client._deferred``), which
-travel with the run's next call. Compute operations have an ``_async`` twin that returns a
-``concurrent.futures.Future``; calls of one model object run one after another in the order they
-were made, blocking, deferred or not.
+(``clip_grad_norm``, ``step``, ``zero_grad``, ``lr_step``, ``clip_grad_and_step``:
+``twinkle_client._deferred``), which travel with the run's next call. Compute operations have an
+``_async`` twin that returns a ``concurrent.futures.Future``; calls of one model object run one
+after another in the order they were made, blocking, deferred or not.
 """
 
 from __future__ import annotations
@@ -341,9 +341,9 @@ class TrainingLoopBase:
         return self._defer("lr_step", None, LrStepOutput)
 
     def clip_grad_and_step(self, max_norm: float = 1.0, norm_type: float = 2.0) -> ClipGradAndStepOutput:
-        """``clip_grad_norm`` then ``step`` in one call (one round trip instead of two)."""
+        """``clip_grad_norm`` then ``step`` in one call (one engine operation instead of two)."""
         body = {"max_norm": max_norm, "norm_type": norm_type}
-        return self._run(lambda: self._call("clip_grad_and_step", body, ClipGradAndStepOutput))
+        return self._defer("clip_grad_and_step", body, ClipGradAndStepOutput)
 
     def clip_grad_and_step_async(
         self, max_norm: float = 1.0, norm_type: float = 2.0

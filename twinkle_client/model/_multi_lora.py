@@ -2,8 +2,9 @@
 
 Each call is one API operation of your training run; it blocks until the server has done it (long
 operations are followed as tasks by the transport, retried with the same Idempotency-Key when the
-network fails, and applied once). ``clip_grad_norm``, ``step``, ``zero_grad`` and ``lr_step`` are
-deferred: they return at once and travel with the run's next call (``twinkle_client._deferred``).
+network fails, and applied once). ``clip_grad_norm``, ``step``, ``zero_grad``, ``lr_step`` and
+``clip_grad_and_step`` are deferred: they return at once and travel with the run's next call
+(``twinkle_client._deferred``).
 """
 
 from __future__ import annotations
