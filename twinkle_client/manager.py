@@ -208,10 +208,11 @@ class TwinkleClient:
             if self._heartbeat is not None:
                 self._heartbeat.stop()
             try:
-                if self.deferred is not None:
-                    self.deferred.flush()
+                unsent = self._send_deferred()
                 if self.session is not None:
                     self.call("close_session", self.session.session_id, body={})
+                if unsent is not None:
+                    raise unsent
             finally:
                 self.closed = True
                 self._http.close()
@@ -219,6 +220,15 @@ class TwinkleClient:
 
                 if _session._current is self:
                     set_current_client(None)
+
+    def _send_deferred(self) -> Exception | None:
+        """Send the runs' deferred calls; their error is returned, for after the session is closed."""
+        try:
+            if self.deferred is not None:
+                self.deferred.flush()
+        except Exception as exc:
+            return exc
+        return None
 
     def _close_at_exit(self) -> None:
         """Close the session once, quickly, as the interpreter exits (a script that never calls close).

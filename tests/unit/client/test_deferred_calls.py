@@ -242,3 +242,15 @@ def test_other_failures_are_not_sent_again() -> None:
     assert sent == [["step", "forward_backward"]]
     with pytest.raises(ServiceUnavailableError):
         step.result()
+
+
+def test_a_close_whose_deferred_call_fails_still_closes_the_session(server: Any) -> None:
+    client, sent = _client(server)
+    model = _model(client, optimizer=False, accumulation=1)
+    model.forward_backward(inputs=ROWS)
+    step = model.step()  # no optimizer: fails once sent, by the close
+    with pytest.raises(ConflictError, match="no optimizer"):
+        client.close()
+    assert client.closed and sent["close"] == 1
+    with pytest.raises(ConflictError):
+        step.result()
