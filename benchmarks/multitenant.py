@@ -329,7 +329,7 @@ class Server:
 def run_http(server: Server, batches, args: argparse.Namespace, device, *, together: bool) -> Result:
     with http_trainer(server) as step:
         result = timed("http" if together else "http-alone", args, device, batches, step, together=together)
-    print_pass_stats(result.mode, server.url)
+    print_pass_stats(result.mode, pass_counters(server.url))
     return replace(result, peak_mem_gib=server_peak_gib(server.url))
 
 
@@ -389,15 +389,22 @@ def server_peak_gib(url: str) -> float | None:
     return max(peaks) / 2**30 if peaks else None
 
 
-def print_pass_stats(mode: str, url: str) -> None:
-    """The server's pass counters, as the engine modes print them."""
-    names = ("passes", "fused_ops", "pass_seconds", "pass_positions", "fusion_wait_seconds")
-    counters = {}
+PASS_COUNTERS = ("passes", "fused_ops", "pass_seconds", "pass_positions", "fusion_wait_seconds")
+
+
+def pass_counters(url: str) -> dict[str, float]:
+    """The server's pass counters (totals since it started), by their short names."""
+    counters = dict.fromkeys(PASS_COUNTERS, 0.0)
     for (name, _), value in server_samples(url).items():
         short = name.removeprefix("twinkle_").removesuffix("_total")
-        if name.startswith("twinkle_") and short in names:
-            counters[short] = value
-    passes = counters.get("passes", 0)
+        if name.startswith("twinkle_") and short in counters:
+            counters[short] += value
+    return counters
+
+
+def print_pass_stats(mode: str, counters: dict[str, float]) -> None:
+    """Pass counters (``pass_counters``, or the difference of two), as the engine modes print them."""
+    passes = counters["passes"]
     if passes:
         per_pass = counters["fused_ops"] / passes
         seconds, waited = counters["pass_seconds"], counters["fusion_wait_seconds"]

@@ -52,10 +52,12 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from multitenant import (  # noqa: E402
+    PASS_COUNTERS,
     Server,
     http_trainer,
     make_batches,
     model_folder,
+    pass_counters,
     peft_trainer,
     print_pass_stats,
     train_tenants,
@@ -118,10 +120,18 @@ def main() -> int:
                     "sync-alone": (sync, False),
                 }
                 figures: dict[str, list[float]] = {mode: [] for mode in MODES}
-                for _ in range(args.rounds + 1):  # the first round is a warm-up
+                passes = {mode: dict.fromkeys(PASS_COUNTERS, 0.0) for mode in MODES if mode != "peft"}
+                for k in range(args.rounds + 1):  # the first round is a warm-up
                     for mode, (step, together) in runs.items():
+                        before = pass_counters(server.url) if mode in passes else {}
                         figures[mode].append(one_round(step, batches, together=together))
-            print_pass_stats("the server modes", server.url)
+                        if mode in passes and k:
+                            after = pass_counters(server.url)
+                            for name in PASS_COUNTERS:
+                                passes[mode][name] += after[name] - before[name]
+            print("the server's passes in the timed rounds:")
+            for mode, counters in passes.items():
+                print_pass_stats(mode, counters)
         finally:
             server.stop()
     figures = {mode: values[1:] for mode, values in figures.items()}
