@@ -22,15 +22,22 @@ the 2-core CPU ``http-alone`` still measured faster without the wait: 0.69x of p
 ``--fusion-wait-ms 0`` against 0.62x with the default 20 ms (http/http-alone 1.08x against 1.33x;
 one run each, noisy; measured before the client deferred calls).
 
+The server's passes of each mode over the timed rounds are printed too: runs per pass tells how
+well the tenants at once fell into step. Tenants that start together take a few steps to do so
+(2.4 runs per pass over rounds of 3 steps, 3.6 over rounds of 20), so short rounds measure mostly
+that start: a training run is hundreds of steps, hence 20 steps per round by default.
+
 On the 2-core CPU, small model, medians over the rounds (spread in brackets):
 
-  1x64,  6 rounds:  http-alone / peft 0.83x (0.76-0.96)   http / http-alone 1.48x (1.00-1.74)
-                    http-alone / sync-alone 1.21x (1.14-1.55)
-  4x128, 4 rounds:  http-alone / peft 0.89x (0.87-0.93)   http / http-alone 0.98x (0.94-1.08)
-                    http-alone / sync-alone 1.10x (1.03-1.11)
+  1x64,  6 rounds of 20 steps:  http-alone / peft 0.77x (0.72-0.96)   http / http-alone 1.55x (1.49-1.60)
+                                http-alone / sync-alone 1.33x (1.11-1.47)   http: 3.72 runs per pass
+  4x128, 4 rounds of 8 steps:   http-alone / peft 0.93x (0.93-0.95)   http / http-alone 1.11x (1.04-1.11)
+                                http-alone / sync-alone 1.10x (1.08-1.13)   http: 3.46 runs per pass
+
+(With ``--fusion-wait-ms 40``, in other runs: 0.83x and 1.50x at 1x64, 0.92x and 1.10x at 4x128.)
 
     python benchmarks/remote_turns.py --tenants 4 --batch 1 --seq 64 --rounds 6
-    python benchmarks/remote_turns.py --tenants 4 --batch 4 --seq 128 --rounds 4 --round-steps 3
+    python benchmarks/remote_turns.py --tenants 4 --batch 4 --seq 128 --rounds 4 --round-steps 8
 
 This is a measurement, not a test: it asserts nothing about speed.
 """
@@ -74,7 +81,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1, help="rows per micro-batch")
     parser.add_argument("--seq", type=int, default=64, help="tokens per row")
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds (after one warm-up)")
-    parser.add_argument("--round-steps", type=int, default=5, help="steps per tenant per mode per round")
+    parser.add_argument("--round-steps", type=int, default=20, help="steps per tenant per mode per round")
     parser.add_argument("--fusion-wait-ms", type=float, default=20.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
