@@ -12,11 +12,12 @@
 #    vLLM to a machine without internet.
 # - fused: 0.5B shape, 4 tenants x bs8x512: plain peft (one after another), the engine round robin, fused,
 #    and the tenants at once through HTTP + client; and what one fused pass saves against each
-#    tenant's own pass (pass_scaling.py).
+#    tenant's own pass (pass_scaling.py), with the fused step's top kernels (--profile).
 # - packed: 0.5B shape, 4 tenants x bs8 of 64..512 tokens: plain peft, fused with rows padded, fused packed;
 #   and one pass of 8 tenants' rows of 60..512 tokens, padded against packed, in turns (packing.py).
 # - 7b: 7B shape, 1 tenant at bs8x1024: plain peft, the engine in-process, and through HTTP + client;
-#    then the engine and HTTP again with activation checkpointing (the 45 GB peak target).
+#    then the engine and HTTP again with activation checkpointing (the 45 GB peak target), and that
+#    step's top kernels and peak memory (pass_scaling.py --profile): where the time goes.
 #
 # Needs torch, transformers, peft, httpx, attrs, pytest; the HTTP rows also need the server's own
 # packages (fastapi, uvicorn, pydantic, pydantic-settings, sqlalchemy, pyyaml, starlette, anyio...).
@@ -43,12 +44,14 @@ else
 fi
 stage fused && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
     --modes peft,round-robin,fused,http --json "$OUT/qwen05b-4x-bs8x512.json" || status=1
-    python benchmarks/pass_scaling.py --model 0.5b --runs 4 --batch 8 --seq 512 --steps 6 || status=1; }
+    python benchmarks/pass_scaling.py --model 0.5b --runs 4 --batch 8 --seq 512 --steps 6 --profile || status=1; }
 stage packed && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 \
     --steps 10 --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1
     python benchmarks/packing.py --model 0.5b --device cuda --lengths 512,64,200,96,300,60,128,400 || status=1; }
 stage 7b && { python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
     --modes peft,fused,http --json "$OUT/qwen7b-1x-bs8x1024.json" || status=1
     python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
-    --modes fused,http --activation-checkpointing --json "$OUT/qwen7b-1x-bs8x1024-ckpt.json" || status=1; }
+    --modes fused,http --activation-checkpointing --json "$OUT/qwen7b-1x-bs8x1024-ckpt.json" || status=1
+    python benchmarks/pass_scaling.py --model 7b --runs 1 --batch 8 --seq 1024 --steps 3 \
+    --activation-checkpointing --profile || status=1; }
 exit $status

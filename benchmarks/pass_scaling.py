@@ -23,6 +23,11 @@ can be much faster than the same tenants one after another.
     python benchmarks/pass_scaling.py --batch 1 --seq 64
     python benchmarks/pass_scaling.py --batch 4 --seq 128
     python benchmarks/pass_scaling.py --model 0.5b --batch 8 --seq 512 --device cuda
+    python benchmarks/pass_scaling.py --model 7b --runs 1 --batch 8 --seq 1024 --steps 3 --profile
+
+``--profile`` then runs one more step of the fused arm under torch's profiler and prints the
+operations that took the most time on the device (self time: CUDA kernels on a GPU, CPU ops
+elsewhere), so that a figure under its target comes with where the time went.
 
 This is a measurement, not a test: it asserts nothing about speed.
 """
@@ -56,6 +61,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=64, help="tokens per row")
     parser.add_argument("--steps", type=int, default=12, help="timed steps per arm (after two warm-ups)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--activation-checkpointing",
+        action="store_true",
+        help="the engine recomputes decoder layers in the backward (less memory)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile one step of the fused arm and print its top operations",
+    )
     args = parser.parse_args()
     args.min_seq, args.seed = args.seq, 0  # what make_batches reads
     return args
@@ -74,6 +89,7 @@ def build_engine(folder: Path, args: argparse.Namespace, device: torch.device):
         max_loras=args.runs + 1,
         max_length=args.seq,
         random_init=True,
+        activation_checkpointing=args.activation_checkpointing,
     )
     engine = MultiLoraModel(spec)
     for k in range(args.runs + 1):
@@ -127,7 +143,9 @@ def main() -> None:
                 fns[arm](step)
                 sync(device)
                 seconds[arm].append(time.perf_counter() - started)
-    report(args, device, {arm: statistics.median(values[WARM_UP:]) for arm, values in seconds.items()})
+        report(args, device, {arm: statistics.median(values[WARM_UP:]) for arm, values in seconds.items()})
+        if args.profile:
+            print_profile(lambda: fns["fused"](args.steps + WARM_UP - 1), device)
 
 
 def report(args: argparse.Namespace, device: torch.device, medians: dict[str, float]) -> None:
@@ -150,6 +168,25 @@ def report(args: argparse.Namespace, device: torch.device, medians: dict[str, fl
     )
     print(f"solo / one run: {solo / one:.2f}x  (what plain batching gains here)")
     print(f"fused / one run: {fused / one:.2f}x the time  (routing rows to several adapters, against one)")
+
+
+def print_profile(step: Callable[[], None], device: torch.device, rows: int = 20) -> None:
+    """Run ``step`` once under torch's profiler and print the operations with the most self time on
+    ``device``, and the step's peak device memory where the device reports one."""
+    from torch.profiler import ProfilerActivity, profile
+
+    on_cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
+    if on_cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    with profile(activities=activities) as prof:
+        step()
+        sync(device)
+    sort_by = "self_cuda_time_total" if on_cuda else "self_cpu_time_total"
+    print(f"one fused step under the profiler, by {sort_by}:")
+    print(prof.key_averages().table(sort_by=sort_by, row_limit=rows))
+    if on_cuda:
+        print(f"peak device memory in that step: {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
 
 
 if __name__ == "__main__":
