@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = MultiLoraModel(spec)
         for seed, run in enumerate(RUNS):
             engine.add_run(run, lora={"r": 8, "init_lora_weights": False}, seed=seed)
-        vocab = engine._vocab_size
+        vocab = engine.vocab_size
         gen = torch.Generator().manual_seed(0)
         prompts = [
             {"input_ids": torch.randint(0, vocab, (args.prompt_tokens,), generator=gen).tolist()}
