@@ -84,6 +84,7 @@ class Deferred(Generic[M]):
         """The call's output, sending it first if it is still waiting; raises the call's error."""
         if not self._done.is_set():
             self._owner.flush(self._run_id)
+            self._done.wait()  # sent by another thread's request of the run: its answer
         if self._error is not None:
             raise self._error
         assert self._value is not None
@@ -126,6 +127,11 @@ class _Waiting:
 class DeferredCalls:
     """The deferred calls of one client, per run, and the rule of when they are sent.
 
+    Threads may share a client, each training its own runs: no request is sent under a lock that
+    other runs need, so their requests are in flight together (and their work shares the server's
+    passes). Each run's requests go one at a time, under that run's own lock, so that a call is
+    never applied before the calls deferred ahead of it.
+
     Args:
         send: ``ApiCaller.call`` (operationId, path parameters, body, query) -> decoded JSON.
         tag_of: an operation's spec tag; operations of the data pipeline, sessions, tasks, the
@@ -136,58 +142,78 @@ class DeferredCalls:
         self._send = send
         self._tag_of = tag_of
         self._runs: dict[str, list[_Waiting]] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards _runs and _sending, never held across a request
+        self._sending: dict[str, threading.Lock] = {}  # per run that ever deferred a call
 
     def defer(
         self, run_id: str, op: str, body: dict[str, Any], parse: Callable[[dict[str, Any]], M]
     ) -> Deferred[M]:
         """Queue ``op`` of ``run_id``; ``parse`` turns its JSON result into the output model."""
         with self._lock:
-            if len(self._runs.get(run_id, ())) >= _MAX_CALLS:
-                self._flush_run(run_id)
-            output: Deferred[M] = Deferred(self, run_id, op)
+            full = len(self._runs.get(run_id, ())) >= _MAX_CALLS
+            self._sending.setdefault(run_id, threading.Lock())
+        if full:
+            self.flush(run_id)
+        output: Deferred[M] = Deferred(self, run_id, op)
+        with self._lock:
             self._runs.setdefault(run_id, []).append(_Waiting(op, body, output, parse))
-            return output
+        return output
 
     def call(
         self, operation: str, path: tuple[Any, ...], body: dict[str, Any] | None, query: dict[str, Any]
     ) -> Any:
         """Send ``operation``, with the run's waiting calls when it can carry them, else after them."""
-        if not self._runs or self._tag_of(operation) in _INDEPENDENT_TAGS:
+        if self._tag_of(operation) in _INDEPENDENT_TAGS:
             return self._send(operation, *path, body=body, **query)
-        with self._lock:
-            run_id = str(path[0]) if path else None
+        run_id = str(path[0]) if path else None
+        sending = self._sending.get(run_id) if run_id is not None else None
+        if sending is None:
+            # A call that names no run may read any (sampling a checkpoint path, listing runs); a
+            # run that never deferred a call has nothing waiting.
             if run_id is None:
-                self.flush()  # it may read any run (sampling a run's adapter, listing runs)
-            elif run_id in self._runs:
-                if operation in _run_call_ops() and len(self._runs[run_id]) < _MAX_CALLS:
-                    return self._carry(run_id, operation, body)
-                self._flush_run(run_id)
+                self.flush()
+            return self._send(operation, *path, body=body, **query)
+        with sending:
+            waiting = self._take(run_id)
+            if waiting and operation in _run_call_ops() and len(waiting) < _MAX_CALLS:
+                return self._carry(run_id, waiting, operation, body)
+            if waiting:
+                self._send_calls(run_id, waiting)
             return self._send(operation, *path, body=body, **query)
 
     def flush(self, run_id: str | None = None) -> None:
         """Send the waiting calls (of ``run_id``, or of every run) now; raises the first error."""
-        with self._lock:
-            for name in [run_id] if run_id is not None else list(self._runs):
-                if name in self._runs:
-                    self._flush_run(name)
+        for name in [run_id] if run_id is not None else list(self._sending):
+            self._flush_run(name)
 
     def flush_quietly(self) -> None:
         """:meth:`flush`, logging instead of raising (at exit, where nobody can catch it)."""
-        with self._lock:
-            for run_id in list(self._runs):
-                try:
-                    self._flush_run(run_id)
-                except Exception as exc:
-                    logger.error("Deferred calls of run %s failed at exit: %s", run_id, exc)
+        for run_id in list(self._sending):
+            try:
+                self._flush_run(run_id)
+            except Exception as exc:
+                logger.error("Deferred calls of run %s failed at exit: %s", run_id, exc)
 
     def _flush_run(self, run_id: str) -> None:
-        self._send_calls(run_id, self._runs.pop(run_id))
+        sending = self._sending.get(run_id)
+        if sending is None:
+            return
+        with sending:
+            waiting = self._take(run_id)
+            if waiting:
+                self._send_calls(run_id, waiting)
 
-    def _carry(self, run_id: str, operation: str, body: dict[str, Any] | None) -> Any:
+    def _carry(
+        self, run_id: str, waiting: list[_Waiting], operation: str, body: dict[str, Any] | None
+    ) -> Any:
+        """Send ``operation`` as the last call of one ``run_calls`` after the ``waiting`` calls."""
         last = _Waiting(operation, body or {}, Deferred(self, run_id, operation), lambda result: result)
-        self._send_calls(run_id, [*self._runs.pop(run_id), last])
+        self._send_calls(run_id, [*waiting, last])
         return last.output.result()
+
+    def _take(self, run_id: str) -> list[_Waiting]:
+        with self._lock:
+            return self._runs.pop(run_id, [])
 
     def _send_calls(self, run_id: str, calls: list[_Waiting]) -> None:
         """``run_calls`` requests until every call is settled; raises the first failure's error.

@@ -8,6 +8,8 @@ nothing left behind by a save or a close.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -254,3 +256,60 @@ def test_a_close_whose_deferred_call_fails_still_closes_the_session(server: Any)
     assert client.closed and sent["close"] == 1
     with pytest.raises(ConflictError):
         step.result()
+
+
+def test_threads_training_other_runs_of_one_client_do_not_wait_for_each_other() -> None:
+    """A request carrying run A's calls is in flight while run B's thread sends its own: one
+    client training several adapters from threads keeps their passes shared on the server."""
+    in_flight = threading.Barrier(2, timeout=10)
+    sent: list[str] = []
+
+    def send(operation: str, run_id: str, *, body: dict[str, Any]) -> dict[str, Any]:
+        sent.append(run_id)
+        in_flight.wait()  # both requests must be in flight at once, or this times out
+        ops = [call["op"] for call in body["calls"]]
+        return {"results": [_outcome(op, "succeeded", {"run": run_id}) for op in ops]}
+
+    calls = DeferredCalls(send, lambda op: "run_compute")
+    steps = {run: calls.defer(run, "step", {}, lambda result: result) for run in ("run_a", "run_b")}
+    answers: dict[str, Any] = {}
+
+    def train(run: str) -> None:
+        answers[run] = calls.call("forward_backward", (run,), {"inputs": []}, {})
+
+    threads = [threading.Thread(target=train, args=(run,)) for run in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(sent) == ["run_a", "run_b"]
+    assert answers == {"run_a": {"run": "run_a"}, "run_b": {"run": "run_b"}}
+    assert all(steps[run].result() == {"run": run} for run in steps)
+
+
+def test_an_output_read_while_another_thread_sends_it_waits_for_its_answer() -> None:
+    """Thread 1 carries run A's step; thread 2 reads that step's output meanwhile: it gets the
+    answer of thread 1's request (not an unsent call, not a second request)."""
+    release = threading.Event()
+    sent: list[list[str]] = []
+
+    def send(operation: str, run_id: str, *, body: dict[str, Any]) -> dict[str, Any]:
+        sent.append([call["op"] for call in body["calls"]])
+        release.wait(timeout=10)
+        return {"results": [_outcome(call["op"], "succeeded", {"n": 1}) for call in body["calls"]]}
+
+    calls = DeferredCalls(send, lambda op: "run_compute")
+    step = calls.defer("run_a", "step", {}, lambda result: result)
+    carrier = threading.Thread(target=calls.call, args=("forward_backward", ("run_a",), {"inputs": []}, {}))
+    carrier.start()
+    while not sent:
+        time.sleep(0.001)
+    reader_got: list[Any] = []
+    reader = threading.Thread(target=lambda: reader_got.append(step.result()))
+    reader.start()
+    time.sleep(0.05)
+    assert not reader_got  # still waiting for the carrier's answer
+    release.set()
+    carrier.join(timeout=10)
+    reader.join(timeout=10)
+    assert reader_got == [{"n": 1}] and sent == [["step", "forward_backward"]]
