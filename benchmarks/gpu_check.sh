@@ -20,14 +20,20 @@
 #    step's top kernels and peak memory (pass_scaling.py --profile): where the time goes.
 #
 # Needs torch, transformers, peft, httpx, attrs, pytest; the HTTP rows also need the server's own
-# packages (fastapi, uvicorn, pydantic, pydantic-settings, sqlalchemy, pyyaml, starlette, anyio...).
-# On a machine without them, install wheels first, for example:
-#   pip install --no-index --no-deps --target /tmp/site wheels/*.whl && export PYTHONPATH=/tmp/site
+# packages (fastapi, uvicorn, pydantic, sqlalchemy, datasets, plotly...). Where the machine lacks
+# them (the lent GPU machines do), `bash benchmarks/device_wheels.sh` downloads them beforehand into
+# .whl/, which this installs first when it is there. PYTHON names the interpreter (default python3).
 # Every model is random-initialised from a config with the real shapes: nothing is downloaded.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/twinkle-gpu}
+PY=${PYTHON:-python3}
 mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/twinkle-site \
+        .whl/*.whl || exit 1
+    export PYTHONPATH="/tmp/twinkle-site:${PYTHONPATH:-}"
+fi
 export PYTHONPATH="$PWD:$PWD/generated:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 STAGES=${STAGES:-tests fused packed 7b}
 status=0
@@ -36,22 +42,22 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || status=1
 if ! stage tests; then
     :
 elif [ -n "${VLLM_PYTHON:-}" ]; then
-    python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider \
+    "$PY" -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider \
         --ignore=tests/gpu/test_vllm_sampler_gpu.py || status=1
     "$VLLM_PYTHON" -m pytest -q -rs -m gpu tests/gpu/test_vllm_sampler_gpu.py -p no:cacheprovider || status=1
 else
-    python -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider || status=1
+    "$PY" -m pytest -q -rs -m gpu tests/gpu -p no:cacheprovider || status=1
 fi
-stage fused && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
+stage fused && { "$PY" benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --steps 10 \
     --modes peft,round-robin,fused,http --json "$OUT/qwen05b-4x-bs8x512.json" || status=1
-    python benchmarks/pass_scaling.py --model 0.5b --runs 4 --batch 8 --seq 512 --steps 6 --profile || status=1; }
-stage packed && { python benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 \
+    "$PY" benchmarks/pass_scaling.py --model 0.5b --runs 4 --batch 8 --seq 512 --steps 6 --profile || status=1; }
+stage packed && { "$PY" benchmarks/multitenant.py --model 0.5b --tenants 4 --batch 8 --seq 512 --min-seq 64 \
     --steps 10 --modes peft,fused-padded,fused --json "$OUT/qwen05b-4x-bs8x64-512.json" || status=1
-    python benchmarks/packing.py --model 0.5b --device cuda --lengths 512,64,200,96,300,60,128,400 || status=1; }
-stage 7b && { python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
+    "$PY" benchmarks/packing.py --model 0.5b --device cuda --lengths 512,64,200,96,300,60,128,400 || status=1; }
+stage 7b && { "$PY" benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
     --modes peft,fused,http --json "$OUT/qwen7b-1x-bs8x1024.json" || status=1
-    python benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
+    "$PY" benchmarks/multitenant.py --model 7b --tenants 1 --batch 8 --seq 1024 --steps 5 \
     --modes fused,http --activation-checkpointing --json "$OUT/qwen7b-1x-bs8x1024-ckpt.json" || status=1
-    python benchmarks/pass_scaling.py --model 7b --runs 1 --batch 8 --seq 1024 --steps 3 \
+    "$PY" benchmarks/pass_scaling.py --model 7b --runs 1 --batch 8 --seq 1024 --steps 3 \
     --activation-checkpointing --profile || status=1; }
 exit $status
