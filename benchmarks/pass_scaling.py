@@ -182,7 +182,7 @@ def print_profile(step: Callable[[], None], device: torch.device, rows: int = 20
     with profile(activities=activities) as prof:
         step()
         sync(device)
-    sort_by = "self_cuda_time_total" if on_cuda else "self_cpu_time_total"
+    sort_by = "self_device_time_total" if on_cuda else "self_cpu_time_total"
     print(f"one fused step under the profiler, by {sort_by}:")
     print(prof.key_averages().table(sort_by=sort_by, row_limit=rows))
     if on_cuda:
