@@ -108,6 +108,24 @@ def _spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f}x  (min {min(values):.2f}x, max {max(values):.2f}x)"
 
 
+def in_turns(
+    runs: dict[str, tuple[Step, bool]], batches: list[list[list[dict]]], rounds: int, url: str
+) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+    """Every mode's tokens/s in each of ``rounds`` + 1 rounds (the first a warm-up), the modes in
+    turns; and the server's pass counters each server mode added over the timed rounds."""
+    figures: dict[str, list[float]] = {mode: [] for mode in runs}
+    passes = {mode: dict.fromkeys(PASS_COUNTERS, 0.0) for mode in runs if mode != "peft"}
+    for k in range(rounds + 1):
+        for mode, (step, together) in runs.items():
+            before = pass_counters(url) if mode in passes else {}
+            figures[mode].append(one_round(step, batches, together=together))
+            if mode in passes and k:
+                after = pass_counters(url)
+                for name in PASS_COUNTERS:
+                    passes[mode][name] += after[name] - before[name]
+    return figures, passes
+
+
 def main() -> int:
     args = parse_args()
     device = torch.device(args.device)
@@ -126,16 +144,7 @@ def main() -> int:
                     "http": (http, True),
                     "sync-alone": (sync, False),
                 }
-                figures: dict[str, list[float]] = {mode: [] for mode in MODES}
-                passes = {mode: dict.fromkeys(PASS_COUNTERS, 0.0) for mode in MODES if mode != "peft"}
-                for k in range(args.rounds + 1):  # the first round is a warm-up
-                    for mode, (step, together) in runs.items():
-                        before = pass_counters(server.url) if mode in passes else {}
-                        figures[mode].append(one_round(step, batches, together=together))
-                        if mode in passes and k:
-                            after = pass_counters(server.url)
-                            for name in PASS_COUNTERS:
-                                passes[mode][name] += after[name] - before[name]
+                figures, passes = in_turns(runs, batches, args.rounds, server.url)
             print("the server's passes in the timed rounds:")
             for mode, counters in passes.items():
                 print_pass_stats(mode, counters)
