@@ -117,9 +117,10 @@ def in_turns(
     passes = {mode: dict.fromkeys(PASS_COUNTERS, 0.0) for mode in runs if mode != "peft"}
     for k in range(rounds + 1):
         for mode, (step, together) in runs.items():
-            before = pass_counters(url) if mode in passes else {}
+            counted = mode in passes and k > 0  # the first round is a warm-up
+            before = pass_counters(url) if counted else {}
             figures[mode].append(one_round(step, batches, together=together))
-            if mode in passes and k:
+            if counted:
                 after = pass_counters(url)
                 for name in PASS_COUNTERS:
                     passes[mode][name] += after[name] - before[name]

@@ -142,7 +142,7 @@ class DeferredCalls:
         self._send = send
         self._tag_of = tag_of
         self._runs: dict[str, list[_Waiting]] = {}
-        self._lock = threading.Lock()  # guards _runs and _sending, never held across a request
+        self._lock = threading.Lock()  # guards changes to _runs and _sending; never held across a request
         self._sending: dict[str, threading.Lock] = {}  # per run that ever deferred a call
 
     def defer(
@@ -177,8 +177,7 @@ class DeferredCalls:
             waiting = self._take(run_id)
             if waiting and operation in _run_call_ops() and len(waiting) < _MAX_CALLS:
                 return self._carry(run_id, waiting, operation, body)
-            if waiting:
-                self._send_calls(run_id, waiting)
+            self._send_calls(run_id, waiting)
             return self._send(operation, *path, body=body, **query)
 
     def flush(self, run_id: str | None = None) -> None:
@@ -199,9 +198,7 @@ class DeferredCalls:
         if sending is None:
             return
         with sending:
-            waiting = self._take(run_id)
-            if waiting:
-                self._send_calls(run_id, waiting)
+            self._send_calls(run_id, self._take(run_id))
 
     def _carry(
         self, run_id: str, waiting: list[_Waiting], operation: str, body: dict[str, Any] | None
@@ -222,6 +219,8 @@ class DeferredCalls:
         replica died before it) is sent again with the calls after it, as the transport does for a
         single call, up to ``DEFAULT_MAX_RETRIES`` times; the calls before it stay applied.
         """
+        if not calls:
+            return
         for attempt in range(DEFAULT_MAX_RETRIES + 1):
             body = {"calls": [{"op": c.op, "body": c.body} for c in calls]}
             try:
